@@ -1,0 +1,49 @@
+// Every well-known name, path, port and version lives here, as kubeadm's constants.go does.
+
+export const DEFAULT_KUBERNETES_VERSION = "v1.37.2";
+export const ETCD_VERSION = "v3.7.0";
+export const COREDNS_VERSION = "v1.14.6";
+
+export const API_VERSION = "kubeprov/v1alpha1";
+export const KIND_CLUSTER = "Cluster";
+
+// Host paths (kubeadm's layout).
+export const KUBERNETES_DIR = "/etc/kubernetes";
+export const PKI_DIR = "/etc/kubernetes/pki";
+export const MANIFESTS_DIR = "/etc/kubernetes/manifests";
+export const KUBELET_DIR = "/var/lib/kubelet";
+export const KUBELET_CONFIG = "/var/lib/kubelet/config.yaml";
+export const ETCD_DATA_DIR = "/var/lib/etcd";
+export const BIN_DIR = "/usr/local/bin";
+export const CNI_BIN_DIR = "/opt/cni/bin";
+export const CNI_CONF_DIR = "/etc/cni/net.d";
+
+// Ports.
+export const PORT_APISERVER = 6443;
+export const PORT_ETCD_CLIENT = 2379;
+export const PORT_ETCD_PEER = 2380;
+export const PORT_KUBELET = 10250;
+export const PORT_CONTROLLER_MANAGER = 10257;
+export const PORT_SCHEDULER = 10259;
+export const PORT_HAPROXY = 8443;
+export const NODEPORT_RANGE = "30000-32767";
+
+// Labels and names.
+export const LABEL_CONTROL_PLANE = "node-role.kubernetes.io/control-plane";
+export const TAINT_CONTROL_PLANE = "node-role.kubernetes.io/control-plane";
+
+// Driver clusters (docker): everything carries this label so cleanup finds it.
+export const DOCKER_LABEL_CLUSTER = "io.kubeprov.cluster";
+export const DOCKER_LABEL_ROLE = "io.kubeprov.role";
+export const DOCKER_LABEL_NODE = "io.kubeprov.node";
+/** Node networks are carved out of this range, never outside. */
+export const DOCKER_NETWORK_POOL = "10.213.0.0/16";
+
+// Timeouts.
+export const SSH_CONNECT_TIMEOUT_MS = 20_000;
+export const LOCK_STALE_MS = 30_000;
+export const LOCK_TOUCH_MS = 10_000;
+export const LOCK_FILE = "/var/lock/kubeprov.lock";
+export const PAUSE_VERSION = "3.10.2";
+/** Local image names for the images kubeprov builds from the bundle (no registry is needed). */
+export const IMAGE_REGISTRY = "registry.k8s.io";

@@ -1,0 +1,80 @@
+// A task: a small named unit with a cheap check and an apply, run by the runner on some hosts.
+import type { Cluster, HostSpec, Role } from "../spec/schema.js";
+import type { Transport } from "../transport/transport.js";
+import type { Reporter } from "../events.js";
+
+/** Facts about a host, gathered once by the facts task and read by later tasks. */
+export interface HostFacts {
+  os: { id: string; versionId: string; prettyName: string; idLike: string[] };
+  kernel: string;
+  arch: string;
+  cpus: number;
+  memoryMB: number;
+  hostname: string;
+  /** Running inside a container (docker driver node, /.dockerenv or /run/systemd/container). */
+  container: boolean;
+  cgroupVersion: 1 | 2;
+  /** The init system is systemd (PID 1). */
+  systemd: boolean;
+  packageManager: "apt" | "dnf" | "yum" | "unknown";
+}
+
+/** A host as the runner sees it: its spec, how to reach it, and the facts once gathered. */
+export interface Host {
+  name: string;
+  /** Address used for SSH. */
+  address: string;
+  /** The node's own IP in the cluster network (internalAddress, else address). */
+  nodeIP: string;
+  roles: Role[];
+  spec: HostSpec;
+  transport: Transport;
+  facts?: HostFacts;
+}
+
+export interface CheckResult {
+  /** true when apply must run. */
+  needed: boolean;
+  /** What would change, or why nothing does ("kubelet.service already active"). */
+  reason?: string;
+}
+
+export interface ApplyResult {
+  /** Optional detail shown with "changed". */
+  detail?: string;
+}
+
+/** State shared by every task of one run. */
+export interface RunContext {
+  cluster: Cluster;
+  /** The file the cluster came from (for messages), or "<generated>". */
+  source: string;
+  hosts: Host[];
+  reporter: Reporter;
+  dryRun: boolean;
+  /** Values tasks hand each other within one run (e.g. the bootstrap token). Keyed by a name. */
+  shared: Map<string, unknown>;
+  /** Options from the command line that tasks read (e.g. ignorePreflightErrors, fix). */
+  options: Record<string, unknown>;
+  /** Emit a log event. Never pass secrets. */
+  log(level: "debug" | "info" | "warn" | "error", message: string, host?: Host, task?: string): void;
+}
+
+export interface Task {
+  /** Unique, "phase/name", e.g. "certs/ca". */
+  name: string;
+  /** The phase it belongs to ("preflight", "prepare", "certs", …), for --skip-phases and output. */
+  phase: string;
+  description: string;
+  /** Which hosts it runs on (e.g. control planes only, or only the first control plane). */
+  hosts(ctx: RunContext): Host[];
+  /** Names of tasks that must have finished (on all their hosts) before this one starts. */
+  after?: string[];
+  /** Run on one host at a time (e.g. etcd member add). */
+  serial?: boolean;
+  /** Cheap, read-only: is apply needed on this host? Must change nothing. */
+  check(host: Host, ctx: RunContext): Promise<CheckResult>;
+  apply(host: Host, ctx: RunContext): Promise<ApplyResult | void>;
+  /** Undo a half-done apply, called when apply throws. */
+  cleanup?(host: Host, ctx: RunContext): Promise<void>;
+}

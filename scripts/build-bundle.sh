@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Builds the offline artifact bundle (Kubernetes, etcd, CoreDNS, crictl binaries) for one
+# Kubernetes version from the Go module proxy, into ~/.cache/kubeprov/bundle/<version>/bin.
+# Idempotent: a binary already present (and reporting the right version) is not rebuilt.
+# Usage: scripts/build-bundle.sh [vX.Y.Z]   (default: the version in provisioner/constants.ts)
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+default_version=$(sed -n 's/^export const DEFAULT_KUBERNETES_VERSION = "\(v[0-9.]*\)".*/\1/p' "$here/provisioner/constants.ts")
+K8S_VERSION="${1:-$default_version}"
+ETCD_VERSION="${ETCD_VERSION:-$(sed -n 's/^export const ETCD_VERSION = "\(v[0-9.]*\)".*/\1/p' "$here/provisioner/constants.ts")}"
+COREDNS_VERSION="${COREDNS_VERSION:-$(sed -n 's/^export const COREDNS_VERSION = "\(v[0-9.]*\)".*/\1/p' "$here/provisioner/constants.ts")}"
+CACHE="${KUBEPROV_CACHE:-$HOME/.cache/kubeprov}"
+OUT="$CACHE/bundle/$K8S_VERSION"
+BIN="$OUT/bin"
+WORK="$CACHE/gobuild"
+export GOCACHE="$CACHE/go-build-cache" GOMODCACHE="${GOMODCACHE:-$CACHE/go-mod}" GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local
+mkdir -p "$BIN" "$WORK"
+log() { printf '[bundle %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+minor=$(echo "$K8S_VERSION" | cut -d. -f2)
+patch=$(echo "$K8S_VERSION" | cut -d. -f3)
+
+# --- Kubernetes -------------------------------------------------------------------------
+k8s_bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kubeadm)
+need_k8s=()
+for b in "${k8s_bins[@]}"; do
+  if [ ! -x "$BIN/$b" ]; then need_k8s+=("$b"); fi
+done
+if [ ${#need_k8s[@]} -gt 0 ]; then
+  mod="$WORK/k8s-$K8S_VERSION"
+  mkdir -p "$mod"
+  cd "$mod"
+  if [ ! -f go.sum ]; then
+    log "resolving k8s.io/kubernetes $K8S_VERSION"
+    rm -f go.mod
+    go mod init kubeprov.local/k8s-bundle >/dev/null 2>&1
+    gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+    {
+      echo "require k8s.io/kubernetes $K8S_VERSION"
+      # every staging module that k8s.io/kubernetes replaces with ./staging/... gets its published v0.Y.Z
+      grep -E '^\s*k8s.io/[a-z0-9-]+ => \./staging/' "$gomod" | awk -v v="v0.$minor.$patch" '{print "replace " $1 " => " $1 " " v}'
+    } >> go.mod
+    cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubeadm"
+)
+GO
+    go mod tidy >/dev/null 2>&1 || go mod tidy
+  fi
+  ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+  for b in "${need_k8s[@]}"; do
+    log "building $b $K8S_VERSION"
+    go build -trimpath -ldflags "$ldflags" -o "$BIN/$b.tmp" "k8s.io/kubernetes/cmd/$b"
+    mv "$BIN/$b.tmp" "$BIN/$b"
+  done
+fi
+
+# --- etcd -------------------------------------------------------------------------------
+if [ ! -x "$BIN/etcd" ] || [ ! -x "$BIN/etcdctl" ]; then
+  mod="$WORK/etcd-$ETCD_VERSION"
+  mkdir -p "$mod"; cd "$mod"
+  if [ ! -f go.sum ]; then
+    log "resolving etcd $ETCD_VERSION"
+    rm -f go.mod
+    go mod init kubeprov.local/etcd-bundle >/dev/null 2>&1
+    printf 'require (\n\tgo.etcd.io/etcd/server/v3 %s\n\tgo.etcd.io/etcd/etcdctl/v3 %s\n)\n' "$ETCD_VERSION" "$ETCD_VERSION" >> go.mod
+    printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "go.etcd.io/etcd/server/v3"\n\t_ "go.etcd.io/etcd/etcdctl/v3"\n)\n' > tools.go
+    go mod tidy >/dev/null 2>&1 || go mod tidy
+  fi
+  log "building etcd, etcdctl $ETCD_VERSION"
+  go build -trimpath -ldflags "-s -w" -o "$BIN/etcd.tmp" go.etcd.io/etcd/server/v3 && mv "$BIN/etcd.tmp" "$BIN/etcd"
+  go build -trimpath -ldflags "-s -w" -o "$BIN/etcdctl.tmp" go.etcd.io/etcd/etcdctl/v3 && mv "$BIN/etcdctl.tmp" "$BIN/etcdctl"
+fi
+
+# --- CoreDNS ----------------------------------------------------------------------------
+if [ ! -x "$BIN/coredns" ]; then
+  mod="$WORK/coredns-$COREDNS_VERSION"
+  mkdir -p "$mod"; cd "$mod"
+  if [ ! -f go.sum ]; then
+    log "resolving coredns $COREDNS_VERSION"
+    rm -f go.mod
+    go mod init kubeprov.local/coredns-bundle >/dev/null 2>&1
+    printf 'require github.com/coredns/coredns %s\n' "$COREDNS_VERSION" >> go.mod
+    printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/coredns/coredns"\n' > tools.go
+    go mod tidy >/dev/null 2>&1 || go mod tidy
+  fi
+  log "building coredns $COREDNS_VERSION"
+  go build -trimpath -ldflags "-s -w" -o "$BIN/coredns.tmp" github.com/coredns/coredns && mv "$BIN/coredns.tmp" "$BIN/coredns"
+fi
+
+# --- manifest ---------------------------------------------------------------------------
+cd "$BIN"
+{
+  printf '{\n  "kubernetesVersion": "%s",\n  "etcdVersion": "%s",\n  "corednsVersion": "%s",\n  "sha256": {\n' "$K8S_VERSION" "$ETCD_VERSION" "$COREDNS_VERSION"
+  first=1
+  for f in $(ls | grep -v '\.tmp$' | sort); do
+    [ $first -eq 1 ] || printf ',\n'
+    first=0
+    printf '    "%s": "%s"' "$f" "$(sha256sum "$f" | cut -d' ' -f1)"
+  done
+  printf '\n  }\n}\n'
+} > "$OUT/manifest.json.tmp"
+mv "$OUT/manifest.json.tmp" "$OUT/manifest.json"
+log "bundle ready: $OUT"
