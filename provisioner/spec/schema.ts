@@ -46,6 +46,8 @@ export const hostSchema = z.strictObject({
   internalAddress: z.string().optional(),
   roles: z.array(z.enum(ROLES)).min(1),
   ssh: hostSshSchema.optional(),
+  /** ssh (default) or local: the machine kubeprov runs on, reached without SSH (execa). */
+  connection: z.enum(["ssh", "local"]).default("ssh"),
   /** Overrides CRI socket detection on this host. */
   criSocket: z.string().optional(),
   labels: stringMap.optional(),
