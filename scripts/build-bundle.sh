@@ -66,7 +66,10 @@ GO
 fi
 
 # --- etcd -------------------------------------------------------------------------------
-if [ ! -x "$BIN/etcd" ] || [ ! -x "$BIN/etcdctl" ]; then
+# etcd and CoreDNS versions are independent of the Kubernetes version: a stamp records what was built.
+stamp() { cat "$OUT/versions/$1" 2>/dev/null || true; }
+mkdir -p "$OUT/versions"
+if [ ! -x "$BIN/etcd" ] || [ ! -x "$BIN/etcdctl" ] || [ "$(stamp etcd)" != "$ETCD_VERSION" ]; then
   mod="$WORK/etcd-$ETCD_VERSION"
   mkdir -p "$mod"; cd "$mod"
   if [ ! -f go.sum ]; then
@@ -80,10 +83,11 @@ if [ ! -x "$BIN/etcd" ] || [ ! -x "$BIN/etcdctl" ]; then
   log "building etcd, etcdctl $ETCD_VERSION"
   go build -trimpath -ldflags "-s -w" -o "$BIN/etcd.tmp" go.etcd.io/etcd/server/v3 && mv "$BIN/etcd.tmp" "$BIN/etcd"
   go build -trimpath -ldflags "-s -w" -o "$BIN/etcdctl.tmp" go.etcd.io/etcd/etcdctl/v3 && mv "$BIN/etcdctl.tmp" "$BIN/etcdctl"
+  echo "$ETCD_VERSION" > "$OUT/versions/etcd"
 fi
 
 # --- CoreDNS ----------------------------------------------------------------------------
-if [ ! -x "$BIN/coredns" ]; then
+if [ ! -x "$BIN/coredns" ] || [ "$(stamp coredns)" != "$COREDNS_VERSION" ]; then
   mod="$WORK/coredns-$COREDNS_VERSION"
   mkdir -p "$mod"; cd "$mod"
   if [ ! -f go.sum ]; then
@@ -96,7 +100,11 @@ if [ ! -x "$BIN/coredns" ]; then
   fi
   log "building coredns $COREDNS_VERSION"
   go build -trimpath -ldflags "-s -w" -o "$BIN/coredns.tmp" github.com/coredns/coredns && mv "$BIN/coredns.tmp" "$BIN/coredns"
+  echo "$COREDNS_VERSION" > "$OUT/versions/coredns"
 fi
+
+# crictl (sigs.k8s.io/cri-tools) is not served by the Go module proxy reachable here (403), so the
+# bundle has none; kubeprov uses `ctr` for images and kubectl for pods instead.
 
 # --- manifest ---------------------------------------------------------------------------
 cd "$BIN"
