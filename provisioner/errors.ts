@@ -88,3 +88,27 @@ export function lastLines(text: string, n: number): string {
 export function truncate(s: string, max: number): string {
   return s.length <= max ? s : `${s.slice(0, max)}…`;
 }
+
+/** One task that failed on one host, as RunFailed lists it. */
+export interface FailedTask {
+  host: string;
+  task: string;
+  error?: string;
+  details?: string;
+}
+
+/** A run of tasks finished with failures: exit 1. The message names each failed host and task. */
+export class RunFailed extends KubeprovError {
+  readonly exitCode = 1 as const;
+  constructor(readonly failures: FailedTask[]) {
+    const n = failures.length;
+    const lines = failures.map((f) => `  ${f.host} [${f.task}]: ${truncate((f.error ?? "failed").split("\n")[0], 300)}`);
+    super(`${n} task${n === 1 ? "" : "s"} failed:\n${lines.join("\n")}`);
+    this.name = "RunFailed";
+    const tails = failures
+      .filter((f) => f.details)
+      .slice(0, 5)
+      .map((f) => `${f.host} [${f.task}]:\n${lastLines(f.details!.trim(), 10)}`);
+    this.details = tails.length > 0 ? tails.join("\n") : undefined;
+  }
+}

@@ -7,7 +7,10 @@ import type { Reporter } from "../events.js";
 export interface HostFacts {
   os: { id: string; versionId: string; prettyName: string; idLike: string[] };
   kernel: string;
+  /** Kubernetes/Go name of the CPU architecture (amd64, arm64, arm, ppc64le, s390x), mapped from `uname -m`. */
   arch: string;
+  /** `uname -m` as printed (x86_64, aarch64, …). */
+  machine?: string;
   cpus: number;
   memoryMB: number;
   hostname: string;
@@ -70,8 +73,23 @@ export interface Task {
   hosts(ctx: RunContext): Host[];
   /** Names of tasks that must have finished (on all their hosts) before this one starts. */
   after?: string[];
-  /** Run on one host at a time (e.g. etcd member add). */
+  /**
+   * Run on one host at a time, in host order (e.g. etcd member add). When it fails on a host, it
+   * is not started on the hosts after it (they are reported skipped).
+   */
   serial?: boolean;
+  /**
+   * How `after` is read. Default (false): on every host this task waits until each named task has
+   * finished on ALL of that task's hosts. true: on a host it waits only for the named tasks on the
+   * SAME host (a named task that does not run on this host is still waited for on all its hosts),
+   * so a failure on one host stops only that host's chain and the other hosts go on.
+   */
+  perHost?: boolean;
+  /**
+   * apply only reads (e.g. gathering facts): it also runs in a dry run, and the runner reports
+   * status ok (not changed) after it.
+   */
+  readOnly?: boolean;
   /** Cheap, read-only: is apply needed on this host? Must change nothing. */
   check(host: Host, ctx: RunContext): Promise<CheckResult>;
   apply(host: Host, ctx: RunContext): Promise<ApplyResult | void>;

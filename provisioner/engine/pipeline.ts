@@ -1,0 +1,122 @@
+// runPipeline: what every command that changes hosts does — connect to the hosts, take the lock,
+// gather facts, run the tasks, end with the summary event, and always close the connections.
+// Throws RunFailed (exit 1) naming every failed host/task when any task failed.
+import { hostname, userInfo } from "node:os";
+import { RunFailed, RuntimeFailure, UsageError } from "../errors.js";
+import type { Reporter } from "../events.js";
+import type { Cluster } from "../spec/schema.js";
+import { FACTS_TASK, factsTask } from "../tasks/facts.js";
+import { createRunContext } from "./context.js";
+import { runTasks, validatePhases, validateTaskGraph, type RunSummary } from "./runner.js";
+import type { Host, Task } from "./task.js";
+
+export interface PipelineOptions {
+  cluster: Cluster;
+  /** The file the cluster came from, for messages. */
+  source: string;
+  tasks: Task[];
+  dryRun?: boolean;
+  /** How events are drawn (H1's reporters); ignored when `reporter` is given. Default "text". */
+  output?: "text" | "json";
+  /** Limit for connecting and for running (task, host) nodes at once (default: the runner's, 64). */
+  concurrency?: number;
+  skipPhases?: string[];
+  onlyPhases?: string[];
+  /** Command-line options the tasks read. */
+  options?: Record<string, unknown>;
+  acceptNewHostKeys?: boolean;
+  /** Take the cluster lock on the hosts (default true; never in a dry run, which writes nothing). */
+  lock?: boolean;
+  /** Use these already connected hosts instead of connecting; the caller closes them. */
+  hosts?: Host[];
+  /** Send events here instead of a reporter made from `output`; the caller closes it. */
+  reporter?: Reporter;
+  /** Who holds the lock, for the message a second run sees. Default "user@machine pid N". */
+  lockOwner?: string;
+}
+
+// Other lanes' modules, loaded when needed (they are written in parallel with this one).
+interface PoolModule {
+  connectHosts(cluster: Cluster, opts?: { acceptNewHostKeys?: boolean; concurrency?: number }): Promise<Host[]>;
+  closeHosts(hosts: Host[]): Promise<void>;
+}
+interface LockModule {
+  acquireLock(hosts: Host[], owner: string): Promise<{ release(): Promise<void> }>;
+}
+interface OutputModule {
+  createReporter(format: "text" | "json"): Reporter;
+}
+
+async function load<T>(relative: string, what: string): Promise<T> {
+  const url = new URL(relative, import.meta.url).href;
+  try {
+    return (await import(url)) as T;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err?.code === "ERR_MODULE_NOT_FOUND" && String(err.message).includes(relative.replace(/^\.\.?\//, ""))) {
+      throw new RuntimeFailure(`${what} is not available in this build (${relative})`);
+    }
+    throw e;
+  }
+}
+
+export function defaultLockOwner(): string {
+  let user = "unknown";
+  try {
+    user = userInfo().username;
+  } catch {
+    /* no passwd entry */
+  }
+  return `${user}@${hostname()} pid ${process.pid}`;
+}
+
+/** The tasks the pipeline runs: the facts task first (unless the list has it), then the given ones. */
+export function pipelineTasks(tasks: Task[]): Task[] {
+  return tasks.some((t) => t.name === FACTS_TASK) ? tasks : [factsTask, ...tasks];
+}
+
+export async function runPipeline(opts: PipelineOptions): Promise<RunSummary> {
+  const tasks = pipelineTasks(opts.tasks);
+  // Everything that can be wrong with the command line is found before any host is touched.
+  validateTaskGraph(tasks, [FACTS_TASK]);
+  validatePhases(tasks, opts);
+  if (opts.skipPhases?.includes(factsTask.phase)) {
+    throw new UsageError(`the "${factsTask.phase}" phase cannot be skipped: later tasks read what it gathers`);
+  }
+  const onlyPhases = opts.onlyPhases && opts.onlyPhases.length > 0 ? [...new Set([factsTask.phase, ...opts.onlyPhases])] : undefined;
+  const dryRun = opts.dryRun ?? false;
+
+  const reporter = opts.reporter ?? (await load<OutputModule>("../output/index.js", "output")).createReporter(opts.output ?? "text");
+  const pool = opts.hosts ? undefined : await load<PoolModule>("../transport/pool.js", "the connection pool");
+  let hosts: Host[] | undefined = opts.hosts;
+  let lock: { release(): Promise<void> } | undefined;
+  let summary: RunSummary;
+  try {
+    if (!hosts) hosts = await pool!.connectHosts(opts.cluster, { acceptNewHostKeys: opts.acceptNewHostKeys, concurrency: opts.concurrency });
+    if ((opts.lock ?? true) && !dryRun) {
+      const { acquireLock } = await load<LockModule>("./lock.js", "host locking");
+      lock = await acquireLock(hosts, opts.lockOwner ?? defaultLockOwner());
+    }
+    const ctx = createRunContext({ cluster: opts.cluster, source: opts.source, hosts, reporter, dryRun, options: opts.options });
+    summary = await runTasks(tasks, ctx, {
+      concurrency: opts.concurrency,
+      skipPhases: opts.skipPhases,
+      onlyPhases,
+      prerequisites: [FACTS_TASK],
+    });
+  } finally {
+    if (lock) {
+      try {
+        await lock.release();
+      } catch (e) {
+        reporter.emit({ type: "log", level: "warn", message: `could not release the lock: ${(e as Error).message}` });
+      }
+    }
+    if (pool && hosts) await pool.closeHosts(hosts);
+    if (!opts.reporter) await reporter.close();
+  }
+  if (summary.failed > 0) {
+    throw new RunFailed(summary.results.filter((r) => r.status === "failed").map((r) => ({ host: r.host, task: r.task, error: r.error, details: r.details })));
+  }
+  return summary;
+}

@@ -1,0 +1,330 @@
+// The runner: turns tasks into a graph of (task, host) nodes and runs it — parallel across hosts
+// and independent tasks within a concurrency limit, in order where `after` or `serial` says so.
+// Per node: check (read-only), then apply only when needed and not a dry run. A failure stops the
+// node's dependents (reported skipped, naming the failure); everything else goes on. The runner
+// never prints: it emits events to ctx.reporter and returns a summary.
+import { performance } from "node:perf_hooks";
+import { isKubeprovError, UsageError } from "../errors.js";
+import type { TaskStatus } from "../events.js";
+import type { CheckResult, Host, RunContext, Task } from "./task.js";
+
+/** Default number of (task, host) nodes running at once: plenty for hundreds of hosts over one SSH connection each. */
+export const DEFAULT_CONCURRENCY = 64;
+
+export interface RunOptions {
+  /** At most this many (task, host) nodes run at once (default 64). */
+  concurrency?: number;
+  /** Phases not to run (like kubeadm --skip-phases): their tasks are reported skipped, their dependents still run. */
+  skipPhases?: string[];
+  /** Run only these phases; every other task is reported skipped. */
+  onlyPhases?: string[];
+  /**
+   * Names of tasks that every other task waits for on all their hosts, as if each named them in
+   * `after` (the pipeline uses this for the facts task).
+   */
+  prerequisites?: string[];
+  /** Emit the summary event at the end (default true). */
+  emitSummary?: boolean;
+}
+
+/** What happened to one task on one host: the "task" event without its type. */
+export interface TaskResult {
+  host: string;
+  task: string;
+  phase: string;
+  status: TaskStatus;
+  dryRun?: boolean;
+  reason?: string;
+  error?: string;
+  details?: string;
+  durationMs: number;
+}
+
+export interface RunSummary {
+  changed: number;
+  /** Nodes whose status is ok. */
+  unchanged: number;
+  failed: number;
+  skipped: number;
+  durationMs: number;
+  dryRun: boolean;
+  /** One entry per (task, host), in task order then host order. */
+  results: TaskResult[];
+}
+
+/** The task list itself is wrong (unknown or cyclic `after`, duplicate names): a programming error. */
+export class TaskGraphError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TaskGraphError";
+  }
+}
+
+/** Checks names are unique, `after` names exist and there is no cycle. Throws TaskGraphError. */
+export function validateTaskGraph(tasks: Task[], prerequisites: string[] = []): void {
+  const byName = new Map<string, Task>();
+  for (const t of tasks) {
+    if (!t.name) throw new TaskGraphError("a task has no name");
+    if (byName.has(t.name)) throw new TaskGraphError(`two tasks are named "${t.name}"`);
+    byName.set(t.name, t);
+  }
+  for (const p of prerequisites) {
+    if (!byName.has(p)) throw new TaskGraphError(`prerequisite task "${p}" is not in the task list`);
+  }
+  for (const t of tasks) {
+    for (const a of t.after ?? []) {
+      if (!byName.has(a)) throw new TaskGraphError(`task "${t.name}" runs after "${a}", which is not in the task list`);
+      if (a === t.name) throw new TaskGraphError(`task "${t.name}" runs after itself`);
+    }
+  }
+  // Depth-first search for a cycle; report it as a -> b -> a.
+  const state = new Map<string, "visiting" | "done">();
+  const stack: string[] = [];
+  const visit = (name: string) => {
+    const s = state.get(name);
+    if (s === "done") return;
+    if (s === "visiting") {
+      const cycle = [...stack.slice(stack.indexOf(name)), name];
+      throw new TaskGraphError(`tasks depend on each other in a cycle: ${cycle.join(" -> ")}`);
+    }
+    state.set(name, "visiting");
+    stack.push(name);
+    for (const a of byName.get(name)!.after ?? []) visit(a);
+    stack.pop();
+    state.set(name, "done");
+  };
+  for (const t of tasks) visit(t.name);
+}
+
+/** The phases of these tasks, in first-seen order. */
+export function phasesOf(tasks: Task[]): string[] {
+  return [...new Set(tasks.map((t) => t.phase))];
+}
+
+/** Throws UsageError (exit 2) when --skip-phases or --only-phases names a phase none of the tasks has. */
+export function validatePhases(tasks: Task[], opts: { skipPhases?: string[]; onlyPhases?: string[] }): void {
+  const known = phasesOf(tasks);
+  const check = (list: string[] | undefined, flag: string) => {
+    const unknown = (list ?? []).filter((p) => !known.includes(p));
+    if (unknown.length > 0) {
+      const what = unknown.map((p) => `"${p}"`).join(", ");
+      throw new UsageError(`unknown phase${unknown.length > 1 ? "s" : ""} ${what} in ${flag}; the phases of this command are: ${known.join(", ")}`);
+    }
+  };
+  check(opts.skipPhases, "--skip-phases");
+  check(opts.onlyPhases, "--only-phases");
+}
+
+interface Node {
+  task: Task;
+  taskIndex: number;
+  host: Host;
+  hostIndex: number;
+  deps: Set<Node>;
+  dependents: Node[];
+  waiting: number;
+  state: "pending" | "queued" | "running" | "done";
+}
+
+const key = (n: Node) => `${n.host.name}/${n.task.name}`;
+
+/** Builds the node graph. Host lists come from task.hosts(ctx), evaluated once, before any task runs. */
+function buildGraph(tasks: Task[], ctx: RunContext, prerequisites: string[]): Node[] {
+  const nodesOf = new Map<string, Node[]>();
+  const all: Node[] = [];
+  tasks.forEach((task, taskIndex) => {
+    const seen = new Set<string>();
+    const hosts = task.hosts(ctx).filter((h) => (seen.has(h.name) ? false : (seen.add(h.name), true)));
+    const nodes = hosts.map((host, hostIndex): Node => ({ task, taskIndex, host, hostIndex, deps: new Set(), dependents: [], waiting: 0, state: "pending" }));
+    nodesOf.set(task.name, nodes);
+    all.push(...nodes);
+  });
+  const prereq = new Set(prerequisites);
+  for (const task of tasks) {
+    const nodes = nodesOf.get(task.name)!;
+    const after = [...new Set([...(prereq.has(task.name) ? [] : prerequisites), ...(task.after ?? [])])];
+    nodes.forEach((node, i) => {
+      for (const name of after) {
+        const theirs = nodesOf.get(name)!;
+        const same = task.perHost ? theirs.find((n) => n.host.name === node.host.name) : undefined;
+        for (const dep of same ? [same] : theirs) node.deps.add(dep);
+      }
+      if (task.serial && i > 0) node.deps.add(nodes[i - 1]);
+    });
+  }
+  for (const n of all) {
+    n.waiting = n.deps.size;
+    for (const d of n.deps) d.dependents.push(n);
+  }
+  return all;
+}
+
+function errorInfo(e: unknown): { error: string; details?: string } {
+  if (isKubeprovError(e)) return { error: e.message, details: e.details };
+  const err = e as Error;
+  const message = err?.message ?? String(e);
+  return { error: message, details: process.env.KUBEPROV_DEBUG ? err?.stack : undefined };
+}
+
+/**
+ * Runs the tasks on their hosts and returns what happened. Throws TaskGraphError for a wrong task
+ * list and UsageError for unknown phases, both before anything runs. Task failures do not throw:
+ * they are in the summary (failed > 0).
+ */
+export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions = {}): Promise<RunSummary> {
+  const started = performance.now();
+  const prerequisites = opts.prerequisites ?? [];
+  validateTaskGraph(tasks, prerequisites);
+  validatePhases(tasks, opts);
+  const limit = Math.floor(opts.concurrency ?? DEFAULT_CONCURRENCY);
+  if (!Number.isFinite(limit) || limit < 1) throw new UsageError(`concurrency must be a whole number of at least 1, not ${opts.concurrency}`);
+  const only = opts.onlyPhases && opts.onlyPhases.length > 0 ? new Set(opts.onlyPhases) : undefined;
+  const skip = new Set(opts.skipPhases ?? []);
+  const selected = (phase: string) => (!only || only.has(phase)) && !skip.has(phase);
+
+  const nodes = buildGraph(tasks, ctx, prerequisites);
+  const results = new Map<Node, TaskResult>();
+  const reporter = ctx.reporter;
+
+  const record = (node: Node, r: Omit<TaskResult, "host" | "task" | "phase">) => {
+    const result: TaskResult = { host: node.host.name, task: node.task.name, phase: node.task.phase, ...r };
+    results.set(node, result);
+    reporter.emit({ type: "task", ...result });
+  };
+
+  await new Promise<void>((resolve) => {
+    let remaining = nodes.length;
+    let running = 0;
+    const ready: Node[] = [];
+
+    const finish = (node: Node) => {
+      node.state = "done";
+      remaining--;
+      for (const d of node.dependents) {
+        if (d.state !== "pending") continue;
+        d.waiting--;
+        if (d.waiting === 0) enqueue(d);
+      }
+    };
+
+    // Every node that (transitively) depends on a failed node is skipped, naming the failure.
+    const skipDependents = (failed: Node) => {
+      const reason = `skipped: ${failed.task.name} failed on ${failed.host.name}`;
+      const queue = [...failed.dependents];
+      while (queue.length > 0) {
+        const d = queue.shift()!;
+        if (d.state !== "pending") continue;
+        d.state = "done";
+        remaining--;
+        record(d, { status: "skipped", reason, durationMs: 0 });
+        queue.push(...d.dependents);
+      }
+    };
+
+    const enqueue = (node: Node) => {
+      if (!selected(node.task.phase)) {
+        record(node, { status: "skipped", reason: `phase "${node.task.phase}" skipped`, durationMs: 0 });
+        finish(node);
+        return;
+      }
+      node.state = "queued";
+      ready.push(node);
+    };
+
+    const pump = () => {
+      while (running < limit && ready.length > 0) {
+        const node = ready.shift()!;
+        node.state = "running";
+        running++;
+        void runNode(node, ctx, record).then((status) => {
+          running--;
+          if (status === "failed") skipDependents(node);
+          finish(node);
+          pump();
+        });
+      }
+      if (remaining === 0 && running === 0) resolve();
+    };
+
+    for (const n of nodes) if (n.waiting === 0) enqueue(n);
+    pump();
+  });
+
+  const ordered = [...nodes]
+    .sort((a, b) => a.taskIndex - b.taskIndex || a.hostIndex - b.hostIndex)
+    .map((n) => results.get(n))
+    .filter((r): r is TaskResult => r !== undefined);
+  const count = (s: TaskStatus) => ordered.filter((r) => r.status === s).length;
+  const summary: RunSummary = {
+    changed: count("changed"),
+    unchanged: count("ok"),
+    failed: count("failed"),
+    skipped: count("skipped"),
+    durationMs: Math.round(performance.now() - started),
+    dryRun: ctx.dryRun,
+    results: ordered,
+  };
+  if (opts.emitSummary !== false) reporter.emit(summaryEvent(summary));
+  return summary;
+}
+
+/** The summary event for a run summary. */
+export function summaryEvent(s: RunSummary) {
+  return {
+    type: "summary" as const,
+    changed: s.changed,
+    unchanged: s.unchanged,
+    failed: s.failed,
+    skipped: s.skipped,
+    durationMs: s.durationMs,
+    ...(s.dryRun ? { dryRun: true } : {}),
+  };
+}
+
+/** Runs one (task, host) node: check, then apply when needed (and not a dry run). Never throws. */
+async function runNode(
+  node: Node,
+  ctx: RunContext,
+  record: (node: Node, r: Omit<TaskResult, "host" | "task" | "phase">) => void,
+): Promise<TaskStatus> {
+  const { task, host } = node;
+  const t0 = performance.now();
+  const ms = () => Math.round(performance.now() - t0);
+  ctx.reporter.emit({ type: "task-start", host: host.name, task: task.name, phase: task.phase });
+
+  let check: CheckResult;
+  try {
+    check = await task.check(host, ctx);
+    if (!check || typeof check.needed !== "boolean") throw new TaskGraphError(`task "${task.name}": check returned no {needed}`);
+  } catch (e) {
+    record(node, { status: "failed", ...errorInfo(e), durationMs: ms() });
+    return "failed";
+  }
+
+  if (!check.needed) {
+    record(node, { status: "ok", ...(check.reason ? { reason: check.reason } : {}), durationMs: ms() });
+    return "ok";
+  }
+  if (ctx.dryRun && !task.readOnly) {
+    record(node, { status: "changed", dryRun: true, reason: check.reason ?? "would change", durationMs: ms() });
+    return "changed";
+  }
+  try {
+    const applied = await task.apply(host, ctx);
+    const reason = (applied && applied.detail) || check.reason;
+    const status: TaskStatus = task.readOnly ? "ok" : "changed";
+    record(node, { status, ...(reason ? { reason } : {}), durationMs: ms() });
+    return status;
+  } catch (e) {
+    const info = errorInfo(e);
+    if (task.cleanup) {
+      try {
+        await task.cleanup(host, ctx);
+      } catch (ce) {
+        ctx.log("warn", `cleanup after the failure did not complete: ${errorInfo(ce).error}`, host, task.name);
+      }
+    }
+    record(node, { status: "failed", ...info, durationMs: ms() });
+    return "failed";
+  }
+}
