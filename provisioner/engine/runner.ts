@@ -222,6 +222,7 @@ export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions 
     };
 
     const enqueue = (node: Node) => {
+      if (node.state !== "pending") return;
       if (!selected(node.task.phase)) {
         record(node, { status: "skipped", reason: `phase "${node.task.phase}" skipped`, durationMs: 0 });
         finish(node);
@@ -246,7 +247,8 @@ export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions 
       if (remaining === 0 && running === 0) resolve();
     };
 
-    for (const n of nodes) if (n.waiting === 0) enqueue(n);
+    // Take the initial set first: enqueuing a phase-skipped node can make others ready.
+    for (const n of nodes.filter((x) => x.waiting === 0)) if (n.state === "pending") enqueue(n);
     pump();
   });
 

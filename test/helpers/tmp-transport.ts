@@ -9,7 +9,8 @@ import { dirname, join } from "node:path";
 import { CommandError } from "../../provisioner/errors.js";
 import type { ExecOptions, ExecResult, Transport, WriteOptions } from "../../provisioner/transport/transport.js";
 import type { Host } from "../../provisioner/engine/task.js";
-import type { Role } from "../../provisioner/spec/schema.js";
+import { clusterSchema, type Cluster, type Role } from "../../provisioner/spec/schema.js";
+import { API_VERSION, KIND_CLUSTER } from "../../provisioner/constants.js";
 
 const run = promisify(execFile);
 
@@ -100,4 +101,14 @@ export async function makeTmpHosts(n: number, roles: Role[] = ["control-plane"])
       for (const d of dirs) await rm(d, { recursive: true, force: true });
     },
   };
+}
+
+/** A valid Cluster for these hosts (parsed by the real schema, so defaults are filled). */
+export function clusterFor(hosts: Host[], name = "kpt-engine"): Cluster {
+  return clusterSchema.parse({
+    apiVersion: API_VERSION,
+    kind: KIND_CLUSTER,
+    metadata: { name },
+    spec: { hosts: hosts.map((h) => ({ name: h.name, address: h.address, roles: h.roles, connection: "local" })) },
+  });
 }
