@@ -20,7 +20,7 @@ export interface FileTaskSpec {
   /** "user" or "user:group"; when set, check compares it too. Default: not checked (the writing user, root). */
   owner?: string;
   /** The bytes the file must hold on this host. Never logged: may be a secret. */
-  content: (host: Host, ctx: RunContext) => MaybePromise<string | Buffer>;
+  content: string | Buffer | ((host: Host, ctx: RunContext) => MaybePromise<string | Buffer>);
   /** Default: every host of the run. */
   hosts?: (ctx: RunContext) => Host[];
   after?: string[];
@@ -106,7 +106,7 @@ export function fileTask(spec: FileTaskSpec): Task {
     if (!perRun) rendered.set(ctx, (perRun = new Map()));
     let data = perRun.get(host.name);
     if (!data) {
-      const c = await spec.content(host, ctx);
+      const c = typeof spec.content === "function" ? await spec.content(host, ctx) : spec.content;
       data = Buffer.isBuffer(c) ? c : Buffer.from(c, "utf8");
       perRun.set(host.name, data);
     }
