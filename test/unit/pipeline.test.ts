@@ -1,0 +1,135 @@
+// runPipeline: facts first, then the tasks, the summary event last, RunFailed (exit 1) naming each
+// failed host/task, command-line mistakes refused before any host is touched.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runPipeline } from "../../provisioner/engine/pipeline.js";
+import { fileTask } from "../../provisioner/engine/file-task.js";
+import { FACTS_TASK } from "../../provisioner/tasks/facts.js";
+import { MemoryReporter } from "../../provisioner/events.js";
+import { RunFailed, UsageError } from "../../provisioner/errors.js";
+import type { Host, Task } from "../../provisioner/engine/task.js";
+import { clusterFor, makeTmpHosts, type TmpTransport } from "../helpers/tmp-transport.js";
+
+/** A file task whose content comes from the facts: it fails (no facts) if facts did not run first. */
+function archFile(dirOf: (h: Host) => string, phase = "files"): Task {
+  return fileTask({
+    name: `${phase}/arch`,
+    phase,
+    path: (h) => join(dirOf(h), "arch.txt"),
+    mode: 0o644,
+    content: (h) => {
+      if (!h.facts) throw new Error("facts were not gathered before this task");
+      return `${h.facts.arch} ${h.facts.kernel}\n`;
+    },
+  });
+}
+
+function failing(name: string, onHost: string): Task {
+  return {
+    name,
+    phase: "breaks",
+    description: "fails on one host",
+    hosts: (ctx) => ctx.hosts,
+    check: async () => ({ needed: true, reason: "always" }),
+    apply: async (h) => {
+      await h.transport.exec(h.name === onHost ? "echo 'E: unable to locate package frobnicate' >&2; exit 100" : "true");
+    },
+  };
+}
+
+test("facts run first on every host, then the tasks; summary last; the caller's hosts stay open", async () => {
+  const made = await makeTmpHosts(2);
+  try {
+    const dirOf = (h: Host) => made.dirs[made.hosts.indexOf(h)];
+    const reporter = new MemoryReporter();
+    const opts = { cluster: clusterFor(made.hosts), source: "cluster.yaml", tasks: [archFile(dirOf)], hosts: made.hosts, reporter, lock: false };
+    const s = await runPipeline(opts);
+    assert.deepEqual([s.changed, s.unchanged, s.failed], [2, 2, 0]);
+    const starts = reporter.events.filter((e) => e.type === "task-start").map((e) => (e.type === "task-start" ? e.task : ""));
+    assert.deepEqual(starts.slice(0, 2), [FACTS_TASK, FACTS_TASK]);
+    assert.equal(readFileSync(join(made.dirs[0], "arch.txt"), "utf8").split(" ")[0], made.hosts[0].facts!.arch);
+    assert.equal(reporter.events.at(-1)!.type, "summary");
+    for (const h of made.hosts) assert.equal((h.transport as TmpTransport).closed, false);
+
+    const again = await runPipeline({ ...opts, reporter: new MemoryReporter() });
+    assert.deepEqual([again.changed, again.unchanged], [0, 4]);
+  } finally {
+    await made.cleanup();
+  }
+});
+
+test("a failed task makes runPipeline throw RunFailed (exit 1) naming host, task and stderr, after the summary", async () => {
+  const made = await makeTmpHosts(3);
+  try {
+    const reporter = new MemoryReporter();
+    const dirOf = (h: Host) => made.dirs[made.hosts.indexOf(h)];
+    const tasks = [failing("prepare/packages", "h2"), { ...archFile(dirOf), after: ["prepare/packages"] }];
+    await assert.rejects(
+      runPipeline({ cluster: clusterFor(made.hosts), source: "cluster.yaml", tasks, hosts: made.hosts, reporter, lock: false }),
+      (e: unknown) => {
+        assert.ok(e instanceof RunFailed);
+        assert.equal(e.exitCode, 1);
+        assert.match(e.message, /^1 task failed:\n {2}h2 \[prepare\/packages\]: h2: command failed \(exit 100\)/);
+        assert.match(e.details!, /h2 \[prepare\/packages\]:\nE: unable to locate package frobnicate/);
+        return true;
+      },
+    );
+    const last = reporter.events.at(-1)!;
+    assert.equal(last.type, "summary");
+    if (last.type === "summary") assert.deepEqual([last.failed, last.skipped, last.unchanged, last.changed], [1, 3, 3, 2]);
+    assert.equal(existsSync(join(made.dirs[0], "arch.txt")), false, "a dependent of the failed task ran");
+  } finally {
+    await made.cleanup();
+  }
+});
+
+test("unknown phases and skipping facts are usage errors before any host is touched", async () => {
+  const made = await makeTmpHosts(1);
+  try {
+    const reporter = new MemoryReporter();
+    const base = { cluster: clusterFor(made.hosts), source: "c.yaml", tasks: [failing("x/y", "h0")], hosts: made.hosts, reporter, lock: false };
+    await assert.rejects(runPipeline({ ...base, skipPhases: ["certz"] }), /unknown phase "certz" in --skip-phases; the phases of this command are: facts, breaks/);
+    await assert.rejects(runPipeline({ ...base, skipPhases: ["facts"] }), (e: unknown) => e instanceof UsageError && /cannot be skipped/.test(e.message));
+    assert.equal(reporter.events.length, 0);
+    assert.deepEqual((made.hosts[0].transport as TmpTransport).commands, []);
+  } finally {
+    await made.cleanup();
+  }
+});
+
+test("onlyPhases still gathers facts; a dry run takes no lock and writes nothing", async () => {
+  const made = await makeTmpHosts(1);
+  try {
+    const dirOf = (h: Host) => made.dirs[made.hosts.indexOf(h)];
+    const reporter = new MemoryReporter();
+    const tasks = [archFile(dirOf, "files"), failing("b/fails", "h0")];
+    // lock left at its default: a dry run must not try to lock (and so does not need lock.ts).
+    const s = await runPipeline({ cluster: clusterFor(made.hosts), source: "c.yaml", tasks, hosts: made.hosts, reporter, dryRun: true, onlyPhases: ["files"] });
+    assert.deepEqual(
+      s.results.map((r) => `${r.task}:${r.status}`),
+      [`${FACTS_TASK}:ok`, "files/arch:changed", "b/fails:skipped"],
+    );
+    assert.equal(s.results[1].dryRun, true);
+    assert.equal(existsSync(join(made.dirs[0], "arch.txt")), false);
+  } finally {
+    await made.cleanup();
+  }
+});
+
+test("without given hosts it connects through the pool (connection: local)", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "kpt-pipeline-"));
+  try {
+    const cluster = clusterFor([{ name: "local1", address: "127.0.0.1", nodeIP: "127.0.0.1", roles: ["control-plane"] } as Host]);
+    const reporter = new MemoryReporter();
+    const task = fileTask({ name: "files/hello", phase: "files", path: join(dir, "hello.txt"), mode: 0o600, content: (h) => `hello from ${h.name} (${h.facts!.os.id})\n` });
+    const s = await runPipeline({ cluster, source: "c.yaml", tasks: [task], reporter, lock: false });
+    assert.deepEqual([s.changed, s.failed], [1, 0]);
+    assert.match(readFileSync(join(dir, "hello.txt"), "utf8"), /^hello from local1 \(\w+\)\n$/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
