@@ -33,6 +33,11 @@ export interface PipelineOptions {
   reporter?: Reporter;
   /** Who holds the lock, for the message a second run sees. Default "user@machine pid N". */
   lockOwner?: string;
+  /**
+   * Stops starting new tasks when aborted. Default: the first Ctrl-C (SIGINT) during the run does
+   * that (running tasks finish, connections and the lock are released); a second one quits at once.
+   */
+  signal?: AbortSignal;
 }
 
 // Other lanes' modules, loaded when needed (they are written in parallel with this one).
@@ -91,6 +96,14 @@ export async function runPipeline(opts: PipelineOptions): Promise<RunSummary> {
   let hosts: Host[] | undefined = opts.hosts;
   let lock: { release(): Promise<void> } | undefined;
   let summary: RunSummary;
+  // First Ctrl-C: finish what runs, start nothing new, release everything. Second: Node's default (exit).
+  const ctrl = opts.signal ? undefined : new AbortController();
+  const onSigint = () => {
+    reporter.emit({ type: "log", level: "warn", message: "interrupted: waiting for running tasks to finish (Ctrl-C again to quit now)" });
+    process.removeListener("SIGINT", onSigint);
+    ctrl!.abort();
+  };
+  if (ctrl) process.on("SIGINT", onSigint);
   try {
     if (!hosts) hosts = await pool!.connectHosts(opts.cluster, { acceptNewHostKeys: opts.acceptNewHostKeys, concurrency: opts.concurrency });
     if ((opts.lock ?? true) && !dryRun) {
@@ -103,8 +116,10 @@ export async function runPipeline(opts: PipelineOptions): Promise<RunSummary> {
       skipPhases: opts.skipPhases,
       onlyPhases,
       prerequisites: [FACTS_TASK],
+      signal: opts.signal ?? ctrl!.signal,
     });
   } finally {
+    if (ctrl) process.removeListener("SIGINT", onSigint);
     if (lock) {
       try {
         await lock.release();
@@ -117,6 +132,10 @@ export async function runPipeline(opts: PipelineOptions): Promise<RunSummary> {
   }
   if (summary.failed > 0) {
     throw new RunFailed(summary.results.filter((r) => r.status === "failed").map((r) => ({ host: r.host, task: r.task, error: r.error, details: r.details })));
+  }
+  if (summary.interrupted) {
+    const notRun = summary.results.filter((r) => r.reason === "interrupted").length;
+    throw new RuntimeFailure(`interrupted: ${notRun} task${notRun === 1 ? "" : "s"} not run; run the command again to finish`);
   }
   return summary;
 }

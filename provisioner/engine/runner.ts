@@ -25,6 +25,11 @@ export interface RunOptions {
   prerequisites?: string[];
   /** Emit the summary event at the end (default true). */
   emitSummary?: boolean;
+  /**
+   * Stop starting new work when aborted (e.g. on Ctrl-C): nodes not yet started are reported
+   * skipped ("interrupted"), running ones finish (a half-done apply is worse than a finished one).
+   */
+  signal?: AbortSignal;
 }
 
 /** What happened to one task on one host: the "task" event without its type. */
@@ -48,6 +53,8 @@ export interface RunSummary {
   skipped: number;
   durationMs: number;
   dryRun: boolean;
+  /** The run was aborted through opts.signal before every node ran. */
+  interrupted?: boolean;
   /** One entry per (task, host), in task order then host order. */
   results: TaskResult[];
 }
@@ -192,6 +199,8 @@ export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions 
     reporter.emit({ type: "task", ...result });
   };
 
+  let interrupted = false;
+  let onAbort = () => {};
   await new Promise<void>((resolve) => {
     let remaining = nodes.length;
     let running = 0;
@@ -233,24 +242,48 @@ export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions 
     };
 
     const pump = () => {
-      while (running < limit && ready.length > 0) {
+      while (running < limit && ready.length > 0 && !interrupted) {
         const node = ready.shift()!;
         node.state = "running";
         running++;
-        void runNode(node, ctx, record).then((status) => {
-          running--;
-          if (status === "failed") skipDependents(node);
-          finish(node);
-          pump();
-        });
+        void runNode(node, ctx, record)
+          .catch((e: unknown) => {
+            // Only a throwing reporter gets here; keep the run's bookkeeping straight anyway.
+            if (!results.has(node)) results.set(node, { host: node.host.name, task: node.task.name, phase: node.task.phase, status: "failed", ...errorInfo(e), durationMs: 0 });
+            return "failed" as const;
+          })
+          .then((status) => {
+            running--;
+            if (status === "failed") skipDependents(node);
+            finish(node);
+            pump();
+          });
       }
       if (remaining === 0 && running === 0) resolve();
     };
 
+    const interrupt = () => {
+      if (interrupted) return;
+      interrupted = true;
+      ready.length = 0;
+      for (const n of nodes) {
+        if (n.state !== "pending" && n.state !== "queued") continue;
+        n.state = "done";
+        remaining--;
+        record(n, { status: "skipped", reason: "interrupted", durationMs: 0 });
+      }
+      if (remaining === 0 && running === 0) resolve();
+    };
+    onAbort = interrupt;
+    if (opts.signal) {
+      if (opts.signal.aborted) interrupt();
+      else opts.signal.addEventListener("abort", onAbort, { once: true });
+    }
+
     // Take the initial set first: enqueuing a phase-skipped node can make others ready.
     for (const n of nodes.filter((x) => x.waiting === 0)) if (n.state === "pending") enqueue(n);
     pump();
-  });
+  }).finally(() => opts.signal?.removeEventListener("abort", onAbort));
 
   const ordered = [...nodes]
     .sort((a, b) => a.taskIndex - b.taskIndex || a.hostIndex - b.hostIndex)
@@ -264,6 +297,7 @@ export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions 
     skipped: count("skipped"),
     durationMs: Math.round(performance.now() - started),
     dryRun: ctx.dryRun,
+    ...(interrupted ? { interrupted: true } : {}),
     results: ordered,
   };
   if (opts.emitSummary !== false) reporter.emit(summaryEvent(summary));

@@ -133,3 +133,20 @@ test("without given hosts it connects through the pool (connection: local)", asy
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("an aborted run releases everything and fails with 'interrupted' (exit 1)", async () => {
+  const made = await makeTmpHosts(1);
+  try {
+    const ac = new AbortController();
+    ac.abort();
+    const reporter = new MemoryReporter();
+    await assert.rejects(
+      runPipeline({ cluster: clusterFor(made.hosts), source: "c.yaml", tasks: [failing("x/y", "nobody")], hosts: made.hosts, reporter, lock: false, signal: ac.signal }),
+      (e: unknown) => e instanceof Error && (e as { exitCode?: number }).exitCode === 1 && /^interrupted: 2 tasks not run/.test(e.message),
+    );
+    assert.deepEqual((made.hosts[0].transport as TmpTransport).commands, []);
+    assert.equal(reporter.events.at(-1)!.type, "summary");
+  } finally {
+    await made.cleanup();
+  }
+});

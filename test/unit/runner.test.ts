@@ -413,3 +413,26 @@ test("a task with no hosts does not hold up its dependents; hundreds of hosts ru
     await made.cleanup();
   }
 });
+
+test("an abort starts nothing new: running nodes finish, the rest are skipped as interrupted", async () => {
+  const env = await setup(3);
+  try {
+    const ac = new AbortController();
+    const tasks = [
+      cmdTask({ name: "slow", log: env.log, cmd: () => "sleep 0.3" }),
+      cmdTask({ name: "next", log: env.log, cmd: () => "true", after: ["slow"] }),
+    ];
+    setTimeout(() => ac.abort(), 100);
+    const s = await runTasks(tasks, env.ctx, { concurrency: 1, signal: ac.signal });
+    assert.equal(s.interrupted, true);
+    assert.deepEqual(
+      s.results.map((r) => `${r.task}@${r.host}:${r.status}${r.reason === "interrupted" ? "(interrupted)" : ""}`),
+      ["slow@h0:changed", "slow@h1:skipped(interrupted)", "slow@h2:skipped(interrupted)", "next@h0:skipped(interrupted)", "next@h1:skipped(interrupted)", "next@h2:skipped(interrupted)"],
+    );
+    assert.ok(existsSync(join(env.dirs[0], "done-slow")), "the running node was not allowed to finish");
+    assert.equal(existsSync(join(env.dirs[1], "done-slow")), false);
+    assert.ok(s.durationMs < 600, `took ${s.durationMs} ms`);
+  } finally {
+    await env.cleanup();
+  }
+});
