@@ -150,3 +150,37 @@ test("an aborted run releases everything and fails with 'interrupted' (exit 1)",
     await made.cleanup();
   }
 });
+
+test("-o json contract: JSON Lines task events with host/task/status, the summary event last", async () => {
+  const made = await makeTmpHosts(2);
+  const out = join(made.dirs[0], "events.jsonl");
+  try {
+    const { JsonLinesReporter } = await import("../../provisioner/output/json.js");
+    const { createWriteStream } = await import("node:fs");
+    const stream = createWriteStream(out);
+    const reporter = new JsonLinesReporter(stream);
+    const dirOf = (h: Host) => made.dirs[made.hosts.indexOf(h)];
+    await assert.rejects(
+      runPipeline({ cluster: clusterFor(made.hosts), source: "c.yaml", tasks: [archFile(dirOf), failing("prepare/pkgs", "h1")], hosts: made.hosts, reporter, lock: false }),
+      RunFailed,
+    );
+    await reporter.close();
+    await new Promise<void>((r) => stream.end(r));
+    const events = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const tasks = events.filter((e) => e.type === "task");
+    assert.equal(tasks.length, 6);
+    for (const e of tasks) {
+      assert.ok(["ok", "changed", "failed", "skipped"].includes(e.status));
+      assert.equal(typeof e.host, "string");
+      assert.equal(typeof e.task, "string");
+    }
+    const failed = tasks.find((e) => e.status === "failed");
+    assert.deepEqual([failed.host, failed.task], ["h1", "prepare/pkgs"]);
+    assert.match(failed.details, /unable to locate package frobnicate/);
+    const last = events.at(-1);
+    assert.deepEqual(Object.keys(last).sort(), ["changed", "durationMs", "failed", "skipped", "type", "unchanged"]);
+    assert.deepEqual([last.type, last.changed, last.unchanged, last.failed], ["summary", 3, 2, 1]);
+  } finally {
+    await made.cleanup();
+  }
+});
