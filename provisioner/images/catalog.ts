@@ -1,0 +1,76 @@
+// The images a cluster needs, as data: their names as kubeadm spells them, what goes into each,
+// and which nodes need which. Pure: no Docker here (build.ts builds, tasks/images.ts imports).
+import { IMAGE_REGISTRY, PAUSE_VERSION } from "../constants.js";
+
+export interface BundleVersions {
+  kubernetesVersion: string;
+  etcdVersion: string;
+  corednsVersion: string;
+}
+
+export type ImageName =
+  | "pause"
+  | "etcd"
+  | "kube-apiserver"
+  | "kube-controller-manager"
+  | "kube-scheduler"
+  | "kube-proxy"
+  | "coredns";
+
+export interface ImageRecipe {
+  name: ImageName;
+  /** The reference kubeadm and the manifests use, e.g. registry.k8s.io/kube-apiserver:v1.37.2. */
+  ref: string;
+  /** scratch: static binaries only; debian: on a Debian root (kube-proxy needs iptables); pause: compiled here. */
+  base: "scratch" | "debian" | "pause";
+  /** Files from the bundle's bin/ copied to /usr/local/bin. */
+  binaries: string[];
+  entrypoint: string[];
+}
+
+/** kubeadm tags etcd as "<version without v>-0". */
+export function etcdImageTag(etcdVersion: string): string {
+  return `${etcdVersion.replace(/^v/, "")}-0`;
+}
+
+export function imageRef(name: ImageName, v: BundleVersions): string {
+  switch (name) {
+    case "pause":
+      return `${IMAGE_REGISTRY}/pause:${PAUSE_VERSION}`;
+    case "etcd":
+      return `${IMAGE_REGISTRY}/etcd:${etcdImageTag(v.etcdVersion)}`;
+    case "coredns":
+      return `${IMAGE_REGISTRY}/coredns/coredns:${v.corednsVersion}`;
+    default:
+      return `${IMAGE_REGISTRY}/${name}:${v.kubernetesVersion}`;
+  }
+}
+
+export function imageCatalog(v: BundleVersions): ImageRecipe[] {
+  const r = (name: ImageName, base: ImageRecipe["base"], binaries: string[], entrypoint: string[]): ImageRecipe => ({
+    name,
+    ref: imageRef(name, v),
+    base,
+    binaries,
+    entrypoint,
+  });
+  return [
+    r("pause", "pause", [], ["/pause"]),
+    r("etcd", "scratch", ["etcd", "etcdctl"], []),
+    r("kube-apiserver", "scratch", ["kube-apiserver"], []),
+    r("kube-controller-manager", "scratch", ["kube-controller-manager"], []),
+    r("kube-scheduler", "scratch", ["kube-scheduler"], []),
+    r("kube-proxy", "debian", ["kube-proxy"], []),
+    r("coredns", "scratch", ["coredns"], ["/usr/local/bin/coredns"]),
+  ];
+}
+
+/** The images a node needs: every node runs pods (pause, kube-proxy, CoreDNS may land on it);
+ * control planes in static-pods mode also run etcd and the control plane from images. */
+export function imagesForNode(opts: { controlPlane: boolean; mode: "static-pods" | "systemd" }): ImageName[] {
+  const names: ImageName[] = ["pause", "kube-proxy", "coredns"];
+  if (opts.controlPlane && opts.mode === "static-pods") {
+    names.push("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler");
+  }
+  return names;
+}
