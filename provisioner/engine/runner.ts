@@ -131,6 +131,8 @@ interface Node {
   dependents: Node[];
   waiting: number;
   state: "pending" | "queued" | "running" | "done";
+  /** Dry run: an upstream node would change ("task on host"), so this node's check may see an old state. */
+  upstreamChange?: string;
 }
 
 const key = (n: Node) => `${n.host.name}/${n.task.name}`;
@@ -209,7 +211,10 @@ export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions 
     const finish = (node: Node) => {
       node.state = "done";
       remaining--;
+      const r = results.get(node);
+      const change = node.upstreamChange ?? (r?.status === "changed" && r.dryRun ? `${node.task.name} on ${node.host.name}` : undefined);
       for (const d of node.dependents) {
+        if (change && !d.upstreamChange) d.upstreamChange = change;
         if (d.state !== "pending") continue;
         d.waiting--;
         if (d.waiting === 0) enqueue(d);
@@ -333,6 +338,13 @@ async function runNode(
     check = await task.check(host, ctx);
     if (!check || typeof check.needed !== "boolean") throw new TaskGraphError(`task "${task.name}": check returned no {needed}`);
   } catch (e) {
+    if (ctx.dryRun && node.upstreamChange) {
+      // In a dry run nothing upstream was applied, so this check may fail only for that reason
+      // (e.g. it reads a CA the dry run did not write): report it as a change to come.
+      const reason = `would run after ${node.upstreamChange} changes (its check cannot tell before that: ${errorInfo(e).error.split("\n")[0]})`;
+      record(node, { status: "changed", dryRun: true, reason, durationMs: ms() });
+      return "changed";
+    }
     record(node, { status: "failed", ...errorInfo(e), durationMs: ms() });
     return "failed";
   }

@@ -436,3 +436,43 @@ test("an abort starts nothing new: running nodes finish, the rest are skipped as
     await env.cleanup();
   }
 });
+
+test("dry run: a check that fails because an upstream task would change first is reported as a change to come", async () => {
+  const env = await setup(1);
+  try {
+    const dir = env.dirs[0];
+    const ca = fileTask({ name: "certs/ca", phase: "certs", path: join(dir, "pki", "ca.crt"), mode: 0o644, content: "CA\n" });
+    // Its check reads what certs/ca writes: it cannot answer before certs/ca has run.
+    const leaf: Task = {
+      name: "certs/leaf",
+      phase: "certs",
+      description: "",
+      after: ["certs/ca"],
+      hosts: (c) => c.hosts,
+      check: async (h) => {
+        const r = await h.transport.exec("cat pki/ca.crt && test -e pki/leaf.crt", { check: false });
+        if (r.code !== 0 && !r.stdout) throw new Error(`cannot read the CA: ${r.stderr.trim()}`);
+        return r.code === 0 ? { needed: false } : { needed: true, reason: "issue leaf" };
+      },
+      apply: async (h) => {
+        await h.transport.exec("touch pki/leaf.crt");
+      },
+    };
+    const dry = await runTasks([ca, leaf], createRunContext({ ...env.ctx, dryRun: true }));
+    assert.deepEqual(
+      dry.results.map((r) => [r.task, r.status, r.dryRun]),
+      [
+        ["certs/ca", "changed", true],
+        ["certs/leaf", "changed", true],
+      ],
+    );
+    assert.match(dry.results[1].reason!, /^would run after certs\/ca on h0 changes \(its check cannot tell before that: cannot read the CA: .*No such file/);
+    assert.equal(existsSync(join(dir, "pki")), false);
+    const real = await runTasks([ca, leaf], env.ctx);
+    assert.deepEqual([real.changed, real.failed], [2, 0]);
+    const again = await runTasks([ca, leaf], createRunContext({ ...env.ctx, dryRun: true }));
+    assert.deepEqual([again.changed, again.unchanged], [0, 2]);
+  } finally {
+    await env.cleanup();
+  }
+});
