@@ -1,0 +1,117 @@
+// Where PKI files are read from and written to. TransportStore goes through a host's Transport
+// (SSH or local: atomic writes with explicit modes); FsStore is the same contract on the local
+// filesystem with node:fs, for offline commands (`certs generate --cert-dir`) and the benchmark.
+import { chmod, lstat, mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { dirname, basename, join } from "node:path";
+import { shq, type Transport } from "../transport/transport.js";
+import type { FileWrite } from "./materialize.js";
+import type { Snapshot } from "./plan.js";
+
+export interface PkiStore {
+  /** Name for messages (host name or "local"). */
+  readonly where: string;
+  read(path: string): Promise<Buffer | undefined>;
+  write(path: string, data: Buffer, mode: number): Promise<void>;
+  /** A problem with a directory kubeprov must write into (e.g. it is a file), or undefined. */
+  checkDir(path: string): Promise<string | undefined>;
+}
+
+export class TransportStore implements PkiStore {
+  constructor(readonly transport: Transport) {}
+  get where(): string {
+    return this.transport.host;
+  }
+  read(path: string): Promise<Buffer | undefined> {
+    return this.transport.readFile(path);
+  }
+  write(path: string, data: Buffer, mode: number): Promise<void> {
+    return this.transport.writeFile(path, data, { mode });
+  }
+  async checkDir(path: string): Promise<string | undefined> {
+    const p = shq(path);
+    const r = await this.transport.exec(
+      `d=${p}; while [ ! -e "$d" ] && [ "$d" != / ]; do d=$(dirname "$d"); done; if [ -e "$d" ] && [ ! -d "$d" ]; then echo "$d"; fi`,
+      { sudo: true },
+    );
+    const bad = r.stdout.trim();
+    return bad ? `${bad} is not a directory` : undefined;
+  }
+}
+
+export class FsStore implements PkiStore {
+  readonly where = "local";
+  async read(path: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+  async write(path: string, data: Buffer, mode: number): Promise<void> {
+    const dir = dirname(path);
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    const tmp = join(dir, `.${basename(path)}.kubeprov-tmp.${randomBytes(6).toString("hex")}`);
+    const fh = await open(tmp, "wx", 0o600);
+    try {
+      await fh.writeFile(data);
+      await fh.chmod(mode);
+      await fh.sync();
+    } catch (e) {
+      await fh.close().catch(() => {});
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    await fh.close();
+    try {
+      await rename(tmp, path);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    await chmod(path, mode);
+  }
+  async checkDir(path: string): Promise<string | undefined> {
+    // The nearest existing ancestor (or the path itself) must be a directory.
+    for (let d = path; ; d = dirname(d)) {
+      try {
+        const s = await lstat(d);
+        if (s.isDirectory()) return undefined;
+        if (s.isSymbolicLink() && (await stat(d).catch(() => undefined))?.isDirectory()) return undefined;
+        return `${d} is not a directory`;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== "ENOENT" && code !== "ENOTDIR") throw e;
+        if (dirname(d) === d) return undefined;
+      }
+    }
+  }
+}
+
+
+/** Reads every path (in parallel); unreadable files become Errors in the snapshot, not exceptions. */
+export async function readSnapshot(store: PkiStore, paths: string[]): Promise<Snapshot> {
+  const snap: Snapshot = new Map();
+  await Promise.all(
+    paths.map(async (p) => {
+      try {
+        snap.set(p, await store.read(p));
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException & { details?: string };
+        snap.set(p, new Error(err.code ? `${err.code === "EISDIR" ? "is a directory" : err.code}` : firstLine(err.details || err.message)));
+      }
+    }),
+  );
+  return snap;
+}
+
+function firstLine(s: string): string {
+  return s.split("\n").find((l) => l.trim())?.trim() ?? s;
+}
+
+/** Writes the CA files first (in order), then the rest in parallel. Each file is atomic. */
+export async function writeAll(store: PkiStore, writes: FileWrite[], isCAFile: (path: string) => boolean): Promise<void> {
+  for (const w of writes.filter((w) => isCAFile(w.path))) await store.write(w.path, w.data, w.mode);
+  await Promise.all(writes.filter((w) => !isCAFile(w.path)).map((w) => store.write(w.path, w.data, w.mode)));
+}
