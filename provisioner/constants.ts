@@ -47,3 +47,20 @@ export const LOCK_FILE = "/var/lock/kubeprov.lock";
 export const PAUSE_VERSION = "3.10.2";
 /** Local image names for the images kubeprov builds from the bundle (no registry is needed). */
 export const IMAGE_REGISTRY = "registry.k8s.io";
+/** Attempts for SSH connection set-up (refused, reset, timed out), all within SSH_CONNECT_TIMEOUT_MS. */
+export const SSH_CONNECT_ATTEMPTS = 4;
+/** Concurrent exec channels on one SSH connection (OpenSSH's MaxSessions defaults to 10). */
+export const SSH_MAX_CHANNELS = 8;
+/** Hosts connected to at once. */
+export const SSH_CONNECT_CONCURRENCY = 32;
+/**
+ * Written on a host once kubeprov has initialised or joined it (content: the cluster's name).
+ * Preflight skips the "files would be overwritten" and "port in use" checks on a host whose marker
+ * names the same cluster, so a re-run passes.
+ */
+export const CLUSTER_MARKER_FILE = "/etc/kubernetes/kubeprov-cluster";
+/** Where CNI plugins are looked for: Debian's containernetworking-plugins, upstream, RHEL family. */
+export const CNI_BIN_DIRS = ["/usr/lib/cni", "/opt/cni/bin", "/usr/libexec/cni"] as const;
+export const CONTAINERD_CONFIG = "/etc/containerd/config.toml";
+export const CONTAINERD_SOCKET = "/run/containerd/containerd.sock";
+export const CRICTL_CONFIG = "/etc/crictl.yaml";
