@@ -122,48 +122,63 @@ export function validatePhases(tasks: Task[], opts: { skipPhases?: string[]; onl
   check(opts.onlyPhases, "--only-phases");
 }
 
+/** A task's nodes as one group: dependents that wait for the task on ALL its hosts hang here. */
+interface Group {
+  task: Task;
+  nodes: Node[];
+  /** Nodes not finished yet (ok, changed, or phase-skipped count as finished). */
+  left: number;
+  /** Nodes waiting for every node of this task (one entry per node, not per pair: O(hosts)). */
+  waiters: Node[];
+  /** Dry run: some node of this task (or upstream of it) would change. */
+  change?: string;
+}
+
 interface Node {
   task: Task;
   taskIndex: number;
   host: Host;
   hostIndex: number;
-  deps: Set<Node>;
+  group: Group;
+  /** Nodes waiting for this one alone (same-host `after` with perHost, the next host of a serial task). */
   dependents: Node[];
+  /** Unfinished single dependencies + unfinished groups this node waits for. */
   waiting: number;
   state: "pending" | "queued" | "running" | "done";
   /** Dry run: an upstream node would change ("task on host"), so this node's check may see an old state. */
   upstreamChange?: string;
 }
 
-const key = (n: Node) => `${n.host.name}/${n.task.name}`;
-
 /** Builds the node graph. Host lists come from task.hosts(ctx), evaluated once, before any task runs. */
 function buildGraph(tasks: Task[], ctx: RunContext, prerequisites: string[]): Node[] {
-  const nodesOf = new Map<string, Node[]>();
+  const groups = new Map<string, Group>();
   const all: Node[] = [];
   tasks.forEach((task, taskIndex) => {
     const seen = new Set<string>();
     const hosts = task.hosts(ctx).filter((h) => (seen.has(h.name) ? false : (seen.add(h.name), true)));
-    const nodes = hosts.map((host, hostIndex): Node => ({ task, taskIndex, host, hostIndex, deps: new Set(), dependents: [], waiting: 0, state: "pending" }));
-    nodesOf.set(task.name, nodes);
-    all.push(...nodes);
+    const group: Group = { task, nodes: [], left: hosts.length, waiters: [] };
+    group.nodes = hosts.map((host, hostIndex): Node => ({ task, taskIndex, host, hostIndex, group, dependents: [], waiting: 0, state: "pending" }));
+    groups.set(task.name, group);
+    all.push(...group.nodes);
   });
   const prereq = new Set(prerequisites);
   for (const task of tasks) {
-    const nodes = nodesOf.get(task.name)!;
+    const nodes = groups.get(task.name)!.nodes;
     const after = [...new Set([...(prereq.has(task.name) ? [] : prerequisites), ...(task.after ?? [])])];
     nodes.forEach((node, i) => {
       for (const name of after) {
-        const theirs = nodesOf.get(name)!;
-        const same = task.perHost ? theirs.find((n) => n.host.name === node.host.name) : undefined;
-        for (const dep of same ? [same] : theirs) node.deps.add(dep);
+        const theirs = groups.get(name)!;
+        if (theirs.nodes.length === 0) continue; // a task on no host holds nothing up
+        const same = task.perHost ? theirs.nodes.find((n) => n.host.name === node.host.name) : undefined;
+        if (same) same.dependents.push(node);
+        else theirs.waiters.push(node);
+        node.waiting++;
       }
-      if (task.serial && i > 0) node.deps.add(nodes[i - 1]);
+      if (task.serial && i > 0) {
+        nodes[i - 1].dependents.push(node);
+        node.waiting++;
+      }
     });
-  }
-  for (const n of all) {
-    n.waiting = n.deps.size;
-    for (const d of n.deps) d.dependents.push(n);
   }
   return all;
 }
@@ -207,31 +222,47 @@ export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions 
     let remaining = nodes.length;
     let running = 0;
     const ready: Node[] = [];
+    let head = 0; // ready[head..] are waiting for a slot
 
+    const release = (d: Node, change: string | undefined) => {
+      if (change && !d.upstreamChange) d.upstreamChange = change;
+      if (d.state !== "pending") return;
+      d.waiting--;
+      if (d.waiting === 0) enqueue(d);
+    };
+
+    // A node finished without failing (ok, changed or phase-skipped): release what waits for it.
     const finish = (node: Node) => {
       node.state = "done";
       remaining--;
       const r = results.get(node);
       const change = node.upstreamChange ?? (r?.status === "changed" && r.dryRun ? `${node.task.name} on ${node.host.name}` : undefined);
-      for (const d of node.dependents) {
-        if (change && !d.upstreamChange) d.upstreamChange = change;
-        if (d.state !== "pending") continue;
-        d.waiting--;
-        if (d.waiting === 0) enqueue(d);
-      }
+      const g = node.group;
+      if (change && !g.change) g.change = change;
+      g.left--;
+      for (const d of node.dependents) release(d, change);
+      if (g.left === 0) for (const d of g.waiters) release(d, g.change);
     };
 
-    // Every node that (transitively) depends on a failed node is skipped, naming the failure.
+    // Every node that (transitively) depends on a failed node is skipped, naming the failure. A
+    // task that cannot finish on all its hosts never releases the nodes waiting for all of them.
     const skipDependents = (failed: Node) => {
+      failed.state = "done";
+      remaining--;
       const reason = `skipped: ${failed.task.name} failed on ${failed.host.name}`;
-      const queue = [...failed.dependents];
-      while (queue.length > 0) {
-        const d = queue.shift()!;
+      const queue: Node[] = [...failed.dependents, ...failed.group.waiters];
+      const doneGroups = new Set<Group>([failed.group]);
+      for (let i = 0; i < queue.length; i++) {
+        const d = queue[i];
         if (d.state !== "pending") continue;
         d.state = "done";
         remaining--;
         record(d, { status: "skipped", reason, durationMs: 0 });
         queue.push(...d.dependents);
+        if (!doneGroups.has(d.group)) {
+          doneGroups.add(d.group);
+          queue.push(...d.group.waiters);
+        }
       }
     };
 
@@ -247,8 +278,8 @@ export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions 
     };
 
     const pump = () => {
-      while (running < limit && ready.length > 0 && !interrupted) {
-        const node = ready.shift()!;
+      while (running < limit && head < ready.length && !interrupted) {
+        const node = ready[head++];
         node.state = "running";
         running++;
         void runNode(node, ctx, record)
@@ -260,7 +291,7 @@ export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions 
           .then((status) => {
             running--;
             if (status === "failed") skipDependents(node);
-            finish(node);
+            else finish(node);
             pump();
           });
       }
@@ -270,7 +301,6 @@ export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions 
     const interrupt = () => {
       if (interrupted) return;
       interrupted = true;
-      ready.length = 0;
       for (const n of nodes) {
         if (n.state !== "pending" && n.state !== "queued") continue;
         n.state = "done";

@@ -476,3 +476,38 @@ test("dry run: a check that fails because an upstream task would change first is
     await env.cleanup();
   }
 });
+
+test("perHost falls back to all hosts for a task that does not run on this host", async () => {
+  const env = await setup(2);
+  try {
+    const tasks = [
+      cmdTask({ name: "first-cp", log: env.log, cmd: () => "sleep 0.2", hosts: (c) => [c.hosts[0]] }),
+      cmdTask({ name: "join", log: env.log, cmd: () => "true", after: ["first-cp"], perHost: true }),
+    ];
+    const s = await runTasks(tasks, env.ctx);
+    assert.equal(s.changed, 3);
+    const sp = spans(env.log);
+    const cpEnd = sp.find((x) => x.task === "first-cp")!.end;
+    for (const j of sp.filter((x) => x.task === "join")) assert.ok(j.start >= cpEnd, `join on ${j.host} started before first-cp ended`);
+  } finally {
+    await env.cleanup();
+  }
+});
+
+test("scheduling overhead stays small for 1000 hosts x 20 tasks (in-process tasks)", async () => {
+  const hosts: Host[] = Array.from({ length: 1000 }, (_, i) => ({ name: `n${i}`, address: "127.0.0.1", nodeIP: "127.0.0.1", roles: ["worker"], spec: { name: `n${i}`, address: "127.0.0.1", roles: ["worker"], connection: "local" }, transport: undefined as never }));
+  const tasks: Task[] = Array.from({ length: 20 }, (_, i) => ({
+    name: `t${i}`,
+    phase: "p",
+    description: "",
+    hosts: (c) => c.hosts,
+    after: i ? [`t${i - 1}`] : [],
+    perHost: i % 2 === 0,
+    check: async () => ({ needed: i % 3 === 0 }),
+    apply: async () => {},
+  }));
+  const ctx = createRunContext({ cluster: clusterFor(hosts.slice(0, 1)), hosts, reporter: new MemoryReporter() });
+  const s = await runTasks(tasks, ctx);
+  assert.deepEqual([s.changed, s.unchanged, s.results.length], [7000, 13000, 20000]);
+  assert.ok(s.durationMs < 3000, `20000 nodes took ${s.durationMs} ms`);
+});
