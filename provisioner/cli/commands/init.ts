@@ -1,9 +1,104 @@
-import type { Command } from "commander";
-import { notImplemented } from "../notyet.js";
+// kubeprov init -f FILE|--name NAME: what `kubeadm init` does, on the cluster's first control plane.
+// `kubeprov init phase <name>` runs one phase (generated from the phase list, as kubeadm's).
+import { InvalidArgumentError, type Command } from "commander";
+import { UsageError } from "../../errors.js";
+import { loadTarget } from "../target.js";
+import { runOptions, type CommonOptions } from "../options.js";
+import type { RunSummary } from "../../engine/runner.js";
+
+interface InitOptions extends CommonOptions {
+  skipPhases?: string[];
+  token?: string;
+  tokenTtl?: string;
+  waitTimeout?: number;
+}
+
+export function parsePhaseList(value: string): string[] {
+  const list = value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (!list.length) throw new InvalidArgumentError("a comma-separated list of phases");
+  return list;
+}
+
+function parseSeconds(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError(`a number of seconds (got "${value}")`);
+  return Number(value);
+}
+
+async function runInit(o: InitOptions, onlyPhases?: string[]): Promise<RunSummary> {
+  const { INIT_PHASES, initTasks } = await import("../../plan/init.js");
+  const known: string[] = INIT_PHASES.map((p) => p.name);
+  const unknown = (o.skipPhases ?? []).filter((p) => !known.includes(p));
+  if (unknown.length) throw new UsageError(`--skip-phases: unknown phase ${unknown.join(", ")}; the phases of init are: ${known.join(", ")}`);
+  const { cluster, source } = await loadTarget(o);
+  const { runPipeline } = await import("../../engine/pipeline.js");
+  const tasks = initTasks();
+  const present = new Set(tasks.map((t) => t.phase));
+  const summary = await runPipeline({
+    cluster,
+    source,
+    tasks,
+    dryRun: o.dryRun,
+    output: o.output,
+    concurrency: o.concurrency,
+    skipPhases: o.skipPhases?.filter((p) => present.has(p)),
+    onlyPhases,
+    options: {
+      ...(o.token !== undefined ? { token: o.token } : {}),
+      ...(o.tokenTtl !== undefined ? { tokenTtl: o.tokenTtl } : {}),
+      ...(o.waitTimeout !== undefined ? { waitTimeoutMs: o.waitTimeout * 1000 } : {}),
+      verbose: o.verbose ?? 0,
+    },
+  });
+  if (o.output === "text" && !o.dryRun && (!onlyPhases || onlyPhases.includes("wait-control-plane"))) {
+    const target = o.name ? `--name ${o.name}` : `-f ${o.file}`;
+    const first = cluster.spec.hosts.find((h) => h.roles.includes("control-plane"));
+    process.stdout.write(
+      [
+        "",
+        `Your Kubernetes control plane on ${first?.name ?? "the first control plane"} is ready (${(summary.durationMs / 1000).toFixed(1)} s).`,
+        `The admin kubeconfig is /etc/kubernetes/admin.conf on ${first?.name}; print it here with:`,
+        `  kubeprov kubeconfig ${target} > admin.conf && kubectl --kubeconfig admin.conf get nodes`,
+        "",
+      ].join("\n"),
+    );
+  }
+  return summary;
+}
+
+function initLikeOptions(cmd: Command): Command {
+  return runOptions(cmd)
+    .option("--token <token>", "bootstrap token to create ([a-z0-9]{6}.[a-z0-9]{16}; default: generated)")
+    .option("--token-ttl <duration>", "bootstrap token lifetime, e.g. 24h; 0 never expires")
+    .option("--wait-timeout <seconds>", "how long to wait for the control plane before diagnosing (default 100)", parseSeconds);
+}
 
 export function register(program: Command): void {
-  program
-    .command("init")
-    .description("init (not implemented yet)")
-    .action(() => notImplemented("init"));
+  const init = initLikeOptions(
+    program
+      .command("init")
+      .description("set up the first control plane of a cluster (kubeadm init): preflight, prepare, certs, kubeconfig, kubelet, etcd, control plane, bootstrap, addons"),
+  )
+    .option("--skip-phases <phases>", "comma-separated phases not to run", parsePhaseList)
+    .action(async (o: InitOptions) => {
+      await runInit(o);
+    });
+  const phase = init.command("phase").description("run one phase of init (as `kubeadm init phase`)");
+  // Static list so --help works without loading the tasks.
+  const PHASES: Array<[string, string]> = [
+    ["preflight", "check the host can run Kubernetes"],
+    ["prepare", "container runtime, binaries, images"],
+    ["certs", "certificate authorities and certificates"],
+    ["kubeconfig", "kubeconfig files"],
+    ["kubelet-start", "kubelet configuration; kubelet running"],
+    ["etcd", "local etcd member"],
+    ["control-plane", "kube-apiserver, kube-controller-manager, kube-scheduler"],
+    ["wait-control-plane", "wait for the API server, diagnose what is not running"],
+    ["bootstrap", "cluster configuration, tokens, cluster-info, RBAC"],
+    ["addons", "CNI, kube-proxy, CoreDNS"],
+  ];
+  for (const [name, description] of PHASES) {
+    initLikeOptions(phase.command(name).description(description)).action(async (o: InitOptions) => {
+      await runInit(o, [name]);
+    });
+  }
 }

@@ -1,0 +1,161 @@
+// One typed table of flags per control-plane component, the same for both ways of running it
+// (static pods and systemd units), like kubeadm's phases/controlplane/manifests.go. Pure.
+// spec.controlPlane.extraArgs.<component> override or add flags ("--name=value" as kubeadm does).
+import type { Cluster } from "../spec/schema.js";
+import type { Host } from "../engine/task.js";
+import {
+  ETCD_DATA_DIR,
+  KUBERNETES_DIR,
+  PKI_DIR,
+  PORT_APISERVER,
+  PORT_ETCD_CLIENT,
+  PORT_ETCD_PEER,
+} from "../constants.js";
+
+export type ComponentName = "etcd" | "kube-apiserver" | "kube-controller-manager" | "kube-scheduler";
+export const CONTROL_PLANE_COMPONENTS: ComponentName[] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler"];
+export const ALL_COMPONENTS: ComponentName[] = ["etcd", ...CONTROL_PLANE_COMPONENTS];
+
+/** The key of spec.controlPlane.extraArgs for each component. */
+export const EXTRA_ARGS_KEY: Record<ComponentName, "etcd" | "apiserver" | "controllerManager" | "scheduler"> = {
+  etcd: "etcd",
+  "kube-apiserver": "apiserver",
+  "kube-controller-manager": "controllerManager",
+  "kube-scheduler": "scheduler",
+};
+
+/** Ordered flag map: name (without --) -> value. */
+export type Flags = Map<string, string>;
+
+const pki = (f: string) => `${PKI_DIR}/${f}`;
+const conf = (f: string) => `${KUBERNETES_DIR}/${f}`;
+export const ETCD_METRICS_PORT = 2381;
+
+/** Brackets for IPv6 in URLs. */
+export function urlHost(ip: string): string {
+  return ip.includes(":") ? `[${ip}]` : ip;
+}
+
+export function controlPlaneHosts(cluster: Cluster): Cluster["spec"]["hosts"] {
+  return cluster.spec.hosts.filter((h) => h.roles.includes("control-plane"));
+}
+
+function nodeIPOf(h: Cluster["spec"]["hosts"][number]): string {
+  return h.internalAddress ?? h.address;
+}
+
+export function etcdFlags(cluster: Cluster, host: Host): Flags {
+  const ip = host.nodeIP;
+  const cps = controlPlaneHosts(cluster);
+  // The first control plane starts the cluster alone; members added later join it (the join lane).
+  const initial = cps.length && cps[0].name === host.name ? [cps[0]] : cps;
+  return new Map([
+    ["name", host.name],
+    ["data-dir", ETCD_DATA_DIR],
+    ["advertise-client-urls", `https://${urlHost(ip)}:${PORT_ETCD_CLIENT}`],
+    ["listen-client-urls", `https://127.0.0.1:${PORT_ETCD_CLIENT},https://${urlHost(ip)}:${PORT_ETCD_CLIENT}`],
+    ["listen-metrics-urls", `http://127.0.0.1:${ETCD_METRICS_PORT}`],
+    ["initial-advertise-peer-urls", `https://${urlHost(ip)}:${PORT_ETCD_PEER}`],
+    ["listen-peer-urls", `https://${urlHost(ip)}:${PORT_ETCD_PEER}`],
+    ["initial-cluster", initial.map((h) => `${h.name}=https://${urlHost(h.name === host.name ? ip : nodeIPOf(h))}:${PORT_ETCD_PEER}`).join(",")],
+    ["initial-cluster-state", "new"],
+    ["cert-file", pki("etcd/server.crt")],
+    ["key-file", pki("etcd/server.key")],
+    ["trusted-ca-file", pki("etcd/ca.crt")],
+    ["client-cert-auth", "true"],
+    ["peer-cert-file", pki("etcd/peer.crt")],
+    ["peer-key-file", pki("etcd/peer.key")],
+    ["peer-trusted-ca-file", pki("etcd/ca.crt")],
+    ["peer-client-cert-auth", "true"],
+    ["snapshot-count", "10000"],
+    ["watch-progress-notify-interval", "5s"],
+    ["feature-gates", "InitialCorruptCheck=true"],
+  ]);
+}
+
+export function apiserverFlags(cluster: Cluster, host: Host): Flags {
+  const net = cluster.spec.networking;
+  return new Map([
+    ["advertise-address", host.nodeIP],
+    ["secure-port", String(PORT_APISERVER)],
+    ["allow-privileged", "true"],
+    ["authorization-mode", "Node,RBAC"],
+    ["enable-admission-plugins", "NodeRestriction"],
+    ["enable-bootstrap-token-auth", "true"],
+    ["client-ca-file", pki("ca.crt")],
+    ["tls-cert-file", pki("apiserver.crt")],
+    ["tls-private-key-file", pki("apiserver.key")],
+    ["etcd-servers", `https://127.0.0.1:${PORT_ETCD_CLIENT}`],
+    ["etcd-cafile", pki("etcd/ca.crt")],
+    ["etcd-certfile", pki("apiserver-etcd-client.crt")],
+    ["etcd-keyfile", pki("apiserver-etcd-client.key")],
+    ["kubelet-client-certificate", pki("apiserver-kubelet-client.crt")],
+    ["kubelet-client-key", pki("apiserver-kubelet-client.key")],
+    ["kubelet-preferred-address-types", "InternalIP,ExternalIP,Hostname"],
+    ["proxy-client-cert-file", pki("front-proxy-client.crt")],
+    ["proxy-client-key-file", pki("front-proxy-client.key")],
+    ["requestheader-allowed-names", "front-proxy-client"],
+    ["requestheader-client-ca-file", pki("front-proxy-ca.crt")],
+    ["requestheader-extra-headers-prefix", "X-Remote-Extra-"],
+    ["requestheader-group-headers", "X-Remote-Group"],
+    ["requestheader-username-headers", "X-Remote-User"],
+    ["service-account-issuer", `https://kubernetes.default.svc.${net.dnsDomain}`],
+    ["service-account-key-file", pki("sa.pub")],
+    ["service-account-signing-key-file", pki("sa.key")],
+    ["service-cluster-ip-range", net.serviceSubnet],
+  ]);
+}
+
+export function controllerManagerFlags(cluster: Cluster): Flags {
+  const net = cluster.spec.networking;
+  return new Map([
+    ["kubeconfig", conf("controller-manager.conf")],
+    ["authentication-kubeconfig", conf("controller-manager.conf")],
+    ["authorization-kubeconfig", conf("controller-manager.conf")],
+    ["bind-address", "127.0.0.1"],
+    ["client-ca-file", pki("ca.crt")],
+    ["requestheader-client-ca-file", pki("front-proxy-ca.crt")],
+    ["cluster-name", cluster.metadata.name],
+    ["allocate-node-cidrs", "true"],
+    ["cluster-cidr", net.podSubnet],
+    ["node-cidr-mask-size", String(net.nodeCidrMaskSize)],
+    ["service-cluster-ip-range", net.serviceSubnet],
+    ["cluster-signing-cert-file", pki("ca.crt")],
+    ["cluster-signing-key-file", pki("ca.key")],
+    ["root-ca-file", pki("ca.crt")],
+    ["service-account-private-key-file", pki("sa.key")],
+    ["use-service-account-credentials", "true"],
+    ["controllers", "*,bootstrapsigner,tokencleaner"],
+    ["leader-elect", "true"],
+  ]);
+}
+
+export function schedulerFlags(): Flags {
+  return new Map([
+    ["kubeconfig", conf("scheduler.conf")],
+    ["authentication-kubeconfig", conf("scheduler.conf")],
+    ["authorization-kubeconfig", conf("scheduler.conf")],
+    ["bind-address", "127.0.0.1"],
+    ["leader-elect", "true"],
+  ]);
+}
+
+/** The component's flags with the cluster file's extraArgs applied (override or add; "" keeps an empty value). */
+export function componentFlags(component: ComponentName, cluster: Cluster, host: Host): Flags {
+  const base =
+    component === "etcd"
+      ? etcdFlags(cluster, host)
+      : component === "kube-apiserver"
+        ? apiserverFlags(cluster, host)
+        : component === "kube-controller-manager"
+          ? controllerManagerFlags(cluster)
+          : schedulerFlags();
+  const extra = cluster.spec.controlPlane.extraArgs[EXTRA_ARGS_KEY[component]] ?? {};
+  for (const [k, v] of Object.entries(extra)) base.set(k.replace(/^--/, ""), v);
+  return base;
+}
+
+/** ["--a=b", ...] in table order. */
+export function flagsToArgs(flags: Flags): string[] {
+  return [...flags].map(([k, v]) => `--${k}=${v}`);
+}

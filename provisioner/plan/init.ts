@@ -1,0 +1,128 @@
+// The plan of `kubeprov init` (and of `up`): kubeadm's phases in order, on the first control plane.
+//   preflight → prepare (runtime, binaries, images) → certs → kubeconfig → kubelet-start → etcd →
+//   control-plane → wait-control-plane → bootstrap (H8) → addons (H8)
+// Order comes from `after` (the runner runs independent tasks at once): images import while
+// certificates are made; etcd and the control plane wait for certs, kubeconfigs and images.
+// Lanes written in parallel are loaded guarded: when one is missing from this build, a task in its
+// phase fails with a clear message instead of pretending the phase succeeded.
+import { RuntimeFailure } from "../errors.js";
+import type { Host, RunContext, Task } from "../engine/task.js";
+import { imagesTask, IMAGES_TASK } from "../tasks/images.js";
+import { kubeletStartTask } from "../tasks/kubelet.js";
+import { controlPlaneTasks, etcdTasks } from "../tasks/controlplane.js";
+import { waitControlPlaneTask } from "../tasks/wait.js";
+
+/** The phases of init, in order (what `init phase <name>` and --skip-phases accept). */
+export const INIT_PHASES = [
+  { name: "preflight", description: "check the host can run Kubernetes (CPU, memory, ports, swap, cgroups, runtime)" },
+  { name: "prepare", description: "container runtime, binaries, kubelet prerequisites and images" },
+  { name: "certs", description: "certificate authorities and certificates under /etc/kubernetes/pki" },
+  { name: "kubeconfig", description: "admin, super-admin, kubelet, controller-manager and scheduler kubeconfigs" },
+  { name: "kubelet-start", description: "kubelet configuration and flags; kubelet running" },
+  { name: "etcd", description: "local (stacked) etcd member" },
+  { name: "control-plane", description: "kube-apiserver, kube-controller-manager, kube-scheduler" },
+  { name: "wait-control-plane", description: "wait until the API server is ready, diagnose what is not" },
+  { name: "bootstrap", description: "cluster configuration, control-plane label/taint, bootstrap token, cluster-info, RBAC" },
+  { name: "addons", description: "CNI, kube-proxy, CoreDNS" },
+] as const;
+
+export type InitPhase = (typeof INIT_PHASES)[number]["name"];
+
+/** The first control plane (in file order): where init runs. */
+export function firstControlPlane(ctx: RunContext): Host {
+  const h = ctx.hosts.find((x) => x.roles.includes("control-plane"));
+  if (!h) throw new RuntimeFailure(`cluster ${ctx.cluster.metadata.name} has no host with role control-plane`);
+  return h;
+}
+
+const onFirstControlPlane = (ctx: RunContext): Host[] => [firstControlPlane(ctx)];
+
+// ---- other lanes, loaded guarded -------------------------------------------------------------
+type TaskListFn = () => Task[];
+async function optionalTasks(relative: string, exportName: string): Promise<TaskListFn | undefined> {
+  try {
+    const mod = (await import(new URL(relative, import.meta.url).href)) as Record<string, unknown>;
+    const fn = mod[exportName];
+    return typeof fn === "function" ? (fn as TaskListFn) : undefined;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException)?.code === "ERR_MODULE_NOT_FOUND") return undefined;
+    throw e;
+  }
+}
+
+const lanes = {
+  preflight: await optionalTasks("../tasks/preflight.js", "preflightTasks"),
+  prepare: await optionalTasks("../tasks/prepare.js", "prepareTasks"),
+  certs: await optionalTasks("../tasks/certs.js", "certsTasks"),
+  kubeconfig: await optionalTasks("../tasks/kubeconfig.js", "kubeconfigTasks"),
+  bootstrap: await optionalTasks("../tasks/bootstrap.js", "bootstrapTasks"),
+  addons: await optionalTasks("../tasks/addons.js", "addonsTasks"),
+};
+
+/** A task standing for a phase whose code is not in this build: it fails, naming what is missing. */
+function missingLane(phase: string, what: string): Task {
+  return {
+    name: `${phase}/unavailable`,
+    phase,
+    description: `${phase}: ${what} is not available in this build`,
+    hosts: onFirstControlPlane,
+    async check() {
+      return { needed: true, reason: `${what} is not available in this build` };
+    },
+    async apply() {
+      throw new RuntimeFailure(`phase ${phase}: ${what} is not available in this build (skip it with --skip-phases ${phase} if it was done another way)`);
+    },
+  };
+}
+
+function laneTasks(phase: string, fn: TaskListFn | undefined, what: string): Task[] {
+  return fn ? fn() : [missingLane(phase, what)];
+}
+
+/** The same task with more dependencies and restricted hosts (keeps the task's prototype). */
+function adapt(task: Task, extraAfter: string[], restrict: (ctx: RunContext) => Host[]): Task {
+  const copy = Object.assign(Object.create(Object.getPrototypeOf(task)) as Task, task);
+  const own = new Set(task.after ?? []);
+  copy.after = [...own, ...extraAfter.filter((n) => n !== task.name && !own.has(n))];
+  copy.hosts = (ctx) => {
+    const allowed = new Set(restrict(ctx).map((h) => h.name));
+    return task.hosts(ctx).filter((h) => allowed.has(h.name));
+  };
+  return copy;
+}
+
+const names = (tasks: Task[]) => tasks.map((t) => t.name);
+
+/** init's tasks, in order, each restricted to the first control plane. */
+export function initTasks(): Task[] {
+  const preflight = laneTasks("preflight", lanes.preflight, "preflight (provisioner/tasks/preflight.ts preflightTasks)");
+  const prepareRuntime = laneTasks("prepare", lanes.prepare, "prepare (provisioner/tasks/prepare.ts prepareTasks)");
+  const certs = laneTasks("certs", lanes.certs, "certificates (provisioner/tasks/certs.ts certsTasks)");
+  const kubeconfigs = laneTasks("kubeconfig", lanes.kubeconfig, "kubeconfigs (provisioner/tasks/kubeconfig.ts kubeconfigTasks)");
+  const bootstrap = laneTasks("bootstrap", lanes.bootstrap, "bootstrap (provisioner/tasks/bootstrap.ts bootstrapTasks)");
+  const addons = laneTasks("addons", lanes.addons, "addons (provisioner/tasks/addons.ts addonsTasks)");
+
+  const images = imagesTask({ after: names(prepareRuntime) });
+  const prepare = [...prepareRuntime, images];
+  const kubelet = kubeletStartTask({ hosts: onFirstControlPlane });
+  const etcd = etcdTasks({ hosts: onFirstControlPlane, after: [] });
+  const controlPlane = controlPlaneTasks({ hosts: onFirstControlPlane, after: [] });
+  const wait = waitControlPlaneTask({ hosts: onFirstControlPlane, after: [] });
+
+  const pre = names(preflight);
+  const groups: Array<[Task[], string[]]> = [
+    [preflight, []],
+    [prepare, pre],
+    [certs, pre],
+    [kubeconfigs, [...pre, ...names(certs)]],
+    [[kubelet], [...names(prepare), ...names(certs), ...names(kubeconfigs)]],
+    [etcd, [...names(prepare), ...names(certs)]],
+    [controlPlane, [...names(prepare), ...names(certs), ...names(kubeconfigs)]],
+    [[wait], [kubelet.name, ...names(etcd), ...names(controlPlane)]],
+    [bootstrap, [wait.name]],
+    [addons, [wait.name, ...names(bootstrap)]],
+  ];
+  return groups.flatMap(([tasks, after]) => tasks.map((t) => adapt(t, after, onFirstControlPlane)));
+}
+
+export { IMAGES_TASK };

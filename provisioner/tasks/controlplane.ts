@@ -1,0 +1,162 @@
+// Phases "etcd" and "control-plane": etcd (stacked) and kube-apiserver, kube-controller-manager,
+// kube-scheduler on a control plane, either as static pods (manifests in /etc/kubernetes/manifests,
+// run by the kubelet from the imported images) or as systemd units running the binaries in
+// /usr/local/bin, by spec.controlPlane.mode. Both modes use the same flags (plan/components.ts).
+import { BIN_DIR, ETCD_DATA_DIR, MANIFESTS_DIR } from "../constants.js";
+import { fileTask } from "../engine/file-task.js";
+import { imageRef } from "../images/catalog.js";
+import { readBundleManifest } from "../images/build.js";
+import { renderTemplate } from "../render.js";
+import { shq } from "../transport/transport.js";
+import type { Cluster } from "../spec/schema.js";
+import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
+import { componentFlags, flagsToArgs, ETCD_METRICS_PORT, urlHost, type ComponentName } from "../plan/components.js";
+import { PORT_APISERVER, PORT_CONTROLLER_MANAGER, PORT_ETCD_CLIENT, PORT_SCHEDULER } from "../constants.js";
+import { execStartLine } from "./kubelet.js";
+import { serviceTask } from "./service.js";
+import { bundlePath } from "./images.js";
+
+export type ControlPlaneMode = Cluster["spec"]["controlPlane"]["mode"];
+
+export const UNIT_DIR = "/etc/systemd/system";
+export const manifestPath = (c: ComponentName) => `${MANIFESTS_DIR}/${c}.yaml`;
+export const unitPath = (c: ComponentName) => `${UNIT_DIR}/${c}.service`;
+
+/** Image references from the bundle's versions (the same the images task imports). */
+export function componentImage(cluster: Cluster, component: ComponentName): string {
+  const m = readBundleManifest(bundlePath(cluster));
+  return imageRef(component, m);
+}
+
+function yamlItem(s: string): string {
+  return /^[A-Za-z0-9_\-=.,/:*+@]+$/.test(s) && !/^[-?:,[\]{}#&*!|>'"%@`]/.test(s.replace(/^--/, "x")) ? s : JSON.stringify(s);
+}
+
+/** The static pod manifest of a component. Pure but for the image tag read from the bundle's manifest. */
+export function renderStaticPod(cluster: Cluster, host: Host, component: ComponentName, image: string): string {
+  const flags = componentFlags(component, cluster, host);
+  const command = [component, ...flagsToArgs(flags)].map((a) => `    - ${yamlItem(a)}`).join("\n");
+  const values: Record<string, string | number> = { image, command };
+  if (component === "etcd") {
+    values.advertiseClientURL = `https://${urlHost(host.nodeIP)}:${PORT_ETCD_CLIENT}`;
+    values.metricsPort = ETCD_METRICS_PORT;
+  } else if (component === "kube-apiserver") {
+    values.advertiseAddress = flags.get("advertise-address") ?? host.nodeIP;
+    values.securePort = flags.get("secure-port") ?? PORT_APISERVER;
+  } else if (component === "kube-controller-manager") {
+    values.port = flags.get("secure-port") ?? PORT_CONTROLLER_MANAGER;
+  } else {
+    values.port = flags.get("secure-port") ?? PORT_SCHEDULER;
+  }
+  return renderTemplate(`manifests/${component}.yaml`, values);
+}
+
+/** The systemd unit of a component (mode systemd). Pure. */
+export function renderUnit(cluster: Cluster, host: Host, component: ComponentName): string {
+  return renderTemplate(`systemd/${component}.service`, {
+    execStart: execStartLine(`${BIN_DIR}/${component}`, flagsToArgs(componentFlags(component, cluster, host))),
+  });
+}
+
+/** A task that runs one of two tasks by spec.controlPlane.mode, and removes the other mode's leftovers. */
+function byMode(name: string, phase: string, description: string, hosts: (ctx: RunContext) => Host[], after: string[], tasks: Record<ControlPlaneMode, Task>, leftovers: Record<ControlPlaneMode, string>): Task {
+  const pick = (ctx: RunContext) => tasks[ctx.cluster.spec.controlPlane.mode];
+  const other = (ctx: RunContext) => leftovers[ctx.cluster.spec.controlPlane.mode];
+  return {
+    name,
+    phase,
+    description,
+    hosts,
+    after,
+    async check(host, ctx): Promise<CheckResult> {
+      const r = await pick(ctx).check(host, ctx);
+      const stale = await host.transport.exec(`test -e ${shq(other(ctx))} && echo stale || true`, { sudo: true });
+      if (stale.stdout.includes("stale")) return { needed: true, reason: [`remove ${other(ctx)} (mode is now ${ctx.cluster.spec.controlPlane.mode})`, r.needed ? r.reason : ""].filter(Boolean).join("; ") };
+      return r;
+    },
+    async apply(host, ctx) {
+      const path = other(ctx);
+      if (path.endsWith(".service")) {
+        const unit = path.split("/").pop()!;
+        await host.transport.exec(`if [ -e ${shq(path)} ]; then systemctl disable --now ${shq(unit)} >/dev/null 2>&1 || true; rm -f ${shq(path)}; systemctl daemon-reload; fi`, { sudo: true });
+      } else {
+        await host.transport.exec(`rm -f ${shq(path)}`, { sudo: true });
+      }
+      const r = await pick(ctx).check(host, ctx);
+      if (r.needed) return pick(ctx).apply(host, ctx);
+    },
+  };
+}
+
+export const ETCD_TASK = "etcd/local";
+export const controlPlaneTaskName = (c: ComponentName) => `control-plane/${c}`;
+
+function componentTask(component: ComponentName, phase: string, name: string, hosts: (ctx: RunContext) => Host[], after: string[]): Task {
+  const staticPod = fileTask({
+    name,
+    phase,
+    path: manifestPath(component),
+    mode: 0o600,
+    hosts,
+    content: (host, ctx) => renderStaticPod(ctx.cluster, host, component, componentImage(ctx.cluster, component)),
+  });
+  const unit = serviceTask({
+    name,
+    phase,
+    description: `${component} as a systemd unit`,
+    unit: component,
+    hosts,
+    files: (host, ctx) => [{ path: unitPath(component), content: renderUnit(ctx.cluster, host, component), mode: 0o644 }],
+    beforeStart: component === "etcd" ? async (host) => void (await host.transport.exec(`mkdir -p ${ETCD_DATA_DIR} && chmod 0700 ${ETCD_DATA_DIR}`, { sudo: true })) : undefined,
+  });
+  return byMode(
+    name,
+    phase,
+    `${component}: static pod ${manifestPath(component)} or systemd unit ${unitPath(component)}, by spec.controlPlane.mode`,
+    hosts,
+    after,
+    { "static-pods": staticPod, systemd: unit },
+    { "static-pods": unitPath(component), systemd: manifestPath(component) },
+  );
+}
+
+/** etcd's data directory, 0700 as kubeadm makes it. */
+function etcdDataDirTask(hosts: (ctx: RunContext) => Host[], after: string[]): Task {
+  return {
+    name: "etcd/data-dir",
+    phase: "etcd",
+    description: `${ETCD_DATA_DIR} exists with mode 0700`,
+    hosts,
+    after,
+    async check(host) {
+      const r = await host.transport.exec(`stat -c %a ${ETCD_DATA_DIR} 2>/dev/null || echo absent`, { sudo: true });
+      const mode = r.stdout.trim();
+      return mode === "700" ? { needed: false, reason: `${ETCD_DATA_DIR} 0700` } : { needed: true, reason: mode === "absent" ? `create ${ETCD_DATA_DIR}` : `chmod ${ETCD_DATA_DIR} ${mode} -> 0700` };
+    },
+    async apply(host) {
+      await host.transport.exec(`mkdir -p ${ETCD_DATA_DIR} && chmod 0700 ${ETCD_DATA_DIR}`, { sudo: true });
+    },
+  };
+}
+
+export interface ControlPlaneTaskOptions {
+  hosts: (ctx: RunContext) => Host[];
+  /** Tasks every one of these waits for (certs, kubeconfigs, images, kubelet). */
+  after: string[];
+}
+
+/** Phase "etcd": the data directory and the member (static pod or unit). */
+export function etcdTasks(opts: ControlPlaneTaskOptions): Task[] {
+  return [
+    etcdDataDirTask(opts.hosts, opts.after),
+    componentTask("etcd", "etcd", ETCD_TASK, opts.hosts, [...opts.after, "etcd/data-dir"]),
+  ];
+}
+
+/** Phase "control-plane": the three components (binaries for mode systemd come from prepare/binaries). */
+export function controlPlaneTasks(opts: ControlPlaneTaskOptions): Task[] {
+  return (["kube-apiserver", "kube-controller-manager", "kube-scheduler"] as ComponentName[]).map((c) =>
+    componentTask(c, "control-plane", controlPlaneTaskName(c), opts.hosts, opts.after),
+  );
+}
+

@@ -1,0 +1,112 @@
+// Phase "prepare", task "prepare/images": the images this node's pods need (pause, kube-proxy,
+// CoreDNS; etcd and the control plane too for static pods) imported into containerd's k8s.io
+// namespace. The tars come from the bundle (<bundle>/images/, built by provisioner/images/build.ts,
+// built here on the fly when missing); a tar the node can already see at NODE_BUNDLE_DIR (the docker
+// driver mounts the bundle read-only) is imported in place, anything else is uploaded first.
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { expandHome, bundleDir } from "../paths.js";
+import { shq } from "../transport/transport.js";
+import { HostError } from "../errors.js";
+import { buildImages, imagesDir, readImagesIndex, type ImagesIndex } from "../images/build.js";
+import { imagesForNode, type ImageName } from "../images/catalog.js";
+import type { Cluster } from "../spec/schema.js";
+import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
+
+/** Where a node may see the bundle without an upload (a read-only mount the docker driver adds). */
+export const NODE_BUNDLE_DIR = "/var/cache/kubeprov/bundle";
+/** Where uploaded tars wait for `ctr images import` (removed right after). */
+export const NODE_IMAGES_UPLOAD_DIR = "/var/lib/kubeprov/images";
+export const IMAGES_TASK = "prepare/images";
+
+export function bundlePath(cluster: Cluster): string {
+  return cluster.spec.artifacts.path ? expandHome(cluster.spec.artifacts.path) : bundleDir(cluster.spec.kubernetesVersion);
+}
+
+export function imagesWanted(cluster: Cluster, host: Host): ImageName[] {
+  return imagesForNode({ controlPlane: host.roles.includes("control-plane"), mode: cluster.spec.controlPlane.mode });
+}
+
+/** The bundle's images index, built once per run when missing or stale (needs the local Docker engine). */
+async function ensureIndex(ctx: RunContext): Promise<ImagesIndex> {
+  const key = "images/index";
+  let p = ctx.shared.get(key) as Promise<ImagesIndex> | undefined;
+  if (!p) {
+    const bundle = bundlePath(ctx.cluster);
+    p = (async () => {
+      const have = readImagesIndex(bundle);
+      const complete = have && have.images.length >= 7 && have.images.every((i) => existsSync(join(imagesDir(bundle), i.file)));
+      if (complete) return have!;
+      ctx.log("info", `building the cluster's images from the bundle at ${bundle} (once)`);
+      const r = await buildImages({ bundle, log: (m) => ctx.log("info", m) });
+      return r.index;
+    })();
+    ctx.shared.set(key, p);
+  }
+  return p;
+}
+
+async function importedRefs(host: Host): Promise<Set<string>> {
+  const r = await host.transport.exec("ctr -n k8s.io images ls -q", { sudo: true, check: false });
+  if (r.code !== 0) {
+    throw new HostError(host.name, IMAGES_TASK, "cannot list containerd's images (is containerd running?)", (r.stderr || r.stdout).trim());
+  }
+  return new Set(r.stdout.split("\n").map((l) => l.trim()).filter(Boolean));
+}
+
+function refsFor(cluster: Cluster, host: Host, index: ImagesIndex | undefined): Array<{ name: ImageName; ref: string }> {
+  return imagesWanted(cluster, host).map((name) => {
+    const rec = index?.images.find((i) => i.name === name);
+    return { name, ref: rec?.ref ?? name };
+  });
+}
+
+export function imagesTask(opts: { after?: string[] } = {}): Task {
+  return {
+    name: IMAGES_TASK,
+    phase: "prepare",
+    description: "import the cluster's images into containerd (k8s.io namespace)",
+    hosts: (ctx) => ctx.hosts,
+    ...(opts.after ? { after: opts.after } : {}),
+    async check(host, ctx): Promise<CheckResult> {
+      const index = readImagesIndex(bundlePath(ctx.cluster));
+      const have = await importedRefs(host);
+      if (!index) return { needed: true, reason: `images not built yet (no ${join(imagesDir(bundlePath(ctx.cluster)), "images.json")}); import ${imagesWanted(ctx.cluster, host).join(", ")}` };
+      const missing = refsFor(ctx.cluster, host, index).filter((r) => !have.has(r.ref));
+      if (!missing.length) return { needed: false, reason: `${refsFor(ctx.cluster, host, index).length} images present` };
+      return { needed: true, reason: `import ${missing.map((m) => m.ref).join(", ")}` };
+    },
+    async apply(host, ctx) {
+      const index = await ensureIndex(ctx);
+      const bundle = bundlePath(ctx.cluster);
+      const have = await importedRefs(host);
+      const missing = refsFor(ctx.cluster, host, index).filter((r) => !have.has(r.ref));
+      // Which tars the node already sees through the bundle mount (same size as ours).
+      const recs = missing.map((m) => index.images.find((i) => i.name === m.name)!);
+      const probe = recs.map((r) => `stat -c '%s' ${shq(`${NODE_BUNDLE_DIR}/images/${r.file}`)} 2>/dev/null || echo none`).join("; ");
+      const sizes = probe ? (await host.transport.exec(probe, { sudo: true, check: false })).stdout.trim().split("\n") : [];
+      const imported: string[] = [];
+      let uploaded = 0;
+      for (const [i, rec] of recs.entries()) {
+        const local = join(imagesDir(bundle), rec.file);
+        const size = statSync(local).size;
+        let path = `${NODE_BUNDLE_DIR}/images/${rec.file}`;
+        let remove = false;
+        if (sizes[i]?.trim() !== String(size)) {
+          path = `${NODE_IMAGES_UPLOAD_DIR}/${rec.file}`;
+          await host.transport.writeFile(path, readFileSync(local), { mode: 0o600 });
+          uploaded += size;
+          remove = true;
+        }
+        const r = await host.transport.exec(`ctr -n k8s.io images import ${shq(path)}${remove ? `; rc=$?; rm -f ${shq(path)}; exit $rc` : ""}`, {
+          sudo: true,
+          check: false,
+          timeoutMs: 300_000,
+        });
+        if (r.code !== 0) throw new HostError(host.name, IMAGES_TASK, `importing ${rec.ref} failed`, (r.stderr || r.stdout).trim());
+        imported.push(rec.ref);
+      }
+      return { detail: `imported ${imported.join(", ")}${uploaded ? ` (${(uploaded / 1e6).toFixed(0)} MB uploaded)` : ""}` };
+    },
+  };
+}

@@ -1,0 +1,33 @@
+#!/bin/sh
+# Creates this node's kubelet cgroup root ({{cgroupRoot}}) in every cgroup hierarchy before the
+# kubelet starts (written by kubeprov). Node containers share the host's cgroups (--cgroupns=host),
+# so each node's kubelet gets its own root instead of every node using /kubepods.
+set -e
+root='{{cgroupRoot}}'
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+  # cgroup v2: one hierarchy; enable the controllers down the path.
+  path=/sys/fs/cgroup
+  for part in $(echo "$root" | tr '/' ' '); do
+    for c in $(cat "$path/cgroup.controllers"); do echo "+$c" > "$path/cgroup.subtree_control" 2>/dev/null || true; done
+    path="$path/$part"
+    mkdir -p "$path"
+  done
+  exit 0
+fi
+for d in /sys/fs/cgroup/*/; do
+  d=${d%/}
+  [ -L "$d" ] && continue
+  mkdir -p "$d$root"
+  case "$d" in
+    */cpuset|*/cpuset,*|*,cpuset)
+      # A new cpuset cgroup is empty: copy cpus and mems down from the parents.
+      path="$d"
+      for part in $(echo "$root" | tr '/' ' '); do
+        parent="$path"; path="$path/$part"
+        for f in cpuset.cpus cpuset.mems; do
+          [ -s "$path/$f" ] && [ -n "$(cat "$path/$f")" ] || cat "$parent/$f" > "$path/$f"
+        done
+      done
+      ;;
+  esac
+done
