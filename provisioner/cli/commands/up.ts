@@ -1,9 +1,188 @@
-import type { Command } from "commander";
-import { notImplemented } from "../notyet.js";
+// kubeprov up: machines from a driver (docker by default), then Kubernetes on them (unless
+// --no-kubernetes). Idempotent: a second run creates nothing and reports 0 changes.
+import { InvalidArgumentError, type Command } from "commander";
+import { existsSync, readFileSync } from "node:fs";
+import { DEFAULT_KUBERNETES_VERSION } from "../../constants.js";
+import { RuntimeFailure, UsageError } from "../../errors.js";
+import type { KubeprovEvent, Reporter } from "../../events.js";
+import { bundleDir } from "../../paths.js";
+import { parseClusterText } from "../../spec/load.js";
+import type { Cluster } from "../../spec/schema.js";
+import type { ClusterMachinesPlan, Driver, ProvisionResult } from "../../drivers/driver.js";
+import { renderDriverClusterFile } from "../../drivers/clusterfile.js";
+import { clusterFiles, writeFileAtomic } from "../../drivers/localfiles.js";
+import { installKubeconfig } from "../../drivers/localkubeconfig.js";
+import { getDriver } from "../../drivers/index.js";
+import { MAX_NODES, parseMemory, planNodes } from "../../drivers/docker/plan.js";
+import { createReporter } from "../../output/index.js";
+import { outputOption, parsePositiveInt, type OutputFormat } from "../options.js";
+
+export interface UpOptions {
+  name: string;
+  nodes: number;
+  controlPlanes: number;
+  kubernetesVersion: string;
+  kubernetes: boolean;
+  cpus?: number;
+  memory?: string;
+  driver: string;
+  kubeconfig: boolean;
+  output: OutputFormat;
+}
+
+export interface UpPlan {
+  machines: ClusterMachinesPlan;
+  warnings: string[];
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** Pure: checks the command line and plans the machines. Throws UsageError (exit 2) before anything is touched. */
+export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "kubernetesVersion" | "kubernetes" | "cpus" | "memory" | "driver">): UpPlan {
+  const warnings: string[] = [];
+  if (!DNS1123_LABEL.test(o.name))
+    throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63)`);
+  if (!Number.isInteger(o.nodes) || o.nodes < 1) throw new UsageError(`--nodes ${o.nodes}: must be at least 1`);
+  if (!Number.isInteger(o.controlPlanes) || o.controlPlanes < 1) throw new UsageError(`--control-planes ${o.controlPlanes}: must be at least 1`);
+  if (o.controlPlanes > o.nodes)
+    throw new UsageError(`--control-planes ${o.controlPlanes} is more than --nodes ${o.nodes}: the control planes are among the nodes`);
+  if (o.nodes > MAX_NODES) throw new UsageError(`--nodes ${o.nodes}: at most ${MAX_NODES} nodes per cluster`);
+  if (o.controlPlanes % 2 === 0)
+    warnings.push(
+      `--control-planes ${o.controlPlanes} is even: etcd needs a majority (quorum), so ${o.controlPlanes} members tolerate no more failures than ${o.controlPlanes - 1}; prefer an odd number`,
+    );
+  if (!/^v\d+\.\d+\.\d+$/.test(o.kubernetesVersion)) throw new UsageError(`--kubernetes-version ${JSON.stringify(o.kubernetesVersion)}: must look like ${DEFAULT_KUBERNETES_VERSION}`);
+  if (o.driver !== "docker" && o.driver !== "virtualbox")
+    throw new UsageError(`--driver ${JSON.stringify(o.driver)}: \`up\` creates machines with docker or virtualbox (for your own hosts use \`kubeprov apply -f cluster.yaml\`)`);
+  let memory: number | undefined;
+  if (o.memory !== undefined) {
+    memory = parseMemory(o.memory);
+    if (memory === undefined || memory < 64 * 1024 * 1024) throw new UsageError(`--memory ${JSON.stringify(o.memory)}: a size such as 2g or 512m (at least 64m)`);
+  }
+  if (o.cpus !== undefined && !(o.cpus > 0)) throw new UsageError(`--cpus ${o.cpus}: must be more than 0`);
+  if (o.nodes > 1 && o.kubernetes)
+    throw new UsageError(
+      `--nodes ${o.nodes}: multi-node join is not implemented yet; create the machines with --no-kubernetes, or use --nodes 1`,
+    );
+  const machines = planNodes(o.name, o.nodes, o.controlPlanes).map((m) => ({ ...m, cpus: o.cpus, memory }));
+  for (const m of machines)
+    if (!DNS1123_LABEL.test(m.node)) throw new UsageError(`--name ${JSON.stringify(o.name)} is too long: node name ${m.node} would be over 63 characters`);
+  return { machines: { cluster: o.name, machines, reserveVirtualIP: o.controlPlanes > 1 }, warnings };
+}
+
+function parseCpus(v: string): number {
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v) || !(n > 0)) throw new InvalidArgumentError(`must be a positive number (got "${v}")`);
+  return n;
+}
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("up")
-    .description("up (not implemented yet)")
-    .action(() => notImplemented("up"));
+    .description("create (or converge) a local cluster on machines the driver makes (docker: systemd containers)")
+    .requiredOption("--name <name>", "cluster name (a DNS-1123 label); names the machines, the network and the kubeconfig context")
+    .option("--nodes <n>", "number of machines", parsePositiveInt, 1)
+    .option("--control-planes <m>", "how many of them are control planes (the first M)", parsePositiveInt, 1)
+    .option("--kubernetes-version <v>", "Kubernetes version", DEFAULT_KUBERNETES_VERSION)
+    .option("--no-kubernetes", "stop once the machines are up and reachable over SSH")
+    .option("--cpus <c>", "CPU limit per machine", parseCpus)
+    .option("--memory <size>", "memory limit per machine (e.g. 2g)")
+    .option("--driver <driver>", "machine driver: docker or virtualbox", "docker")
+    .option("--no-kubeconfig", "do not merge the admin kubeconfig into ~/.kube/config");
+  outputOption(cmd);
+  cmd.action(async (o: UpOptions) => {
+    await up(o);
+  });
+}
+
+export async function up(o: UpOptions): Promise<{ result: ProvisionResult; cluster: Cluster; clusterFile: string }> {
+  const started = Date.now();
+  const plan = planUp(o);
+  const reporter: Reporter = createReporter(o.output, { interactive: false });
+  const log = (message: string, level: "info" | "warn" = "info") => reporter.emit({ type: "log", level, message });
+  try {
+    for (const w of plan.warnings) log(w, "warn");
+    const driver: Driver = getDriver(o.driver, { log: (m) => log(m) });
+    await driver.preflight();
+    const result = await driver.provision(plan.machines);
+    const files = clusterFiles(o.name);
+    const text = renderDriverClusterFile({
+      name: o.name,
+      driver: driver.name,
+      kubernetesVersion: o.kubernetesVersion,
+      machines: result.machines,
+      identityFile: files.identityFile,
+      knownHostsFile: files.knownHostsFile,
+      artifactsDir: bundleDir(o.kubernetesVersion),
+      virtualIP: result.virtualIP,
+      subnet: result.subnet,
+    });
+    // Validated as any cluster file is, before it is written.
+    const cluster = parseClusterText(text, files.clusterFile);
+    if (!existsSync(files.clusterFile) || readFileSync(files.clusterFile, "utf8") !== text) writeFileAtomic(files.clusterFile, text, 0o600);
+    const changed = result.created + result.started;
+    log(
+      `cluster ${o.name}: ${result.machines.length} machine(s) on ${driver.name}${result.subnet ? ` network ${result.subnet}` : ""}` +
+        `${result.virtualIP ? `, virtual IP ${result.virtualIP}` : ""}; ${result.created} created, ${result.started} started`,
+    );
+    for (const m of result.machines) log(`  ${m.node}  ${m.address}  ${m.roles.join(",")}`);
+    log(`cluster file: ${files.clusterFile}`);
+    log(`ssh: kubeprov ssh --name ${o.name} ${result.machines[0]?.node ?? "NODE"}`);
+    if (!o.kubernetes) {
+      reporter.emit(summaryEvent(changed, result.machines.length - changed, Date.now() - started));
+      return { result, cluster, clusterFile: files.clusterFile };
+    }
+    await reporter.close();
+    await installKubernetes(o, cluster, files.clusterFile);
+    return { result, cluster, clusterFile: files.clusterFile };
+  } finally {
+    await reporter.close();
+  }
+}
+
+function summaryEvent(changed: number, unchanged: number, durationMs: number): KubeprovEvent {
+  return { type: "summary", changed, unchanged, failed: 0, skipped: 0, durationMs };
+}
+
+interface InitModule {
+  initTasks(): import("../../engine/task.js").Task[];
+}
+
+/** H7's init tasks through H2's pipeline, then the admin kubeconfig merged as context NAME. */
+async function installKubernetes(o: UpOptions, cluster: Cluster, source: string): Promise<void> {
+  let init: InitModule;
+  try {
+    init = (await import(new URL("../../plan/init.js", import.meta.url).href)) as InitModule;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND")
+      throw new RuntimeFailure("installing Kubernetes (provisioner/plan/init.ts initTasks) is not available in this build; the machines are up: use --no-kubernetes");
+    throw e;
+  }
+  const { runPipeline } = await import("../../engine/pipeline.js");
+  await runPipeline({ cluster, source, tasks: init.initTasks(), output: o.output, acceptNewHostKeys: false });
+  const files = clusterFiles(o.name);
+  const admin = await fetchAdminKubeconfig(cluster);
+  writeFileAtomic(files.kubeconfig, admin, 0o600);
+  if (o.kubeconfig) {
+    const path = installKubeconfig(admin, o.name);
+    process.stderr.write(`kubeconfig: context ${o.name} in ${path} (also ${files.kubeconfig})\n`);
+  } else {
+    process.stderr.write(`kubeconfig: ${files.kubeconfig}\n`);
+  }
+}
+
+/** /etc/kubernetes/admin.conf of the first control plane, read over SSH (H3's transport). */
+async function fetchAdminKubeconfig(cluster: Cluster): Promise<string> {
+  const { connectHosts, closeHosts } = await import("../../transport/pool.js");
+  const first = cluster.spec.hosts.find((h) => h.roles.includes("control-plane"));
+  if (!first) throw new RuntimeFailure("the cluster has no control plane");
+  const one: Cluster = { ...cluster, spec: { ...cluster.spec, hosts: [first] } };
+  const hosts = await connectHosts(one, { acceptNewHostKeys: false });
+  try {
+    const data = await hosts[0].transport.readFile("/etc/kubernetes/admin.conf");
+    if (!data) throw new RuntimeFailure(`${first.name}: /etc/kubernetes/admin.conf is missing after init`);
+    return data.toString("utf8");
+  } finally {
+    await closeHosts(hosts);
+  }
 }

@@ -1,0 +1,41 @@
+// The cluster file `up` writes for a driver-made cluster (clusterDir(NAME)/cluster.yaml): the
+// machines as hosts, the cluster's own SSH key and known_hosts, cgroupfs for node containers.
+// Pure: machines in, YAML text out. parseClusterText validates it before it is written.
+import { stringify } from "yaml";
+import { API_VERSION, KIND_CLUSTER, PORT_HAPROXY } from "../constants.js";
+import type { ClusterInput } from "../spec/schema.js";
+import type { Machine } from "./driver.js";
+
+export interface DriverClusterInput {
+  name: string;
+  driver: string;
+  kubernetesVersion: string;
+  machines: Machine[];
+  identityFile: string;
+  knownHostsFile: string;
+  /** The bundle directory for this version. */
+  artifactsDir: string;
+  virtualIP?: string;
+  subnet?: string;
+}
+
+export function driverClusterObject(i: DriverClusterInput): ClusterInput {
+  const ha = i.virtualIP !== undefined;
+  const spec: ClusterInput["spec"] = {
+    kubernetesVersion: i.kubernetesVersion,
+    ...(ha ? { controlPlaneEndpoint: `${i.virtualIP}:${PORT_HAPROXY}` } : {}),
+    ha: ha ? { enabled: true, virtualIP: i.virtualIP, interface: "eth0", haproxyPort: PORT_HAPROXY } : { enabled: false },
+    containerRuntime: { cgroupDriver: "cgroupfs" },
+    artifacts: { source: "dir", path: i.artifactsDir },
+    ssh: { user: "root", port: 22, identityFile: i.identityFile, knownHostsFile: i.knownHostsFile, useAgent: false },
+    hosts: i.machines.map((m) => ({ name: m.node, address: m.address, roles: [...m.roles] })),
+  };
+  return { apiVersion: API_VERSION, kind: KIND_CLUSTER, metadata: { name: i.name }, spec };
+}
+
+export function renderDriverClusterFile(i: DriverClusterInput): string {
+  const header =
+    `# Written by \`kubeprov up --name ${i.name}\` (driver ${i.driver}${i.subnet ? `, network ${i.subnet}` : ""}).\n` +
+    `# \`kubeprov up\` rewrites it; \`kubeprov delete --name ${i.name}\` removes it with the machines.\n`;
+  return header + stringify(driverClusterObject(i), { lineWidth: 0 });
+}

@@ -1,0 +1,323 @@
+// The docker driver: nodes are systemd containers on a per-cluster Docker network, reached over
+// SSH like any other host. State lives on the machines: containers, volumes and the network are
+// found by their io.kubeprov.cluster label, so `delete` works even when local files are gone.
+import { rmSync, existsSync } from "node:fs";
+import { execa } from "execa";
+import { DOCKER_LABEL_CLUSTER, DOCKER_LABEL_NODE, DOCKER_LABEL_ROLE } from "../../constants.js";
+import { HostError, RuntimeFailure } from "../../errors.js";
+import type { Role } from "../../spec/schema.js";
+import type { ClusterMachinesPlan, Driver, Machine, ProvisionResult } from "../driver.js";
+import { sshBanner } from "../ssh.js";
+import { clusterFiles, ensureClusterKey, knownHostsLines, writeFileAtomic } from "../localfiles.js";
+import { checkDaemon, docker, inspect } from "./cli.js";
+import { ensureNodeImage } from "./nodeimage.js";
+import {
+  assignAddresses,
+  containerdVolumeName,
+  dockerRunArgs,
+  freeSubnets,
+  gatewayAddress,
+  MAX_NODES,
+  networkName,
+  virtualIPAddress,
+} from "./plan.js";
+
+export interface DockerDriverOptions {
+  /** Node image; default: ensureNodeImage() (built when missing). */
+  image?: string;
+  /** How long a node may take to reach systemd `running` and accept SSH. */
+  bootTimeoutMs?: number;
+  /** Progress lines. */
+  log?: (message: string) => void;
+}
+
+interface ContainerInfo {
+  id: string;
+  name: string;
+  node: string;
+  roles: Role[];
+  running: boolean;
+  address?: string;
+}
+
+export class DockerDriver implements Driver {
+  readonly name = "docker";
+  private readonly log: (m: string) => void;
+  constructor(private readonly opts: DockerDriverOptions = {}) {
+    this.log = opts.log ?? (() => {});
+  }
+
+  async preflight(): Promise<void> {
+    await checkDaemon();
+  }
+
+  // ---- reading what exists ---------------------------------------------------------------
+
+  private async containers(cluster: string): Promise<ContainerInfo[]> {
+    const ids = (await docker(["ps", "--all", "--quiet", "--no-trunc", "--filter", `label=${DOCKER_LABEL_CLUSTER}=${cluster}`])).stdout
+      .split("\n")
+      .filter(Boolean);
+    const net = networkName(cluster);
+    const raw = await inspect("container", ids);
+    return raw.map((c: any) => {
+      const labels: Record<string, string> = c.Config?.Labels ?? {};
+      const nets = c.NetworkSettings?.Networks ?? {};
+      const configured = c.HostConfig && nets[net]?.IPAMConfig?.IPv4Address;
+      return {
+        id: c.Id,
+        name: String(c.Name ?? "").replace(/^\//, ""),
+        node: labels[DOCKER_LABEL_NODE] ?? String(c.Name ?? "").replace(/^\//, ""),
+        roles: (labels[DOCKER_LABEL_ROLE] ?? "").split(",").filter(Boolean) as Role[],
+        running: !!c.State?.Running,
+        address: nets[net]?.IPAddress || configured || undefined,
+      };
+    });
+  }
+
+  private async network(cluster: string): Promise<{ subnet: string } | undefined> {
+    const [n] = await inspect("network", [networkName(cluster)]);
+    if (!n) return undefined;
+    if (n.Labels?.[DOCKER_LABEL_CLUSTER] !== cluster) {
+      throw new RuntimeFailure(`docker network ${networkName(cluster)} exists but was not made by kubeprov for cluster ${cluster} (no ${DOCKER_LABEL_CLUSTER} label); remove it or pick another name`);
+    }
+    const subnet = n.IPAM?.Config?.find((c: any) => /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(c.Subnet ?? ""))?.Subnet;
+    if (!subnet) throw new RuntimeFailure(`docker network ${networkName(cluster)} has no IPv4 subnet`);
+    return { subnet };
+  }
+
+  /** Subnets in use: every docker network's, and every route of the host (except the default route). */
+  private async subnetsInUse(): Promise<string[]> {
+    const ids = (await docker(["network", "ls", "--quiet", "--no-trunc"])).stdout.split("\n").filter(Boolean);
+    const nets = await inspect("network", ids);
+    const used: string[] = [];
+    for (const n of nets) for (const c of n.IPAM?.Config ?? []) if (c.Subnet) used.push(c.Subnet);
+    const r = await execa("ip", ["-4", "-j", "route", "show", "table", "all"], { reject: false });
+    if (r.exitCode === 0) {
+      try {
+        for (const route of JSON.parse(String(r.stdout)) as Array<{ dst: string }>) if (route.dst && route.dst !== "default") used.push(route.dst);
+      } catch {
+        /* no routes to add */
+      }
+    }
+    return used;
+  }
+
+  /** The cluster network, created in the first free /24 of the pool; a lost race moves on to the next. */
+  private async ensureNetwork(cluster: string): Promise<string> {
+    const existing = await this.network(cluster);
+    if (existing) return existing.subnet;
+    const candidates = freeSubnets(await this.subnetsInUse());
+    for (const subnet of candidates.slice(0, 16)) {
+      const r = await docker(
+        [
+          "network", "create",
+          "--driver", "bridge",
+          "--subnet", subnet,
+          "--gateway", gatewayAddress(subnet),
+          "--label", `${DOCKER_LABEL_CLUSTER}=${cluster}`,
+          networkName(cluster),
+        ],
+        { reject: false },
+      );
+      if (r.exitCode === 0) {
+        this.log(`network ${networkName(cluster)} ${subnet}`);
+        return subnet;
+      }
+      if (/already exists/i.test(r.stderr)) {
+        const now = await this.network(cluster);
+        if (now) return now.subnet;
+      }
+      if (/overlap/i.test(r.stderr)) continue; // another `up` took this subnet a moment ago
+      throw new RuntimeFailure(`docker network create ${networkName(cluster)} failed`, r.stderr.trim());
+    }
+    throw new RuntimeFailure(`no free /24 left for ${networkName(cluster)} inside 10.213.0.0/16`);
+  }
+
+  private async ensureVolume(cluster: string, node: string): Promise<string> {
+    const name = containerdVolumeName(node);
+    await docker(["volume", "create", "--label", `${DOCKER_LABEL_CLUSTER}=${cluster}`, "--label", `${DOCKER_LABEL_NODE}=${node}`, name]);
+    return name;
+  }
+
+  // ---- converging ----------------------------------------------------------------------------
+
+  async provision(plan: ClusterMachinesPlan): Promise<ProvisionResult> {
+    const { cluster } = plan;
+    if (plan.machines.length > MAX_NODES) throw new RuntimeFailure(`at most ${MAX_NODES} nodes per cluster`);
+    await this.preflight();
+    const image = this.opts.image ?? (await ensureNodeImage({ log: this.log })).image;
+    const publicKey = await ensureClusterKey(cluster);
+    const subnet = await this.ensureNetwork(cluster);
+
+    const existing = await this.containers(cluster);
+    const byNode = new Map(existing.map((c) => [c.node, c]));
+    const known = new Map<string, string>();
+    for (const c of existing) if (c.address) known.set(c.node, c.address);
+    const addresses = assignAddresses(subnet, plan.machines.map((m) => m.node), known);
+
+    // Plan: what each node needs (create, start or nothing), then act on all nodes at once.
+    let created = 0;
+    let started = 0;
+    await Promise.all(
+      plan.machines.map(async (m) => {
+        const have = byNode.get(m.node);
+        const address = addresses.get(m.node)!;
+        if (!have) {
+          const volume = await this.ensureVolume(cluster, m.node);
+          const args = dockerRunArgs({ cluster, node: m.node, roles: m.roles, address, network: networkName(cluster), image, volume, cpus: m.cpus, memory: m.memory });
+          const r = await docker(args, { reject: false });
+          if (r.exitCode !== 0) {
+            // Conflict: a container of that name exists but is not labelled for this cluster.
+            throw new HostError(m.node, "docker run", r.stderr.trim().split("\n").pop() ?? "docker run failed", r.stderr.trim());
+          }
+          created++;
+          this.log(`created ${m.node} (${address})`);
+        } else if (!have.running) {
+          await docker(["start", have.id]);
+          started++;
+          this.log(`started ${m.node}`);
+        }
+        await this.waitReady(m.node, address);
+        await this.authorizeKey(m.node, publicKey);
+      }),
+    );
+
+    await this.writeKnownHosts(cluster);
+    const machines = (await this.list(cluster)).filter((mm) => plan.machines.some((p) => p.node === mm.node));
+    return {
+      machines,
+      subnet,
+      virtualIP: plan.reserveVirtualIP ? virtualIPAddress(subnet) : undefined,
+      created,
+      started,
+    };
+  }
+
+  /** Waits until systemd says `running` (or `degraded`: the failed units are named) and sshd answers. */
+  private async waitReady(node: string, address: string): Promise<void> {
+    const deadline = Date.now() + (this.opts.bootTimeoutMs ?? 120_000);
+    let state = "";
+    for (;;) {
+      const r = await docker(["exec", node, "systemctl", "is-system-running"], { reject: false });
+      state = r.stdout.trim();
+      if (state === "running") break;
+      if (state === "degraded") {
+        const failed = (await docker(["exec", node, "systemctl", "--failed", "--no-legend", "--plain"], { reject: false })).stdout
+          .split("\n")
+          .map((l) => l.trim().split(/\s+/)[0])
+          .filter(Boolean);
+        this.log(`${node}: systemd is degraded; failed units: ${failed.join(", ") || "(none listed)"}`);
+        break;
+      }
+      if (/is not running|No such container/i.test(r.stderr)) {
+        const logs = await docker(["logs", "--tail", "30", node], { reject: false });
+        throw new HostError(node, "boot", "the node container stopped while booting", (logs.stdout + "\n" + logs.stderr).trim());
+      }
+      if (Date.now() > deadline) throw new HostError(node, "boot", `systemd did not reach running in time (state: ${state || r.stderr.trim() || "unknown"})`);
+      await sleep(200);
+    }
+    for (;;) {
+      const banner = await sshBanner(address, 22, 2000);
+      if (banner.startsWith("SSH-")) return;
+      if (Date.now() > deadline) throw new HostError(node, "boot", `sshd does not answer on ${address}:22`);
+      await sleep(200);
+    }
+  }
+
+  /** Puts the cluster's public key into root's authorized_keys (through stdin; changed only when different). */
+  private async authorizeKey(node: string, publicKey: string): Promise<void> {
+    const script =
+      'umask 077; mkdir -p /root/.ssh; k=$(cat); ' +
+      'if [ -f /root/.ssh/authorized_keys ] && grep -qxF "$k" /root/.ssh/authorized_keys; then exit 0; fi; ' +
+      'printf "%s\\n" "$k" > /root/.ssh/authorized_keys.tmp && chmod 600 /root/.ssh/authorized_keys.tmp && mv /root/.ssh/authorized_keys.tmp /root/.ssh/authorized_keys';
+    await docker(["exec", "-i", node, "sh", "-c", script], { input: publicKey + "\n" });
+  }
+
+  /** Rewrites the cluster's known_hosts from the nodes' own host keys, read through docker exec. */
+  private async writeKnownHosts(cluster: string): Promise<void> {
+    const containers = (await this.containers(cluster)).filter((c) => c.running && c.address);
+    const entries = await Promise.all(
+      containers.map(async (c) => {
+        const r = await docker(["exec", c.id, "sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub"]);
+        return { names: [c.address!, c.node], keys: r.stdout.split("\n").filter((l) => l.trim()) };
+      }),
+    );
+    entries.sort((a, b) => a.names[1].localeCompare(b.names[1]));
+    writeFileAtomic(clusterFiles(cluster).knownHostsFile, knownHostsLines(entries), 0o644);
+  }
+
+  // ---- Driver --------------------------------------------------------------------------------
+
+  async list(cluster: string): Promise<Machine[]> {
+    const files = clusterFiles(cluster);
+    const cs = await this.containers(cluster);
+    return cs
+      .map(
+        (c): Machine => ({
+          node: c.node,
+          machine: c.name,
+          address: c.address ?? "",
+          roles: c.roles,
+          state: c.running ? "running" : "stopped",
+          ssh: { host: c.address ?? "", port: 22, user: "root", identityFile: files.identityFile, knownHostsFile: files.knownHostsFile },
+        }),
+      )
+      .sort(nodeOrder);
+  }
+
+  async start(cluster: string, node?: string): Promise<void> {
+    const cs = (await this.containers(cluster)).filter((c) => !node || c.node === node);
+    await Promise.all(cs.filter((c) => !c.running).map((c) => docker(["start", c.id])));
+    await Promise.all(cs.filter((c) => c.address).map((c) => this.waitReady(c.name, c.address!)));
+  }
+
+  async stop(cluster: string, node?: string): Promise<void> {
+    const cs = (await this.containers(cluster)).filter((c) => !node || c.node === node);
+    await Promise.all(cs.filter((c) => c.running).map((c) => docker(["stop", "--time", "30", c.id])));
+  }
+
+  async delete(cluster: string): Promise<{ removed: string[] }> {
+    await this.preflight();
+    const removed: string[] = [];
+    const label = `label=${DOCKER_LABEL_CLUSTER}=${cluster}`;
+    const cs = await this.containers(cluster);
+    if (cs.length) {
+      await docker(["rm", "--force", "--volumes", ...cs.map((c) => c.id)]);
+      removed.push(...cs.map((c) => `container ${c.name}`));
+    }
+    const vols = (await docker(["volume", "ls", "--quiet", "--filter", label])).stdout.split("\n").filter(Boolean);
+    if (vols.length) {
+      await docker(["volume", "rm", "--force", ...vols]);
+      removed.push(...vols.map((v) => `volume ${v}`));
+    }
+    const nets = (await docker(["network", "ls", "--quiet", "--no-trunc", "--filter", label])).stdout.split("\n").filter(Boolean);
+    if (nets.length) {
+      const r = await docker(["network", "rm", ...nets], { reject: false });
+      if (r.exitCode !== 0 && !/not found|No such network/i.test(r.stderr)) throw new RuntimeFailure(`docker network rm failed`, r.stderr.trim());
+      removed.push(`network ${networkName(cluster)}`);
+    }
+    const dir = clusterFiles(cluster).dir;
+    if (existsSync(dir)) {
+      rmSync(dir, { recursive: true, force: true });
+      removed.push(`directory ${dir}`);
+    }
+    return { removed };
+  }
+}
+
+/** Control planes first, then workers, each in numeric order (name, name2, name3, ... name10). */
+export function nodeOrder(a: { node: string; roles: Role[] }, b: { node: string; roles: Role[] }): number {
+  const cp = (m: { roles: Role[] }) => (m.roles.includes("control-plane") ? 0 : 1);
+  if (cp(a) !== cp(b)) return cp(a) - cp(b);
+  const num = (s: string) => {
+    const m = /(\d+)$/.exec(s);
+    return m ? Number(m[1]) : 1;
+  };
+  const stem = (s: string) => s.replace(/\d+$/, "");
+  if (stem(a.node) !== stem(b.node)) return stem(a.node).localeCompare(stem(b.node));
+  return num(a.node) - num(b.node);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,269 @@
+// The node image (kubeprov/node:<tag>): built from templates/node-image/ with debootstrap and
+// `docker import`, tagged with a hash of the recipe, so it is rebuilt only when the recipe changes.
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, renameSync, chmodSync, copyFileSync, openSync, closeSync } from "node:fs";
+import { join, relative, dirname } from "node:path";
+import { execa } from "execa";
+import { cacheDir, templatesDir } from "../../paths.js";
+import { RuntimeFailure, lastLines } from "../../errors.js";
+import { docker, inspect } from "./cli.js";
+
+export const NODE_IMAGE_REPO = "kubeprov/node";
+export const NODE_IMAGE_SUITE = "bookworm";
+/** Bump when the build steps in this file change in a way that changes the image. */
+const BUILD_FORMAT = "1";
+/** Label on the image: the full recipe hash. */
+export const NODE_IMAGE_LABEL_RECIPE = "io.kubeprov.node-image.recipe";
+
+export function recipeDir(): string {
+  return join(templatesDir(), "node-image");
+}
+
+function listFiles(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** The packages of the image, from packages.txt (comments and blank lines dropped). */
+export function parsePackages(text: string): string[] {
+  return text
+    .split("\n")
+    .map((l) => l.replace(/#.*/, "").trim())
+    .filter((l) => l.length > 0);
+}
+
+/** sha256 over every recipe file (path and content) and the build format. */
+export function recipeHash(dir: string = recipeDir()): string {
+  const h = createHash("sha256");
+  h.update(`format ${BUILD_FORMAT}\nsuite ${NODE_IMAGE_SUITE}\n`);
+  for (const f of listFiles(dir)) {
+    const rel = relative(dir, f);
+    if (rel === "README.md") continue; // prose does not change the image
+    const st = statSync(f);
+    h.update(`${rel}\0${st.mode & 0o111 ? "x" : "-"}\0`);
+    h.update(readFileSync(f));
+    h.update("\0");
+  }
+  return h.digest("hex");
+}
+
+/** The image tag for the current recipe: kubeprov/node:<first 12 hex of the recipe hash>. */
+export function nodeImageRef(dir: string = recipeDir()): string {
+  return `${NODE_IMAGE_REPO}:${recipeHash(dir).slice(0, 12)}`;
+}
+
+/** Key of the debootstrap cache: only what debootstrap sees (suite, packages, architecture). */
+function debootstrapKey(packages: string[]): string {
+  return createHash("sha256").update(`${NODE_IMAGE_SUITE}\n${process.arch}\n${packages.join("\n")}`).digest("hex").slice(0, 16);
+}
+
+/**
+ * The Debian mirror for debootstrap: $KUBEPROV_DEBIAN_MIRROR, else the first `URIs:` of a deb822
+ * stanza in /etc/apt/sources.list.d/*.sources whose suites include the image's suite, else the
+ * first `deb URI suite` line of /etc/apt/sources.list(.d/*.list).
+ */
+export function debianMirror(aptDir = "/etc/apt"): string {
+  if (process.env.KUBEPROV_DEBIAN_MIRROR) return process.env.KUBEPROV_DEBIAN_MIRROR;
+  const found = findMirror(readAptSources(aptDir), NODE_IMAGE_SUITE);
+  if (found) return found;
+  throw new RuntimeFailure(
+    `cannot find a Debian mirror for ${NODE_IMAGE_SUITE} in ${aptDir}/sources.list.d/*.sources or sources.list; set KUBEPROV_DEBIAN_MIRROR`,
+  );
+}
+
+function readAptSources(aptDir: string): Array<{ name: string; text: string }> {
+  const out: Array<{ name: string; text: string }> = [];
+  const d = join(aptDir, "sources.list.d");
+  if (existsSync(d)) {
+    for (const f of readdirSync(d).sort()) if (f.endsWith(".sources") || f.endsWith(".list")) out.push({ name: f, text: readFileSync(join(d, f), "utf8") });
+  }
+  if (existsSync(join(aptDir, "sources.list"))) out.push({ name: "sources.list", text: readFileSync(join(aptDir, "sources.list"), "utf8") });
+  return out;
+}
+
+/** Pure: picks the mirror URI from apt source files (deb822 .sources or one-line .list). */
+export function findMirror(files: Array<{ name: string; text: string }>, suite: string): string | undefined {
+  for (const f of files) {
+    if (f.name.endsWith(".sources")) {
+      for (const stanza of f.text.split(/\n\s*\n/)) {
+        const fields = new Map<string, string>();
+        for (const line of stanza.split("\n")) {
+          if (line.startsWith("#")) continue;
+          const m = /^([A-Za-z-]+):\s*(.*)$/.exec(line);
+          if (m) fields.set(m[1].toLowerCase(), m[2].trim());
+        }
+        const types = (fields.get("types") ?? "").split(/\s+/);
+        const suites = (fields.get("suites") ?? "").split(/\s+/);
+        const uris = (fields.get("uris") ?? "").split(/\s+/).filter(Boolean);
+        if ((fields.get("enabled") ?? "yes") === "no") continue;
+        if (types.includes("deb") && suites.includes(suite) && uris.length > 0) return uris[0];
+      }
+    } else {
+      for (const line of f.text.split("\n")) {
+        const m = /^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/.exec(line);
+        if (m && m[2] === suite) return m[1];
+      }
+    }
+  }
+  return undefined;
+}
+
+export async function nodeImageExists(ref: string): Promise<boolean> {
+  const r = await inspect("image", [ref]);
+  return r.length > 0;
+}
+
+export interface EnsureNodeImageResult {
+  image: string;
+  built: boolean;
+  durationMs: number;
+}
+
+export interface NodeImageOptions {
+  /** Rebuild even when the image exists (the debootstrap cache is still used). */
+  force?: boolean;
+  /** Progress lines (never secrets). */
+  log?: (message: string) => void;
+}
+
+/** Returns the node image for the current recipe, building it when missing. */
+export async function ensureNodeImage(opts: NodeImageOptions = {}): Promise<EnsureNodeImageResult> {
+  const started = Date.now();
+  const image = nodeImageRef();
+  if (!opts.force && (await nodeImageExists(image))) return { image, built: false, durationMs: Date.now() - started };
+  const lock = await acquireBuildLock(opts.log);
+  try {
+    // Someone else may have built it while we waited for the lock.
+    if (!opts.force && (await nodeImageExists(image))) return { image, built: false, durationMs: Date.now() - started };
+    await buildNodeImage(image, opts.log ?? (() => {}));
+  } finally {
+    lock();
+  }
+  return { image, built: true, durationMs: Date.now() - started };
+}
+
+function nodeImageCache(): string {
+  return join(cacheDir(), "node-image");
+}
+
+/** One build at a time on this machine (O_EXCL lock file holding the owner's PID; stale when that PID is gone). */
+async function acquireBuildLock(log?: (m: string) => void): Promise<() => void> {
+  const dir = nodeImageCache();
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, "build.lock");
+  const deadline = Date.now() + 30 * 60_000;
+  let told = false;
+  for (;;) {
+    try {
+      const fd = openSync(path, "wx", 0o644);
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const owner = Number(readFileSync(path, "utf8").trim());
+      if (!owner || !pidAlive(owner)) {
+        rmSync(path, { force: true });
+        continue;
+      }
+      if (!told) log?.(`waiting for another node image build (pid ${owner})`);
+      told = true;
+      if (Date.now() > deadline) throw new RuntimeFailure(`node image build lock ${path} held by pid ${owner} for 30 minutes`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function run(cmd: string, args: string[], opts: { input?: string; cwd?: string; shell?: boolean } = {}): Promise<string> {
+  const r = await execa(cmd, args, { reject: false, input: opts.input, cwd: opts.cwd, stripFinalNewline: true });
+  if (r.exitCode !== 0) {
+    throw new RuntimeFailure(`node image: ${cmd} ${args.join(" ")} failed (exit ${r.exitCode})`, lastLines(String(r.stderr || r.stdout), 25));
+  }
+  return String(r.stdout);
+}
+
+/** Builds `image` from the recipe: cached debootstrap tarball → files/ → customize.sh → docker import. */
+export async function buildNodeImage(image: string, log: (m: string) => void): Promise<void> {
+  const dir = recipeDir();
+  const packages = parsePackages(readFileSync(join(dir, "packages.txt"), "utf8"));
+  const cache = nodeImageCache();
+  mkdirSync(cache, { recursive: true });
+  const baseTar = join(cache, `debootstrap-${NODE_IMAGE_SUITE}-${debootstrapKey(packages)}.tar`);
+  const work = join(cache, `work-${process.pid}`);
+  rmSync(work, { recursive: true, force: true });
+  const rootfs = join(work, "rootfs");
+  mkdirSync(rootfs, { recursive: true });
+  try {
+    if (existsSync(baseTar)) {
+      log(`node image: using cached debootstrap ${baseTar}`);
+      await run("tar", ["-C", rootfs, "--numeric-owner", "-xpf", baseTar]);
+    } else {
+      const mirror = debianMirror();
+      log(`node image: debootstrap --variant=minbase ${NODE_IMAGE_SUITE} from ${mirror} (${packages.length} packages, about 2 minutes)`);
+      await run("debootstrap", ["--variant=minbase", `--include=${packages.join(",")}`, NODE_IMAGE_SUITE, rootfs, mirror]);
+      const tmp = `${baseTar}.tmp-${process.pid}`;
+      await run("tar", ["-C", rootfs, "--numeric-owner", "-cpf", tmp, "."]);
+      renameSync(tmp, baseTar);
+    }
+    copyOverlay(join(dir, "files"), rootfs);
+    log("node image: customize.sh (chroot)");
+    await run("chroot", [rootfs, "/bin/sh", "-s"], { input: readFileSync(join(dir, "customize.sh"), "utf8") });
+    log(`node image: docker import → ${image}`);
+    const hash = recipeHash(dir);
+    // tar | docker import, through a shell pipe (no temporary copy of the tree).
+    const changes = [
+      `LABEL ${NODE_IMAGE_LABEL_RECIPE}=${hash}`,
+      "ENV container=docker",
+      'CMD ["/sbin/init"]',
+    ];
+    const tar = execa("tar", ["-C", rootfs, "--numeric-owner", "-cf", "-", "."], { buffer: false, stdout: "pipe", stderr: "pipe", reject: false });
+    const imp = execa("docker", ["import", ...changes.flatMap((c) => ["--change", c]), "-", image], { stdin: "pipe", reject: false });
+    tar.stdout!.pipe(imp.stdin!);
+    const [t, i] = await Promise.all([tar, imp]);
+    if (t.exitCode !== 0) throw new RuntimeFailure(`node image: tar of ${rootfs} failed`, lastLines(String(t.stderr ?? ""), 10));
+    if (i.exitCode !== 0) throw new RuntimeFailure(`node image: docker import ${image} failed`, lastLines(String(i.stderr ?? ""), 10));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Copies files/ over the root filesystem: scripts under sbin/bin executable (0755), the rest 0644. */
+function copyOverlay(from: string, to: string): void {
+  if (!existsSync(from)) return;
+  for (const f of listFiles(from)) {
+    const rel = relative(from, f);
+    const dest = join(to, rel);
+    mkdirSync(dirname(dest), { recursive: true });
+    rmSync(dest, { force: true });
+    copyFileSync(f, dest);
+    chmodSync(dest, /(^|\/)s?bin\//.test(rel) ? 0o755 : 0o644);
+  }
+}
+
+/** The node images present locally (every tag of kubeprov/node). */
+export async function listNodeImages(): Promise<Array<{ image: string; id: string; created: string; size: string; current: boolean }>> {
+  const r = await docker(["image", "ls", NODE_IMAGE_REPO, "--format", "{{json .}}"]);
+  const current = nodeImageRef();
+  return r.stdout
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as { Repository: string; Tag: string; ID: string; CreatedSince: string; Size: string })
+    .map((x) => ({ image: `${x.Repository}:${x.Tag}`, id: x.ID, created: x.CreatedSince, size: x.Size, current: `${x.Repository}:${x.Tag}` === current }));
+}

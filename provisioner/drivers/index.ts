@@ -1,0 +1,31 @@
+// Drivers by name. A driver creates, starts, stops and deletes machines; it knows nothing about Kubernetes.
+import { UsageError } from "../errors.js";
+import type { Cluster } from "../spec/schema.js";
+import type { Driver } from "./driver.js";
+import { DockerDriver, type DockerDriverOptions } from "./docker/driver.js";
+import { SshDriver } from "./ssh.js";
+import { VirtualBoxDriver } from "./virtualbox.js";
+
+export const DRIVERS = ["docker", "virtualbox", "ssh"] as const;
+export type DriverName = (typeof DRIVERS)[number];
+
+export interface DriverOptions extends DockerDriverOptions {
+  /** For the ssh driver: the cluster file whose hosts are the machines. */
+  cluster?: Cluster;
+}
+
+export function getDriver(name: string, opts: DriverOptions = {}): Driver {
+  switch (name) {
+    case "docker":
+      return new DockerDriver(opts);
+    case "virtualbox":
+      return new VirtualBoxDriver({ log: opts.log });
+    case "ssh":
+      if (!opts.cluster) throw new UsageError("the ssh driver works on a cluster file's hosts: give -f FILE");
+      return new SshDriver(opts.cluster);
+    default:
+      throw new UsageError(`unknown driver ${JSON.stringify(name)}: one of ${DRIVERS.join(", ")}`);
+  }
+}
+
+export { DockerDriver, SshDriver, VirtualBoxDriver };
