@@ -84,6 +84,8 @@ export interface KubeconfigSpec {
   usedBy: string[];
 }
 
+// Checked against `kubeadm init phase certs all` / `kubeconfig all` of kubeadm v1.37.2 on this machine:
+// subjects, SANs (CAs carry their CN as a DNS SAN), key usages, extended key usages, server URLs.
 // kubeadm's groups (constants.go): kubeadm:cluster-admins is bound to cluster-admin by an RBAC
 // ClusterRoleBinding kubeadm creates; system:masters bypasses RBAC (break-glass super-admin only).
 export const GROUP_CLUSTER_ADMINS = "kubeadm:cluster-admins";
@@ -124,7 +126,8 @@ export const LEAVES: readonly LeafSpec[] = [
     baseName: "apiserver-kubelet-client",
     ca: "ca",
     commonName: () => "kube-apiserver-kubelet-client",
-    organizations: [GROUP_CLUSTER_ADMINS],
+    // No O: kubeadm v1.37.2 (checked against the binary) issues it with CN only.
+    organizations: [],
     extKeyUsages: ["clientAuth"],
     description: "API server client certificate for kubelets",
     usedBy: ["kube-apiserver"],
@@ -256,7 +259,8 @@ export const KUBECONFIGS: readonly KubeconfigSpec[] = [
     ca: "ca",
     commonName: (c) => `system:node:${c.node.name}`,
     organizations: [GROUP_NODES],
-    server: endpointURL,
+    // kubeadm v1.37.2 points a control plane's kubelet at its local API server (checked against the binary).
+    server: localURL,
     onNode: () => true,
     description: "the node's kubelet",
     usedBy: ["kubelet"],

@@ -67,7 +67,8 @@ export function issueCertificate(req: CertRequest, issuer?: Issuer, signer: Sign
   if (req.isCA) extensions.push({ name: "subjectKeyIdentifier", subjectKeyIdentifier: forge.util.bytesToHex(ski) });
   const aki = issuer ? issuerKeyIdentifier(issuer.cert) : undefined;
   if (aki) extensions.push({ name: "authorityKeyIdentifier", keyIdentifier: aki });
-  const alt = req.altNames;
+  // kubeadm's CAs carry their common name as a DNS SAN.
+  const alt = req.altNames ?? (req.isCA ? { dns: [req.commonName], ips: [] } : undefined);
   if (alt && (alt.dns.length || alt.ips.length)) {
     extensions.push({ name: "subjectAltName", altNames: [...alt.dns.map((d) => ({ type: 2, value: d })), ...alt.ips.map((ip) => ({ type: 7, ip }))] });
   }

@@ -22,7 +22,6 @@ export function buildKubeconfig(k: KubeconfigInput): string {
       clusters: [{ name: k.clusterName, cluster: { "certificate-authority-data": b64(k.caCertPem), server: k.server } }],
       contexts: [{ name: context, context: { cluster: k.clusterName, user: k.userName } }],
       "current-context": context,
-      preferences: {},
       users: [{ name: k.userName, user: { "client-certificate-data": b64(k.clientCertPem), "client-key-data": b64(k.clientKeyPem) } }],
     },
     { lineWidth: 0 },
