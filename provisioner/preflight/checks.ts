@@ -585,7 +585,7 @@ export function evaluateChecks(input: PreflightInput, ignore: { ids: Set<string>
     } catch (err) {
       e = fail(`check could not be evaluated: ${(err as Error).message}`);
     }
-    if (e.status === "fail" && (ignore.all || ignore.ids.has(c.id))) return { id: c.id, status: "warn", message: `${e.message} (ignored)`, ignored: true };
+    if (e.status === "fail" && (ignore.all || ignore.ids.has(c.id))) return { id: c.id, status: "warn", message: e.message, ignored: true };
     return { id: c.id, ...e };
   });
 }
