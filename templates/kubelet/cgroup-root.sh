@@ -16,7 +16,9 @@ if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
 fi
 for d in /sys/fs/cgroup/*/; do
   d=${d%/}
+  # Only real hierarchies: skip symlinks (cpu,cpuacct -> cpu) and plain directories.
   [ -L "$d" ] && continue
+  [ -f "$d/cgroup.procs" ] || continue
   mkdir -p "$d$root"
   case "$d" in
     */cpuset|*/cpuset,*|*,cpuset)
