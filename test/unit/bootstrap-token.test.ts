@@ -14,7 +14,8 @@ import {
   TOKEN_PATTERN,
 } from "../../provisioner/bootstrap/token.js";
 import { UsageError } from "../../provisioner/errors.js";
-import { dnsServiceIP, apiServiceIP, nthAddress } from "../../provisioner/bootstrap/net.js";
+import { dnsServiceIP, apiServiceIP } from "../../provisioner/bootstrap/net.js";
+import { nthAddress } from "../../provisioner/spec/cidr.js";
 
 test("generated tokens match [a-z0-9]{6}.[a-z0-9]{16} and differ", () => {
   const seen = new Set<string>();

@@ -1,0 +1,76 @@
+// What init prints at the end (like kubeadm): where the admin kubeconfig is, and how to join
+// workers and control planes, the kubeprov way and the kubeadm way (token + CA hash).
+import { PKI_DIR, PORT_APISERVER } from "../constants.js";
+import type { RunContext } from "../engine/task.js";
+import { caCertHash } from "../pki/hash.js";
+import { splitHostPort } from "../pki/names.js";
+import type { Cluster } from "../spec/schema.js";
+import { firstControlPlane } from "./api.js";
+
+/** host:port that joining nodes use: the controlPlaneEndpoint, else the first control plane on 6443. */
+export function joinEndpoint(cluster: Cluster, firstControlPlaneIP: string): string {
+  const ep = cluster.spec.controlPlaneEndpoint;
+  const { host, port } = ep ? splitHostPort(ep, PORT_APISERVER) : { host: firstControlPlaneIP, port: PORT_APISERVER };
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+export interface JoinLineInput {
+  endpoint: string;
+  token: string;
+  /** "sha256:<hex>". */
+  caHash: string;
+  /** How a user names this cluster to kubeprov: "-f FILE" or "--name NAME". */
+  target: string;
+}
+
+export function kubeadmJoinLine(i: JoinLineInput, controlPlane = false): string {
+  return `kubeadm join ${i.endpoint} --token ${i.token} --discovery-token-ca-cert-hash ${i.caHash}${controlPlane ? " --control-plane" : ""}`;
+}
+
+/** The join lines for workers and control planes. */
+export function joinLines(i: JoinLineInput): string[] {
+  return [
+    "To add nodes, list them in the cluster file (roles: [worker] or [control-plane]) and run:",
+    "",
+    `  kubeprov join ${i.target}`,
+    "",
+    "Or join a worker by hand with kubeadm:",
+    "",
+    `  ${kubeadmJoinLine(i)}`,
+    "",
+    "and a control plane (after copying /etc/kubernetes/pki/{ca,sa,front-proxy-ca,etcd/ca}.* to it):",
+    "",
+    `  ${kubeadmJoinLine(i, true)}`,
+  ];
+}
+
+/** "-f FILE" or "--name NAME" from a run's source (a driver cluster's file lives in its state dir). */
+export function targetOf(source: string, clusterName: string): string {
+  return /\/clusters\/[^/]+\/cluster\.yaml$/.test(source) ? `--name ${clusterName}` : `-f ${source}`;
+}
+
+/**
+ * The text init prints once it is done (no secrets besides the join token, which the user needs;
+ * print it on stdout, never in logs).
+ */
+export async function joinCommands(ctx: RunContext, opts: { token?: string; kubeconfigPath?: string } = {}): Promise<string> {
+  const cp = firstControlPlane(ctx);
+  const target = targetOf(ctx.source, ctx.cluster.metadata.name);
+  const lines = [
+    "Your Kubernetes control plane has initialized successfully!",
+    "",
+    "To use the cluster:",
+    "",
+    opts.kubeconfigPath ? `  export KUBECONFIG=${opts.kubeconfigPath}` : `  kubeprov kubeconfig ${target} > ~/.kube/config`,
+    `  (on ${cp.name}: /etc/kubernetes/admin.conf)`,
+    "",
+  ];
+  const token = opts.token ?? (ctx.shared.get("bootstrap.token") as string | undefined);
+  const ca = await cp.transport.readFile(`${PKI_DIR}/ca.crt`);
+  if (!token || !ca) {
+    lines.push(`Create a join token and print the join commands with: kubeprov token create ${target} --print-join-command`);
+  } else {
+    lines.push(...joinLines({ endpoint: joinEndpoint(ctx.cluster, cp.nodeIP), token, caHash: caCertHash(ca), target }));
+  }
+  return lines.join("\n") + "\n";
+}

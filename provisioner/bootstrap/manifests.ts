@@ -1,0 +1,165 @@
+// The Kubernetes objects bootstrap and addons keep in the cluster, rendered from templates/addons/
+// (readable YAML with named placeholders) into typed objects. Pure: no API calls here.
+import { parseAllDocuments, stringify } from "yaml";
+import { COREDNS_VERSION, IMAGE_REGISTRY, PORT_APISERVER } from "../constants.js";
+import { renderTemplate } from "../render.js";
+import type { Cluster } from "../spec/schema.js";
+import { splitList } from "../spec/cidr.js";
+import { splitHostPort, httpsURL } from "../pki/names.js";
+import type { KubeObject } from "./api.js";
+import { signDetachedJws } from "./jws.js";
+import { DEFAULT_TOKEN_GROUP } from "./token.js";
+import { dnsServiceIP } from "./net.js";
+
+export const CONFIG_MAP_NAME = "kubeprov-config";
+export const CONFIG_MAP_KEY = "cluster.yaml";
+export const CLUSTER_INFO = "cluster-info";
+export const JWS_KEY_PREFIX = "jws-kubeconfig-";
+export const CNI_CONFIG_FILE = "/etc/cni/net.d/10-kubeprov-bridge.conflist";
+
+/** Every document of a rendered multi-document YAML template, as objects. */
+export function objectsFromYaml(text: string, source: string): KubeObject[] {
+  const out: KubeObject[] = [];
+  for (const doc of parseAllDocuments(text)) {
+    if (doc.errors.length) throw new Error(`${source}: ${doc.errors[0].message}`);
+    const o = doc.toJS() as KubeObject | null;
+    if (o) out.push(o);
+  }
+  return out;
+}
+
+function fromTemplate(name: string, values: Record<string, string | number | boolean>): KubeObject[] {
+  return objectsFromYaml(renderTemplate(`addons/${name}`, values), `templates/addons/${name}`);
+}
+
+/** The URL nodes and in-cluster clients use for the API server: the controlPlaneEndpoint, else the first control plane. */
+export function apiServerURL(cluster: Cluster, firstControlPlaneIP: string): string {
+  const ep = cluster.spec.controlPlaneEndpoint;
+  if (ep) {
+    const { host, port } = splitHostPort(ep, PORT_APISERVER);
+    return httpsURL(host, port);
+  }
+  return httpsURL(firstControlPlaneIP, PORT_APISERVER);
+}
+
+// ---- bootstrap ---------------------------------------------------------------------------------
+
+export function clusterAdminsObjects(): KubeObject[] {
+  return fromTemplate("cluster-admins.yaml", {});
+}
+
+export function bootstrapRbacObjects(): KubeObject[] {
+  return fromTemplate("bootstrap-rbac.yaml", { tokenGroup: DEFAULT_TOKEN_GROUP });
+}
+
+export function clusterInfoRbacObjects(): KubeObject[] {
+  return fromTemplate("cluster-info-rbac.yaml", {});
+}
+
+/** kube-system/kubeprov-config holding the effective cluster file, and who may read it. */
+export function uploadConfigObjects(cluster: Cluster): KubeObject[] {
+  const cm: KubeObject = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: CONFIG_MAP_NAME, namespace: "kube-system" },
+    data: { [CONFIG_MAP_KEY]: stringify(cluster) },
+  };
+  return [cm, ...fromTemplate("upload-config-rbac.yaml", { configMap: CONFIG_MAP_NAME, tokenGroup: DEFAULT_TOKEN_GROUP })];
+}
+
+/** The kubeconfig published in cluster-info: the cluster's CA and API server, no user. */
+export function clusterInfoKubeconfig(caPem: string, server: string): string {
+  return stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "", cluster: { "certificate-authority-data": Buffer.from(caPem).toString("base64"), server } }],
+    contexts: [],
+    "current-context": "",
+    preferences: {},
+    users: [],
+  });
+}
+
+/** kube-public/cluster-info with one detached JWS per signing token ("id.secret"). */
+export function clusterInfoConfigMap(kubeconfig: string, signingTokens: string[]): KubeObject {
+  const data: Record<string, string> = { kubeconfig };
+  for (const t of [...signingTokens].sort()) data[`${JWS_KEY_PREFIX}${t.slice(0, 6)}`] = signDetachedJws(kubeconfig, t);
+  return { apiVersion: "v1", kind: "ConfigMap", metadata: { name: CLUSTER_INFO, namespace: "kube-public" }, data };
+}
+
+// ---- addons ------------------------------------------------------------------------------------
+
+/** The bridge CNI configuration of a node with pod CIDR `podCIDR`. */
+export function cniConfig(podCIDR: string): string {
+  return renderTemplate("addons/cni/10-kubeprov-bridge.conflist", { podCIDR });
+}
+
+export function kubeProxyImage(cluster: Cluster): string {
+  return `${IMAGE_REGISTRY}/kube-proxy:${cluster.spec.kubernetesVersion}`;
+}
+
+export function corednsImage(): string {
+  return `${IMAGE_REGISTRY}/coredns/coredns:${COREDNS_VERSION}`;
+}
+
+export interface KubeProxyOptions {
+  /** The API server URL kube-proxy talks to. */
+  server: string;
+  /** Nodes are containers (docker driver): kube-proxy must not write /proc/sys. */
+  inContainer: boolean;
+}
+
+export function kubeProxyConfig(cluster: Cluster, inContainer: boolean): string {
+  return renderTemplate("addons/kube-proxy-config.yaml", {
+    clusterCIDR: splitList(cluster.spec.networking.podSubnet).join(","),
+    localhostNodePorts: !inContainer,
+    conntrackMaxPerCore: inContainer ? 0 : 32768,
+    conntrackMin: inContainer ? 0 : 131072,
+    // 0s: leave the kernel's timeouts alone (a node container cannot write them).
+    conntrackTcpEstablishedTimeout: inContainer ? "0s" : "24h0m0s",
+    conntrackTcpCloseWaitTimeout: inContainer ? "0s" : "1h0m0s",
+  });
+}
+
+export function kubeProxyObjects(cluster: Cluster, opts: KubeProxyOptions): KubeObject[] {
+  const objs = fromTemplate("kube-proxy.yaml", { image: kubeProxyImage(cluster) });
+  const cm = objs.find((o) => o.kind === "ConfigMap")!;
+  cm.data = {
+    "config.conf": kubeProxyConfig(cluster, opts.inContainer),
+    "kubeconfig.conf": renderTemplate("addons/kube-proxy-kubeconfig.yaml", { server: opts.server }),
+  };
+  return objs;
+}
+
+export interface CorednsOptions {
+  /** The node has a non-loopback upstream nameserver: forward other names to it. */
+  upstream: boolean;
+  replicas?: number;
+}
+
+export function corefile(cluster: Cluster, upstream: boolean): string {
+  return renderTemplate(upstream ? "addons/Corefile" : "addons/Corefile.cluster-only", { dnsDomain: cluster.spec.networking.dnsDomain });
+}
+
+export function corednsObjects(cluster: Cluster, opts: CorednsOptions): KubeObject[] {
+  const objs = fromTemplate("coredns.yaml", {
+    image: corednsImage(),
+    replicas: opts.replicas ?? 1,
+    dnsIP: dnsServiceIP(cluster.spec.networking.serviceSubnet),
+  });
+  objs.find((o) => o.kind === "ConfigMap")!.data = { Corefile: corefile(cluster, opts.upstream) };
+  return objs;
+}
+
+/** The nameservers of a resolv.conf. */
+export function nameservers(resolvConf: string): string[] {
+  return resolvConf
+    .split("\n")
+    .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
+    .filter((x): x is string => !!x);
+}
+
+/** A nameserver a pod can reach: not loopback (127.0.0.0/8, ::1). */
+export function isUpstreamNameserver(ns: string): boolean {
+  return !(ns.startsWith("127.") || ns === "::1" || ns === "0:0:0:0:0:0:0:1");
+}

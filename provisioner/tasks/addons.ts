@@ -1,0 +1,114 @@
+// Addons: the data plane of the cluster. The bridge CNI configuration on every node (with the pod
+// CIDR the controller-manager gave its Node), kube-proxy (iptables mode) and CoreDNS (its Service
+// at the tenth address of the service subnet). Routes between nodes' pod CIDRs come with the
+// multi-node work (each node's bridge only knows its own /24 today).
+import type { Host, RunContext, Task } from "../engine/task.js";
+import { fileTask } from "../engine/file-task.js";
+import { HostError } from "../errors.js";
+import { KUBELET_CONFIG } from "../constants.js";
+import { parse as parseYaml } from "yaml";
+import { apiClient, firstControlPlane, objectPath, waitFor, type KubeObject } from "../bootstrap/api.js";
+import {
+  apiServerURL,
+  CNI_CONFIG_FILE,
+  cniConfig,
+  corednsObjects,
+  isUpstreamNameserver,
+  kubeProxyObjects,
+  nameservers,
+} from "../bootstrap/manifests.js";
+import { CLUSTER_ADMINS_TASK, objectsTask, waitForNode } from "./bootstrap.js";
+
+export const CNI_TASK = "addons/cni";
+export const KUBE_PROXY_TASK = "addons/kube-proxy";
+export const COREDNS_TASK = "addons/coredns";
+/** How long kube-controller-manager may take to give a registered Node its pod CIDR. */
+export const POD_CIDR_TIMEOUT_MS = 60_000;
+
+/** The pod CIDR kube-controller-manager assigned to `host`'s Node (waits for registration and assignment). */
+export async function nodePodCIDR(host: Host, ctx: RunContext): Promise<string> {
+  const api = await apiClient(ctx);
+  const first = firstControlPlane(ctx);
+  await waitForNode(api, host, host === first ? undefined : 30_000);
+  const path = objectPath("v1", "Node", host.name);
+  const cidr = await waitFor(async () => {
+    const n = await api.get<KubeObject & { spec?: { podCIDR?: string } }>(path);
+    return n?.spec?.podCIDR || undefined;
+  }, POD_CIDR_TIMEOUT_MS);
+  if (!cidr) {
+    throw new HostError(
+      host.name,
+      CNI_TASK,
+      `Node ${host.name} has no spec.podCIDR after ${POD_CIDR_TIMEOUT_MS / 1000} s`,
+      `kube-controller-manager must run with --allocate-node-cidrs=true --cluster-cidr=${ctx.cluster.spec.networking.podSubnet}; see its log on the control plane`,
+    );
+  }
+  return cidr;
+}
+
+/** Any node is a container (docker driver): kube-proxy must leave /proc/sys alone. */
+function nodesAreContainers(ctx: RunContext): boolean {
+  return ctx.hosts.some((h) => h.facts?.container);
+}
+
+/**
+ * Whether pods with dnsPolicy Default (CoreDNS) have a nameserver to forward to: the kubelet's
+ * resolvConf (from its config file) names one that is not loopback.
+ */
+export async function hasUpstreamNameserver(host: Host): Promise<boolean> {
+  const cfg = (await host.transport.readFile(KUBELET_CONFIG))?.toString("utf8");
+  let resolvPath = "/etc/resolv.conf";
+  if (cfg) {
+    const c = parseYaml(cfg) as { resolvConf?: string } | null;
+    if (c?.resolvConf !== undefined) resolvPath = c.resolvConf;
+  }
+  if (!resolvPath) return false; // resolvConf: "" disables it
+  const text = (await host.transport.readFile(resolvPath))?.toString("utf8") ?? "";
+  return nameservers(text).some(isUpstreamNameserver);
+}
+
+export interface AddonsOptions {
+  /** Tasks addons wait for (default: the cluster-admins binding of bootstrapTasks). */
+  after?: string[];
+  /** Nodes that get the CNI configuration (default: every host of the run). */
+  cniHosts?: (ctx: RunContext) => Host[];
+}
+
+export function cniTask(opts: { hosts?: (ctx: RunContext) => Host[]; after?: string[] } = {}): Task {
+  return fileTask({
+    name: CNI_TASK,
+    phase: "addons",
+    description: `bridge CNI configuration ${CNI_CONFIG_FILE} with the node's pod CIDR`,
+    path: CNI_CONFIG_FILE,
+    mode: 0o644,
+    hosts: opts.hosts ?? ((ctx) => ctx.hosts),
+    ...(opts.after?.length ? { after: opts.after } : {}),
+    perHost: true,
+    content: async (host, ctx) => cniConfig(await nodePodCIDR(host, ctx)),
+  });
+}
+
+export function addonsTasks(opts: AddonsOptions = {}): Task[] {
+  const after = opts.after ?? [CLUSTER_ADMINS_TASK];
+  return [
+    cniTask({ ...(opts.cniHosts ? { hosts: opts.cniHosts } : {}), after }),
+    objectsTask({
+      name: KUBE_PROXY_TASK,
+      phase: "addons",
+      description: "kube-proxy DaemonSet (iptables mode) with its ServiceAccount, RBAC and ConfigMap",
+      after,
+      objects: (ctx) =>
+        kubeProxyObjects(ctx.cluster, {
+          server: apiServerURL(ctx.cluster, firstControlPlane(ctx).nodeIP),
+          inContainer: nodesAreContainers(ctx),
+        }),
+    }),
+    objectsTask({
+      name: COREDNS_TASK,
+      phase: "addons",
+      description: "CoreDNS Deployment and the kube-dns Service",
+      after,
+      objects: async (ctx) => corednsObjects(ctx.cluster, { upstream: await hasUpstreamNameserver(firstControlPlane(ctx)) }),
+    }),
+  ];
+}
