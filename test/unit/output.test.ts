@@ -1,0 +1,116 @@
+// Reporters: -o json prints one JSON object per event per line with the summary last; the plain
+// reporter prints one readable line per finished task, failures with their details, and a summary.
+import { test, describe } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { PassThrough } from "node:stream";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { JsonLinesReporter, PlainReporter, inCI } from "../../provisioner/output/index.js";
+import type { KubeprovEvent } from "../../provisioner/events.js";
+
+const outputIndex = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "provisioner", "output", "index.js");
+
+const events: KubeprovEvent[] = [
+  { type: "task-start", host: "master1", task: "certs/ca", phase: "certs" },
+  { type: "task", host: "master1", task: "certs/ca", phase: "certs", status: "changed", reason: "created ca.crt", durationMs: 120 },
+  { type: "task", host: "node1", task: "prepare/kubelet", phase: "prepare", status: "ok", durationMs: 3 },
+  { type: "check", host: "node1", id: "swap", status: "warn", message: "swap is on" },
+  { type: "task", host: "node1", task: "apply", phase: "join", status: "failed", error: "command failed (exit 1)", details: "kubeadm: line one\nline two", durationMs: 40 },
+  { type: "task", host: "node1", task: "join/wait", phase: "join", status: "skipped", reason: "join/apply failed", durationMs: 0 },
+  { type: "log", level: "debug", message: "hidden unless -v" },
+  { type: "log", level: "warn", message: "certificate expires soon", host: "master1" },
+  { type: "summary", changed: 1, unchanged: 1, failed: 1, skipped: 1, durationMs: 2500 },
+];
+
+async function capture(make: (out: PassThrough) => { emit(e: KubeprovEvent): void; close(): Promise<void> }): Promise<string> {
+  const out = new PassThrough();
+  let text = "";
+  out.on("data", (d) => (text += d.toString()));
+  const r = make(out);
+  for (const e of events) r.emit(e);
+  await r.close();
+  return text;
+}
+
+describe("JSON Lines reporter", () => {
+  test("one JSON object per line, every event, summary last", async () => {
+    const text = await capture((o) => new JsonLinesReporter(o));
+    assert.ok(text.endsWith("\n"));
+    const lines = text.trimEnd().split("\n");
+    assert.equal(lines.length, events.length);
+    const parsed: Array<Record<string, unknown>> = lines.map((l) => JSON.parse(l));
+    assert.deepEqual(parsed, events);
+    const task = parsed.find((e) => e.type === "task" && e.status === "changed");
+    assert.deepEqual(Object.keys(task!).slice(0, 5), ["type", "host", "task", "phase", "status"]);
+    const last = parsed[parsed.length - 1];
+    assert.deepEqual(last, { type: "summary", changed: 1, unchanged: 1, failed: 1, skipped: 1, durationMs: 2500 });
+  });
+
+  test("createReporter('json') writes JSON Lines to stdout", () => {
+    const script = `
+      const { createReporter } = await import(${JSON.stringify(outputIndex)});
+      const r = createReporter("json");
+      r.emit({ type: "task", host: "h1", task: "certs/ca", phase: "certs", status: "ok", durationMs: 1 });
+      r.emit({ type: "summary", changed: 0, unchanged: 1, failed: 0, skipped: 0, durationMs: 5 });
+      await r.close();`;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+    assert.equal(lines.length, 2);
+    assert.equal(lines[0].status, "ok");
+    assert.equal(lines[1].type, "summary");
+  });
+});
+
+describe("plain reporter", () => {
+  test("a line per finished task, failures with indented details, checks, warnings and a summary", async () => {
+    const text = await capture((o) => new PlainReporter(o));
+    assert.equal(
+      text,
+      [
+        "[master1] certs/ca: changed (created ca.crt)",
+        "[node1] prepare/kubelet: ok",
+        "[node1] check swap: WARN swap is on",
+        "[node1] join/apply: FAILED: command failed (exit 1)",
+        "    kubeadm: line one",
+        "    line two",
+        "[node1] join/wait: skipped (join/apply failed)",
+        "[master1] warn: certificate expires soon",
+        "summary: 1 changed, 1 unchanged, 1 failed, 1 skipped in 2.5s",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  test("-v shows debug logs and task starts", async () => {
+    const text = await capture((o) => new PlainReporter(o, 1));
+    assert.match(text, /^\[master1\] certs\/ca: started$/m);
+    assert.match(text, /^debug: hidden unless -v$/m);
+  });
+
+  test("dry run says would change", async () => {
+    const out = new PassThrough();
+    let text = "";
+    out.on("data", (d) => (text += d.toString()));
+    const r = new PlainReporter(out);
+    r.emit({ type: "task", host: "h", task: "certs/ca", phase: "certs", status: "changed", dryRun: true, reason: "ca.crt missing", durationMs: 1 });
+    r.emit({ type: "summary", changed: 1, unchanged: 0, failed: 0, skipped: 0, durationMs: 10, dryRun: true });
+    await r.close();
+    assert.equal(text, "[h] certs/ca: would change (ca.crt missing)\ndry run: 1 would change, 0 unchanged, 0 failed, 0 skipped in 10ms\n");
+  });
+
+  test("text output is plain lines when stdout is not a terminal or CI is set", () => {
+    assert.equal(inCI({ CI: "true" }), true);
+    assert.equal(inCI({ CI: "false" }), false);
+    assert.equal(inCI({}), false);
+    const script = `
+      const { createReporter, PlainReporter } = await import(${JSON.stringify(outputIndex)});
+      const r = createReporter("text");
+      process.stdout.write(String(r instanceof PlainReporter) + "\\n");
+      await r.close();`;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, "true\n");
+  });
+});
