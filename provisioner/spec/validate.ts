@@ -77,7 +77,9 @@ export function validateCluster(cluster: Cluster): Problem[] {
     const port = h.ssh?.port ?? spec.ssh.port;
     const key = `${addrIP ? canonicalIP(h.address) : h.address.toLowerCase()}|${port}`;
     const firstAddr = endpoints.get(key);
-    if (firstAddr !== undefined) add(at("address"), `duplicate address ${h.address} (port ${port}), also spec.hosts[${firstAddr}]`);
+    if (h.connection === "local") {
+      // Reached without SSH: its address and port are not a connection endpoint.
+    } else if (firstAddr !== undefined) add(at("address"), `duplicate address ${h.address} (port ${port}), also spec.hosts[${firstAddr}]`);
     else endpoints.set(key, i);
 
     if (h.internalAddress !== undefined) {
@@ -91,7 +93,6 @@ export function validateCluster(cluster: Cluster): Problem[] {
       }
     }
     if (addrIP) outsideClusterNets(h.address, at("address"), "host address");
-    if (h.connection === "local" && h.ssh) add(at("ssh"), "a host with connection: local is not reached over SSH; remove its ssh settings");
   });
   if (!spec.hosts.some((h) => h.roles.includes("control-plane")))
     add(["spec", "hosts"], "no host has the control-plane role; at least one must");
