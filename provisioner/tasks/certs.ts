@@ -1,0 +1,94 @@
+// Phase "certs": the PKI of every control plane, from the table in provisioner/pki/certlist.ts.
+// The first control plane owns the CAs (created there, or brought by the user); the others get a
+// copy of the shared material (CAs, sa.key/sa.pub) read from the first one over its transport, and
+// their own leaves. One host at a time, first control plane first.
+import { PKI_DIR, KUBERNETES_DIR } from "../constants.js";
+import type { ApplyResult, CheckResult, Host, RunContext, Task } from "../engine/task.js";
+import { pkiContext, type PkiContext } from "../pki/certlist.js";
+import { ensurePki, planOn } from "../pki/ensure.js";
+import { changes, sharedRelPaths, type Decision, type PlanOptions, type SharedCaSet } from "../pki/plan.js";
+import { TransportStore } from "../pki/store.js";
+
+export const controlPlanes = (ctx: RunContext): Host[] => ctx.hosts.filter((h) => h.roles.includes("control-plane"));
+export const firstControlPlane = (ctx: RunContext): Host | undefined => controlPlanes(ctx)[0];
+
+/** The node's PKI context in a run (cert dir and kubeconfig dir: kubeadm's, unless options override them). */
+export function hostPkiContext(host: Host, ctx: RunContext): PkiContext {
+  return pkiContext(ctx.cluster, host.name, {
+    source: ctx.source,
+    certDir: (ctx.options.certDir as string | undefined) ?? PKI_DIR,
+    kubeconfigDir: (ctx.options.kubeconfigDir as string | undefined) ?? KUBERNETES_DIR,
+  });
+}
+
+/**
+ * THE SEAM for additional control planes: the CA set (CA certificates and keys, sa.key, sa.pub)
+ * of the first control plane, read through its transport. undefined on the first control plane
+ * itself. (An HA join that gets this material another way, e.g. encrypted in a Secret like
+ * kubeadm's --upload-certs, replaces this function only.)
+ */
+export async function readSharedCaSet(host: Host, ctx: RunContext): Promise<SharedCaSet | undefined> {
+  const first = firstControlPlane(ctx);
+  if (!first || first.name === host.name) return undefined;
+  const certDir = hostPkiContext(first, ctx).certDir;
+  const set: SharedCaSet = new Map();
+  await Promise.all(
+    sharedRelPaths().map(async (rel) => {
+      const data = await first.transport.readFile(`${certDir}/${rel}`);
+      if (data) set.set(rel, data);
+    }),
+  );
+  return set;
+}
+
+function summary(ds: Decision[]): string {
+  const by = (a: string) => ds.filter((d) => d.action === a).map((d) => d.name);
+  const parts = [
+    by("create").length ? `create ${by("create").join(", ")}` : "",
+    by("reissue").length ? `re-issue ${ds.filter((d) => d.action === "reissue").map((d) => `${d.name} (${d.reason})`).join(", ")}` : "",
+    by("copy").length ? `copy ${by("copy").join(", ")} from the first control plane` : "",
+  ].filter(Boolean);
+  return parts.join("; ");
+}
+
+/** A task that makes part of the table right on each control plane. */
+export function pkiTask(spec: { name: string; phase: string; description: string; plan: PlanOptions; after?: string[]; perHost?: boolean; serial?: boolean }): Task {
+  return {
+    name: spec.name,
+    phase: spec.phase,
+    description: spec.description,
+    hosts: controlPlanes,
+    after: spec.after,
+    perHost: spec.perHost,
+    serial: spec.serial,
+    async check(host: Host, ctx: RunContext): Promise<CheckResult> {
+      const pctx = hostPkiContext(host, ctx);
+      const shared = await readSharedCaSet(host, ctx);
+      if (shared && !shared.has("ca.crt")) {
+        return { needed: true, reason: `the CAs come from ${firstControlPlane(ctx)!.name}, which has none yet` };
+      }
+      const plan = await planOn(new TransportStore(host.transport), pctx, { ...spec.plan, shared });
+      const todo = changes(plan);
+      for (const w of plan.warnings) ctx.log("warn", w, host, spec.name);
+      return todo.length ? { needed: true, reason: summary(todo) } : { needed: false, reason: `${plan.decisions.length} files up to date` };
+    },
+    async apply(host: Host, ctx: RunContext): Promise<ApplyResult> {
+      const pctx = hostPkiContext(host, ctx);
+      const shared = await readSharedCaSet(host, ctx);
+      const r = await ensurePki(new TransportStore(host.transport), pctx, { ...spec.plan, shared });
+      return { detail: summary(changes(r.plan)) || "nothing to do" };
+    },
+  };
+}
+
+export function certsTasks(): Task[] {
+  return [
+    pkiTask({
+      name: "certs/pki",
+      phase: "certs",
+      description: "CAs, API server/etcd/front-proxy certificates and the service account key (kubeadm's layout)",
+      plan: { certs: true, kubeconfigs: false },
+      serial: true,
+    }),
+  ];
+}
