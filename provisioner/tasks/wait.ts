@@ -116,9 +116,17 @@ export async function componentStatuses(host: Host, ctx: RunContext, logLines = 
   return out;
 }
 
-/** Components restarted too often while the API is not ready. */
+/** Causes that no restart cures: one restart showing one of them is enough to fail. */
+const FATAL_CAUSES = new Set(["unknown-flag", "invalid-flag-value", "port-in-use", "certificate-sans", "certificate-unknown-authority"]);
+
+/** Components restarted too often while the API is not ready (or restarted once with a fatal known cause). */
 export function crashLooping(statuses: ComponentStatus[], mode: string): ComponentStatus[] {
-  return statuses.filter((s) => s.component !== "kubelet" && s.attempts > RESTARTS_BEFORE_FAILING + (mode === "systemd" ? 1 : 0));
+  return statuses.filter(
+    (s) =>
+      s.component !== "kubelet" &&
+      (s.attempts > RESTARTS_BEFORE_FAILING + (mode === "systemd" ? 1 : 0) ||
+        (s.attempts >= 2 && matchKnownCauses(s.log).some((c) => FATAL_CAUSES.has(c.id)))),
+  );
 }
 
 /** The failure text: which components, their log tails, known causes. */
@@ -136,7 +144,7 @@ export function diagnosis(statuses: ComponentStatus[], mode: string, lastBody: s
       ? "kubelet is not running"
       : s.attempts === 0
         ? `${s.component} never started`
-        : `${s.component} ${s.attempts > 1 ? `restarted ${s.attempts - 1} times` : "not ready"}`,
+        : `${s.component} ${s.attempts > 1 ? `restarted ${s.attempts - 1} time${s.attempts === 2 ? "" : "s"}` : "not ready"}`,
   );
   const details: string[] = [];
   for (const s of blamed) {
