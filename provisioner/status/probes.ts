@@ -1,0 +1,205 @@
+// `kubeprov status`: what each host looks like, gathered by a list of probes (one command each).
+// Every probe adds fields to the host's status; later issues add probes (components, etcd,
+// certificate expiry) without touching the rest. Read-only: probes change nothing on a host.
+import type { Cluster } from "../spec/schema.js";
+import type { Host } from "../engine/task.js";
+import { SSH_CONNECT_CONCURRENCY, BIN_DIR } from "../constants.js";
+import { BastionPool, mapLimit, openTransport, toHost } from "../transport/pool.js";
+
+export interface OsInfo {
+  id: string;
+  versionId: string;
+  prettyName: string;
+}
+
+export interface BinaryInfo {
+  path: string;
+  /** First version-looking word of `<binary> --version`, or undefined if it printed none. */
+  version?: string;
+}
+
+export interface InstalledInfo {
+  binaries: Record<string, BinaryInfo>;
+  /** systemd ActiveState of units that exist (active, inactive, failed, ...). Empty without systemd. */
+  services: Record<string, string>;
+}
+
+export interface HostStatus {
+  name: string;
+  address: string;
+  port?: number;
+  reachable: boolean;
+  error?: string;
+  os?: OsInfo;
+  kernel?: string;
+  cpus?: number;
+  memoryMB?: number;
+  installed?: InstalledInfo;
+  /** Probes that failed on a reachable host: probe name → message. */
+  probeErrors?: Record<string, string>;
+  /** Fields added by later probes. */
+  [field: string]: unknown;
+}
+
+export interface StatusProbe {
+  name: string;
+  /** Returns the fields it adds to the host's status. Must not change anything on the host. */
+  run(host: Host): Promise<Partial<HostStatus>>;
+}
+
+/** Parse `key=value` lines (values may contain '='). */
+export function parseKeyValues(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const i = line.indexOf("=");
+    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return out;
+}
+
+const SYSTEM_SCRIPT = `
+( . /etc/os-release 2>/dev/null; printf 'os.id=%s\\nos.versionId=%s\\nos.prettyName=%s\\n' "\${ID:-}" "\${VERSION_ID:-}" "\${PRETTY_NAME:-}" )
+printf 'kernel=%s\\n' "$(uname -r)"
+printf 'cpus=%s\\n' "$(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null)"
+printf 'memKB=%s\\n' "$(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null)"
+`.trim();
+
+export const systemProbe: StatusProbe = {
+  name: "system",
+  async run(host) {
+    const r = await host.transport.exec(SYSTEM_SCRIPT);
+    const kv = parseKeyValues(r.stdout);
+    const cpus = Number(kv.cpus);
+    const memKB = Number(kv.memKB);
+    return {
+      os: { id: kv["os.id"] ?? "", versionId: kv["os.versionId"] ?? "", prettyName: kv["os.prettyName"] ?? "" },
+      kernel: kv.kernel ?? "",
+      cpus: Number.isFinite(cpus) && cpus > 0 ? cpus : undefined,
+      memoryMB: Number.isFinite(memKB) && memKB > 0 ? Math.round(memKB / 1024) : undefined,
+    };
+  },
+};
+
+/** Binaries kubeprov installs or relies on, and how each tells its version. */
+export const STATUS_BINARIES: Array<{ name: string; versionArgs: string }> = [
+  { name: "kubelet", versionArgs: "--version" },
+  { name: "kubectl", versionArgs: "version --client" },
+  { name: "kubeadm", versionArgs: "version -o short" },
+  { name: "kube-apiserver", versionArgs: "--version" },
+  { name: "kube-controller-manager", versionArgs: "--version" },
+  { name: "kube-scheduler", versionArgs: "--version" },
+  { name: "kube-proxy", versionArgs: "--version" },
+  { name: "etcd", versionArgs: "--version" },
+  { name: "containerd", versionArgs: "--version" },
+  { name: "runc", versionArgs: "--version" },
+  { name: "crictl", versionArgs: "--version" },
+];
+export const STATUS_SERVICES = ["kubelet", "containerd", "etcd"];
+
+function installedScript(): string {
+  const bins = STATUS_BINARIES.map(
+    (b) => `p=$(command -v ${b.name} 2>/dev/null) || { [ -x ${BIN_DIR}/${b.name} ] && p=${BIN_DIR}/${b.name}; } || p=
+if [ -n "$p" ]; then v=$(timeout 10 "$p" ${b.versionArgs} 2>&1 | head -n 3 | tr '\\n' ' '); printf 'bin\\t%s\\t%s\\t%s\\n' ${b.name} "$p" "$v"; fi`,
+  );
+  const svcs = `if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  for s in ${STATUS_SERVICES.join(" ")}; do
+    st=$(systemctl show -p LoadState -p ActiveState "$s" 2>/dev/null | tr '\\n' ' ')
+    case "$st" in *LoadState=loaded*) printf 'svc\\t%s\\t%s\\n' "$s" "$(printf '%s' "$st" | sed -n 's/.*ActiveState=\\([a-z-]*\\).*/\\1/p')";; esac
+  done
+fi`;
+  return [...bins, svcs].join("\n");
+}
+
+/** The first version-looking word ("v1.37.2", "3.4.23", "1.6.20~ds1"). */
+export function extractVersion(text: string): string | undefined {
+  const m = /\bv?\d+\.\d+\.\d+[0-9A-Za-z.~+-]*/.exec(text);
+  return m?.[0];
+}
+
+export const installedProbe: StatusProbe = {
+  name: "installed",
+  async run(host) {
+    const r = await host.transport.exec(installedScript());
+    const installed: InstalledInfo = { binaries: {}, services: {} };
+    for (const line of r.stdout.split("\n")) {
+      const [kind, name, a, b] = line.split("\t");
+      if (kind === "bin" && name) installed.binaries[name] = { path: a, version: extractVersion(b ?? "") };
+      if (kind === "svc" && name && a) installed.services[name] = a;
+    }
+    return { installed };
+  },
+};
+
+export const DEFAULT_PROBES: StatusProbe[] = [systemProbe, installedProbe];
+
+export interface StatusOptions {
+  probes?: StatusProbe[];
+  acceptNewHostKeys?: boolean;
+  concurrency?: number;
+  connectTimeoutMs?: number;
+}
+
+/** Connect to every host (in parallel, bounded), run the probes, close. Never throws for a host. */
+export async function collectStatus(cluster: Cluster, opts: StatusOptions = {}): Promise<HostStatus[]> {
+  const probes = opts.probes ?? DEFAULT_PROBES;
+  const bastions = new BastionPool();
+  return mapLimit(cluster.spec.hosts, opts.concurrency ?? SSH_CONNECT_CONCURRENCY, async (spec): Promise<HostStatus> => {
+    const port = spec.connection === "local" ? undefined : (spec.ssh?.port ?? cluster.spec.ssh.port);
+    const base: HostStatus = { name: spec.name, address: spec.address, port, reachable: false };
+    let host: Host;
+    try {
+      host = toHost(spec, await openTransport(cluster, spec, { acceptNewHostKeys: opts.acceptNewHostKeys, connectTimeoutMs: opts.connectTimeoutMs, bastions }));
+    } catch (e) {
+      const msg = (e as Error).message;
+      return { ...base, error: msg.startsWith(`${spec.name}: `) ? msg.slice(spec.name.length + 2) : msg };
+    }
+    const status: HostStatus = { ...base, reachable: true };
+    try {
+      const results = await Promise.allSettled(probes.map((p) => p.run(host)));
+      results.forEach((res, i) => {
+        if (res.status === "fulfilled") Object.assign(status, res.value);
+        else (status.probeErrors ??= {})[probes[i].name] = (res.reason as Error).message;
+      });
+    } finally {
+      await host.transport.close().catch(() => undefined);
+    }
+    return status;
+  });
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join("  ").trimEnd()).join("\n");
+}
+
+export function summarizeInstalled(i: InstalledInfo | undefined): string {
+  if (!i) return "-";
+  const bins = Object.entries(i.binaries).map(([n, b]) => (b.version ? `${n} ${b.version}` : n));
+  const svcs = Object.entries(i.services).map(([n, s]) => `${n}.service ${s}`);
+  const all = [...bins, ...svcs];
+  return all.length ? all.join(", ") : "nothing";
+}
+
+/** The text table `kubeprov status` prints, with unreachable hosts' errors below it. */
+export function renderStatusText(statuses: HostStatus[]): string {
+  const rows = [["HOST", "ADDRESS", "REACHABLE", "OS", "KERNEL", "CPUS", "MEMORY", "INSTALLED"]];
+  for (const s of statuses) {
+    rows.push([
+      s.name,
+      s.port ? `${s.address}:${s.port}` : s.address,
+      s.reachable ? "yes" : "NO",
+      s.os?.prettyName || s.os?.id || "-",
+      s.kernel || "-",
+      s.cpus !== undefined ? String(s.cpus) : "-",
+      s.memoryMB !== undefined ? `${s.memoryMB} MiB` : "-",
+      s.reachable ? summarizeInstalled(s.installed) : "-",
+    ]);
+  }
+  const lines = [table(rows)];
+  const problems = statuses.flatMap((s) => [
+    ...(s.error ? [`${s.name}: ${s.error}`] : []),
+    ...Object.entries(s.probeErrors ?? {}).map(([p, m]) => `${s.name}: probe ${p} failed: ${m}`),
+  ]);
+  if (problems.length) lines.push("", ...problems);
+  return `${lines.join("\n")}\n`;
+}
