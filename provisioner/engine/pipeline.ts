@@ -4,9 +4,12 @@
 import { hostname, userInfo } from "node:os";
 import { RunFailed, RuntimeFailure, UsageError } from "../errors.js";
 import type { Reporter } from "../events.js";
+import { createReporter } from "../output/index.js";
 import type { Cluster } from "../spec/schema.js";
+import { closeHosts, connectHosts } from "../transport/pool.js";
 import { FACTS_TASK, factsTask } from "../tasks/facts.js";
 import { createRunContext } from "./context.js";
+import { acquireLock, describeHolder, type Lock, type LockOptions } from "./lock.js";
 import { runTasks, validatePhases, validateTaskGraph, type RunSummary } from "./runner.js";
 import type { Host, Task } from "./task.js";
 
@@ -33,36 +36,13 @@ export interface PipelineOptions {
   reporter?: Reporter;
   /** Who holds the lock, for the message a second run sees. Default "user@machine pid N". */
   lockOwner?: string;
+  /** Lock file path, stale time… (tests use their own lock file). */
+  lockOptions?: LockOptions;
   /**
    * Stops starting new tasks when aborted. Default: the first Ctrl-C (SIGINT) during the run does
    * that (running tasks finish, connections and the lock are released); a second one quits at once.
    */
   signal?: AbortSignal;
-}
-
-// Other lanes' modules, loaded when needed (they are written in parallel with this one).
-interface PoolModule {
-  connectHosts(cluster: Cluster, opts?: { acceptNewHostKeys?: boolean; concurrency?: number }): Promise<Host[]>;
-  closeHosts(hosts: Host[]): Promise<void>;
-}
-interface LockModule {
-  acquireLock(hosts: Host[], owner: string): Promise<{ release(): Promise<void> }>;
-}
-interface OutputModule {
-  createReporter(format: "text" | "json"): Reporter;
-}
-
-async function load<T>(relative: string, what: string): Promise<T> {
-  const url = new URL(relative, import.meta.url).href;
-  try {
-    return (await import(url)) as T;
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err?.code === "ERR_MODULE_NOT_FOUND" && String(err.message).includes(relative.replace(/^\.\.?\//, ""))) {
-      throw new RuntimeFailure(`${what} is not available in this build (${relative})`);
-    }
-    throw e;
-  }
 }
 
 export function defaultLockOwner(): string {
@@ -91,24 +71,40 @@ export async function runPipeline(opts: PipelineOptions): Promise<RunSummary> {
   const onlyPhases = opts.onlyPhases && opts.onlyPhases.length > 0 ? [...new Set([factsTask.phase, ...opts.onlyPhases])] : undefined;
   const dryRun = opts.dryRun ?? false;
 
-  const reporter = opts.reporter ?? (await load<OutputModule>("../output/index.js", "output")).createReporter(opts.output ?? "text");
-  const pool = opts.hosts ? undefined : await load<PoolModule>("../transport/pool.js", "the connection pool");
-  let hosts: Host[] | undefined = opts.hosts;
-  let lock: { release(): Promise<void> } | undefined;
-  let summary: RunSummary;
-  // First Ctrl-C: finish what runs, start nothing new, release everything. Second: Node's default (exit).
-  const ctrl = opts.signal ? undefined : new AbortController();
+  const reporter = opts.reporter ?? createReporter(opts.output ?? "text");
+  // Stops starting new tasks: the caller's signal, the first Ctrl-C, or a lock taken over by another run.
+  const ctrl = new AbortController();
+  const onCallerAbort = () => ctrl.abort();
+  if (opts.signal) {
+    if (opts.signal.aborted) ctrl.abort();
+    else opts.signal.addEventListener("abort", onCallerAbort, { once: true });
+  }
   const onSigint = () => {
     reporter.emit({ type: "log", level: "warn", message: "interrupted: waiting for running tasks to finish (Ctrl-C again to quit now)" });
     process.removeListener("SIGINT", onSigint);
-    ctrl!.abort();
+    ctrl.abort();
   };
-  if (ctrl) process.on("SIGINT", onSigint);
+  if (!opts.signal) process.on("SIGINT", onSigint);
+  let lostLock: string | undefined;
+
+  let hosts: Host[] | undefined = opts.hosts;
+  let lock: Lock | undefined;
+  let summary: RunSummary;
   try {
-    if (!hosts) hosts = await pool!.connectHosts(opts.cluster, { acceptNewHostKeys: opts.acceptNewHostKeys, concurrency: opts.concurrency });
+    if (!hosts) hosts = await connectHosts(opts.cluster, { acceptNewHostKeys: opts.acceptNewHostKeys, concurrency: opts.concurrency });
     if ((opts.lock ?? true) && !dryRun) {
-      const { acquireLock } = await load<LockModule>("./lock.js", "host locking");
-      lock = await acquireLock(hosts, opts.lockOwner ?? defaultLockOwner());
+      lock = await acquireLock(hosts, opts.lockOwner ?? defaultLockOwner(), {
+        ...opts.lockOptions,
+        onLost: (h) => {
+          lostLock ??= h.name;
+          reporter.emit({ type: "log", level: "error", message: "the cluster lock was taken over by another run: starting no more tasks", host: h.name });
+          ctrl.abort();
+          opts.lockOptions?.onLost?.(h);
+        },
+      });
+      for (const t of lock.takenOver) {
+        reporter.emit({ type: "log", level: "warn", message: `took over a stale lock held by ${describeHolder(t.previous)}`, host: t.host });
+      }
     }
     const ctx = createRunContext({ cluster: opts.cluster, source: opts.source, hosts, reporter, dryRun, options: opts.options });
     summary = await runTasks(tasks, ctx, {
@@ -116,10 +112,11 @@ export async function runPipeline(opts: PipelineOptions): Promise<RunSummary> {
       skipPhases: opts.skipPhases,
       onlyPhases,
       prerequisites: [FACTS_TASK],
-      signal: opts.signal ?? ctrl!.signal,
+      signal: ctrl.signal,
     });
   } finally {
-    if (ctrl) process.removeListener("SIGINT", onSigint);
+    process.removeListener("SIGINT", onSigint);
+    opts.signal?.removeEventListener("abort", onCallerAbort);
     if (lock) {
       try {
         await lock.release();
@@ -127,7 +124,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<RunSummary> {
         reporter.emit({ type: "log", level: "warn", message: `could not release the lock: ${(e as Error).message}` });
       }
     }
-    if (pool && hosts) await pool.closeHosts(hosts);
+    if (!opts.hosts && hosts) await closeHosts(hosts);
     if (!opts.reporter) await reporter.close();
   }
   if (summary.failed > 0) {
@@ -135,7 +132,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<RunSummary> {
   }
   if (summary.interrupted) {
     const notRun = summary.results.filter((r) => r.reason === "interrupted").length;
-    throw new RuntimeFailure(`interrupted: ${notRun} task${notRun === 1 ? "" : "s"} not run; run the command again to finish`);
+    const why = lostLock ? `the cluster lock on ${lostLock} was taken over by another run` : "interrupted";
+    throw new RuntimeFailure(`${why}: ${notRun} task${notRun === 1 ? "" : "s"} not run; run the command again to finish`);
   }
   return summary;
 }

@@ -184,3 +184,74 @@ test("-o json contract: JSON Lines task events with host/task/status, the summar
     await made.cleanup();
   }
 });
+
+test("the lock (H3's) is held during the run, refuses a second run, and is released after success and failure", async () => {
+  const made = await makeTmpHosts(2);
+  try {
+    const lockPath = (h: Host) => join(made.dirs[made.hosts.indexOf(h)], "kubeprov.lock");
+    const lockOptions = { path: lockPath };
+    const cluster = clusterFor(made.hosts);
+    const slow: Task = {
+      name: "slow/lockcheck",
+      phase: "slow",
+      description: "",
+      hosts: (ctx) => ctx.hosts,
+      check: async () => ({ needed: true }),
+      // Real evidence: the lock file is there while tasks run.
+      apply: async (h) => void (await h.transport.exec(`grep -q '^owner=first run$' ${lockPath(h)} && sleep 0.5`)),
+    };
+    const r1 = new MemoryReporter();
+    const first = runPipeline({ cluster, source: "c.yaml", tasks: [slow], hosts: made.hosts, reporter: r1, lockOptions, lockOwner: "first run" });
+    await new Promise((r) => setTimeout(r, 150));
+    const r2 = new MemoryReporter();
+    await assert.rejects(
+      runPipeline({ cluster, source: "c.yaml", tasks: [slow], hosts: made.hosts, reporter: r2, lockOptions, lockOwner: "second run" }),
+      (e: unknown) => e instanceof Error && /locked by another kubeprov run/.test(e.message) && /first run/.test(e.message),
+    );
+    assert.equal(r2.events.filter((e) => e.type === "task-start").length, 0, "the second run started tasks");
+    const s1 = await first;
+    assert.deepEqual([s1.changed, s1.failed], [2, 0]);
+    for (const h of made.hosts) assert.equal(existsSync(lockPath(h)), false, "lock not released after success");
+
+    await assert.rejects(
+      runPipeline({ cluster, source: "c.yaml", tasks: [failing("x/fail", "h0")], hosts: made.hosts, reporter: new MemoryReporter(), lockOptions }),
+      RunFailed,
+    );
+    for (const h of made.hosts) assert.equal(existsSync(lockPath(h)), false, "lock not released after a failure");
+
+    // A dry run takes no lock: it writes nothing, not even a lock file.
+    const probe: Task = { ...slow, name: "probe/nolock", phase: "probe", apply: async () => {}, check: async (h) => ({ needed: (await h.transport.exec(`test -e ${lockPath(h)}`, { check: false })).code === 0 }) };
+    const dry = await runPipeline({ cluster, source: "c.yaml", tasks: [probe], hosts: made.hosts, reporter: new MemoryReporter(), lockOptions, dryRun: true });
+    assert.deepEqual([dry.changed, dry.unchanged], [0, 4]);
+  } finally {
+    await made.cleanup();
+  }
+});
+
+test("a lock taken over during the run stops starting tasks and fails naming the lock", async () => {
+  const made = await makeTmpHosts(1);
+  try {
+    const lockPath = join(made.dirs[0], "kubeprov.lock");
+    const steal: Task = {
+      name: "a/steal",
+      phase: "a",
+      description: "",
+      hosts: (ctx) => ctx.hosts,
+      check: async () => ({ needed: true }),
+      // Another run takes the lock over (a new id in the file); the renewal notices within 100 ms.
+      apply: async (h) => void (await h.transport.exec(`printf 'kubeprov-lock\\nid=someone-else\\n' > ${lockPath} && sleep 0.4`)),
+    };
+    const next: Task = { ...steal, name: "b/next", phase: "b", after: ["a/steal"], apply: async (h) => void (await h.transport.exec("touch next-ran")) };
+    const reporter = new MemoryReporter();
+    await assert.rejects(
+      runPipeline({ cluster: clusterFor(made.hosts), source: "c.yaml", tasks: [steal, next], hosts: made.hosts, reporter, lockOptions: { path: lockPath, touchMs: 100 } }),
+      /^RuntimeFailure: the cluster lock on h0 was taken over by another run: 1 task not run/,
+    );
+    assert.equal(existsSync(join(made.dirs[0], "next-ran")), false);
+    assert.ok(reporter.events.some((e) => e.type === "log" && e.level === "error" && /taken over/.test(e.message)));
+    // Not ours any more: release left the other run's lock in place.
+    assert.match(readFileSync(lockPath, "utf8"), /id=someone-else/);
+  } finally {
+    await made.cleanup();
+  }
+});
