@@ -127,7 +127,7 @@ test("hosts run in parallel: two hosts' 300 ms tasks take about 300 ms, not 600"
   try {
     const s = await runTasks([cmdTask({ name: "sleep", log: env.log, cmd: () => "sleep 0.3" })], env.ctx);
     assert.equal(s.changed, 2);
-    assert.ok(s.durationMs >= 300 && s.durationMs < 550, `took ${s.durationMs} ms`);
+    assert.ok(s.durationMs >= 300 && s.durationMs < 590, `took ${s.durationMs} ms (one after the other would be 600 or more)`);
     assert.equal(maxOverlap(spans(env.log)), 2);
   } finally {
     await env.cleanup();
