@@ -289,6 +289,13 @@ function attemptOnce(
   });
 }
 
+/** The server refused to open a channel (the command did not start): retried by run(). */
+class ChannelOpenFailure extends Error {
+  constructor(readonly error: Error) {
+    super(error.message);
+  }
+}
+
 /** A counting semaphore for exec channels. */
 class Slots {
   private waiting: Array<() => void> = [];
@@ -371,8 +378,27 @@ export class SshTransport implements Transport {
     if (this.lost) throw this.lost;
     await this.slots.take();
     try {
-      return await new Promise<RawResult>((resolve, reject) => {
+      // sshd frees a session only once its process is reaped, a little after the channel closed:
+      // under churn it answers "open failed" (MaxSessions) although fewer than maxChannels are open.
+      // The command never started, so opening the channel again is safe.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await this.runOnce(command, stdin, timeoutMs);
+        } catch (e) {
+          if (!(e instanceof ChannelOpenFailure) || attempt >= 40) throw e instanceof ChannelOpenFailure ? e.error : e;
+          await new Promise((r) => setTimeout(r, 25 + attempt * 25));
+        }
+      }
+    } finally {
+      this.slots.give();
+    }
+  }
+
+  private runOnce(command: string, stdin: string | Buffer | undefined, timeoutMs: number): Promise<RawResult> {
+    {
+      return new Promise<RawResult>((resolve, reject) => {
         this.client.exec(command, (err, ch: ClientChannel) => {
+          if (err && /open failed/i.test(err.message) && !this.lost) return reject(new ChannelOpenFailure(new HostError(this.host, undefined, `cannot start a command: ${err.message}`)));
           if (err) return reject(this.lost ?? new HostError(this.host, undefined, `cannot start a command: ${err.message}`));
           const out: Buffer[] = [];
           const errOut: Buffer[] = [];
@@ -414,8 +440,6 @@ export class SshTransport implements Transport {
           else ch.end();
         });
       });
-    } finally {
-      this.slots.give();
     }
   }
 
