@@ -109,3 +109,22 @@ test("the facts task on this machine: one command, status ok, host.facts matches
     await made.cleanup();
   }
 });
+
+test("the facts script reads os-release without a final newline and values holding '='; unreadable files give empty values", async () => {
+  const made = await makeTmpHosts(1);
+  try {
+    const { writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const osr = join(made.dirs[0], "os-release");
+    writeFileSync(osr, 'NAME="Alpine"\nID=alpine\nVERSION_ID=3.20.1\nPRETTY_NAME="Alpine = Linux v3.20"');
+    const script = FACTS_SCRIPT.replaceAll("/etc/os-release", osr).replaceAll("/proc/1/comm", join(made.dirs[0], "missing"));
+    const out = (await made.hosts[0].transport.exec(script)).stdout;
+    const f = parseFacts(out);
+    assert.deepEqual(f.os, { id: "alpine", versionId: "3.20.1", prettyName: "Alpine = Linux v3.20", idLike: [] });
+    assert.equal(f.systemd, false);
+    assert.match(out, /^pid1=$/m);
+    assert.equal(f.hostname, os.hostname());
+  } finally {
+    await made.cleanup();
+  }
+});
