@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   BIN_DIR,
+  CLUSTER_MARKER_FILE,
   CNI_BIN_DIRS,
   CNI_CONF_DIR,
   CONTAINERD_CONFIG,
@@ -33,6 +34,7 @@ export const PREPARE_CNI_TASK = "prepare/cni-plugins";
 export const PREPARE_RUNTIME_INSTALL_TASK = "prepare/containerd-install";
 export const PREPARE_CONTAINERD_CONFIG_TASK = "prepare/containerd-config";
 export const PREPARE_CRICTL_TASK = "prepare/crictl-config";
+export const PREPARE_MARKER_TASK = "prepare/cluster-marker";
 
 /** Where a node may see the bundle without an upload (a read-only mount the docker driver can add). */
 export const NODE_BUNDLE_BIN_DIR = "/var/cache/kubeprov/bundle/bin";
@@ -360,7 +362,39 @@ function crictlConfigTask(): Task {
   });
 }
 
-/** The prepare phase, in order: binaries, CNI plugins, containerd install, containerd config, crictl config. */
+/** The marker's content: the cluster's name on one line. */
+export function markerContent(cluster: Cluster): string {
+  return `${cluster.metadata.name}\n`;
+}
+
+/**
+ * The first change kubeprov makes to a host: CLUSTER_MARKER_FILE names the cluster that owns it.
+ * Preflight reads it so that a re-run (or a run after a half-done one) on this cluster's own
+ * files and ports passes; a host another cluster owns is refused, never taken over.
+ */
+function markerTask(): Task {
+  return {
+    name: PREPARE_MARKER_TASK,
+    phase: PREPARE_PHASE,
+    description: `${CLUSTER_MARKER_FILE} names the cluster that owns the host`,
+    hosts: (ctx) => ctx.hosts,
+    async check(host, ctx): Promise<CheckResult> {
+      const have = (await host.transport.readFile(CLUSTER_MARKER_FILE))?.toString("utf8").trim();
+      const name = ctx.cluster.metadata.name;
+      if (have === name) return { needed: false, reason: `host belongs to ${name}` };
+      if (have) throw new HostError(host.name, PREPARE_MARKER_TASK, `this host belongs to cluster ${have} (${CLUSTER_MARKER_FILE}); run \`kubeprov reset\` for that cluster first`);
+      return { needed: true, reason: `write ${CLUSTER_MARKER_FILE} (${name})` };
+    },
+    async apply(host, ctx) {
+      await host.transport.writeFile(CLUSTER_MARKER_FILE, markerContent(ctx.cluster), { mode: 0o644 });
+      return {};
+    },
+  };
+}
+
+const afterMarker = (t: Task): Task => ({ ...t, after: [PREPARE_MARKER_TASK, ...(t.after ?? [])], perHost: true });
+
+/** The prepare phase: the cluster marker, then binaries, CNI plugins, containerd install and config, crictl config. */
 export function prepareTasks(): Task[] {
-  return [binariesTask(), cniPluginsTask(), runtimeInstallTask(), containerdConfigTask(), crictlConfigTask()];
+  return [markerTask(), ...[binariesTask(), cniPluginsTask(), runtimeInstallTask(), containerdConfigTask(), crictlConfigTask()].map(afterMarker)];
 }

@@ -233,7 +233,7 @@ test("firewalld and a wrong hostname are detected, --fix repairs them, preflight
   dexec(W, "hostname wrong-name");
   try {
     const r = kubeprov("preflight", "--name", NAME, "-o", "json");
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 1, r.stderr + r.stdout);
     const ev = jsonEvents(r.stdout);
     const fw = check(ev, CP, "Firewalld");
     assert.equal(fw.status, "warn");
@@ -251,13 +251,13 @@ test("firewalld and a wrong hostname are detected, --fix repairs them, preflight
     assert.equal(dexec(CP, "cat /etc/sysctl.d/99-kubeprov.conf | grep -c '= 1'"), "2");
 
     const clean = kubeprov("preflight", "--name", NAME, "-o", "json");
-    assert.equal(clean.code, 0);
+    assert.equal(clean.code, 0, clean.stderr + clean.stdout);
     const cev = jsonEvents(clean.stdout);
     assert.equal(check(cev, CP, "Firewalld").status, "pass");
     assert.equal(check(cev, W, "Hostname").status, "pass");
 
     const again = kubeprov("preflight", "--name", NAME, "--fix", "-o", "json");
-    assert.equal(again.code, 0);
+    assert.equal(again.code, 0, again.stderr + again.stdout);
     assert.equal(summary(jsonEvents(again.stdout)).changed, 0);
   } finally {
     dexec(CP, "systemctl stop firewalld", false);
@@ -306,4 +306,29 @@ test("prepare: binaries, CNI plugins, containerd configured and running; a secon
   assert.equal(third.s.changed, 1);
   assert.match(dexec(W, "cat /etc/containerd/config.toml"), /SystemdCgroup = false/);
   assert.equal(createHash("sha256").update(dexec(W, "cat /etc/containerd/config.toml")).digest("hex"), createHash("sha256").update(dexec(CP, "cat /etc/containerd/config.toml")).digest("hex"));
+});
+
+test("the cluster marker: a re-run on this cluster's own ports and files passes; a host another cluster owns is refused", { skip: existsSync(join(bundleDir(DEFAULT_KUBERNETES_VERSION), "manifest.json")) ? false : "no artifact bundle" }, async () => {
+  assert.equal(dexec(CP, "cat /etc/kubernetes/kubeprov-cluster"), NAME);
+  const p = listen(CP, "TCP-LISTEN:6443,fork,reuseaddr /dev/null");
+  try {
+    dexec(CP, "i=0; until ss -ltnH | grep -q ':6443 '; do i=$((i+1)); [ $i -gt 50 ] && exit 1; sleep 0.1; done");
+    dexec(CP, "mkdir -p /etc/kubernetes/manifests && touch /etc/kubernetes/manifests/kube-apiserver.yaml");
+    const r = kubeprov("preflight", "--name", NAME, "-o", "json");
+    assert.equal(r.code, 0, r.stdout);
+    const ev = jsonEvents(r.stdout);
+    assert.match(check(ev, CP, "Port-6443").message, new RegExp(`this cluster's kube-apiserver.*${NAME}`));
+    assert.equal(check(ev, CP, "FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml").status, "pass");
+    // the same host claimed by another cluster: preflight fails, prepare refuses to take it over
+    dexec(CP, "echo other-cluster > /etc/kubernetes/kubeprov-cluster");
+    const o = kubeprov("preflight", "--name", NAME, "-o", "json");
+    assert.equal(o.code, 1);
+    assert.match(check(jsonEvents(o.stdout), CP, "FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml").message, /belongs to cluster other-cluster/);
+    const { cluster, source } = await loadTarget({ name: NAME });
+    await assert.rejects(runPipeline({ cluster, source, tasks: prepareTasks(), reporter: new MemoryReporter() }), /belongs to cluster other-cluster/);
+    assert.equal(dexec(CP, "cat /etc/kubernetes/kubeprov-cluster"), "other-cluster");
+  } finally {
+    stop(CP, p);
+    dexec(CP, `rm -f /etc/kubernetes/manifests/kube-apiserver.yaml; echo ${NAME} > /etc/kubernetes/kubeprov-cluster`, false);
+  }
 });
