@@ -1,0 +1,75 @@
+// Helpers for the control-plane end-to-end tests: run the built CLI as a user would (own
+// KUBEPROV_HOME), run kubectl (the bundle's) against the printed kubeconfig, look inside a node
+// container, and remove everything a test cluster left in Docker (found by its label).
+import { execa } from "execa";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
+import { bundleDir } from "../../provisioner/paths.js";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+export const KUBEPROV = join(ROOT, "bin", "kubeprov.js");
+export const KUBECTL = join(bundleDir(DEFAULT_KUBERNETES_VERSION), "bin", "kubectl");
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+export async function kubeprov(home: string, args: string[], timeoutMs = 10 * 60_000): Promise<Run> {
+  const t0 = Date.now();
+  const r = await execa(process.execPath, [KUBEPROV, ...args], {
+    reject: false,
+    timeout: timeoutMs,
+    env: { KUBEPROV_HOME: home, KUBECONFIG: join(home, "kubeconfig"), CI: "1" },
+    stdin: "ignore",
+  });
+  return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), ms: Date.now() - t0 };
+}
+
+export async function kubectl(kubeconfig: string, args: string[], timeoutMs = 30_000): Promise<Run> {
+  const t0 = Date.now();
+  const r = await execa(KUBECTL, ["--kubeconfig", kubeconfig, "--request-timeout=10s", ...args], { reject: false, timeout: timeoutMs });
+  return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), ms: Date.now() - t0 };
+}
+
+/** A command inside the node container (as an operator would with `docker exec`). */
+export async function onNode(container: string, script: string): Promise<Run> {
+  const t0 = Date.now();
+  const r = await execa("docker", ["exec", container, "sh", "-c", script], { reject: false, timeout: 60_000 });
+  return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), ms: Date.now() - t0 };
+}
+
+/** Polls fn until it returns true or the time is up; returns the milliseconds it took, or -1. */
+export async function waitFor(fn: () => Promise<boolean>, limitMs: number, everyMs = 500): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < limitMs) {
+    if (await fn().catch(() => false)) return Date.now() - t0;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return -1;
+}
+
+/** The JSON Lines summary event of a `-o json` run. */
+export function summaryOf(stdout: string): { changed: number; unchanged: number; failed: number; skipped: number; durationMs: number } | undefined {
+  const lines = stdout.split("\n").filter((l) => l.startsWith("{"));
+  for (const l of lines.reverse()) {
+    const e = JSON.parse(l) as { type: string };
+    if (e.type === "summary") return e as never;
+  }
+  return undefined;
+}
+
+/** Everything labelled for the cluster: containers, volumes, networks. */
+export async function dockerCleanup(cluster: string): Promise<void> {
+  const label = `label=io.kubeprov.cluster=${cluster}`;
+  const ids = async (args: string[]) => String((await execa("docker", args, { reject: false })).stdout).split("\n").filter(Boolean);
+  const cs = await ids(["ps", "-aq", "--filter", label]);
+  if (cs.length) await execa("docker", ["rm", "-f", "-v", ...cs], { reject: false });
+  const vs = await ids(["volume", "ls", "-q", "--filter", label]);
+  if (vs.length) await execa("docker", ["volume", "rm", "-f", ...vs], { reject: false });
+  const ns = await ids(["network", "ls", "-q", "--filter", label]);
+  if (ns.length) await execa("docker", ["network", "rm", ...ns], { reject: false });
+}
