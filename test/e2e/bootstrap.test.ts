@@ -13,9 +13,9 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { parse as parseYaml } from "yaml";
 import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
-import { bundleDir } from "../../provisioner/paths.js";
+import { bundleDir, packageRoot } from "../../provisioner/paths.js";
 import { verifyDetachedJws } from "../../provisioner/bootstrap/jws.js";
-import { dockerCleanup, kubeprov, makeCliEnv, REPO_ROOT } from "../helpers/kubeprov-cli.js";
+import { dockerCleanup, kubeprov, makeCliEnv } from "../helpers/kubeprov-cli.js";
 
 const NAME = process.env.KPT_BOOT_NAME ?? `kpt-boot${process.pid % 10000}`;
 const NODE = `${NAME}-control-plane`;
@@ -92,7 +92,7 @@ describe(`bootstrap and addons on a single-node cluster (${NAME})`, { timeout: 2
     // The probe image: a static Go program in an image built here (nothing is pulled).
     const bin = join(work, "probe");
     await execa("go", ["build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "."], {
-      cwd: join(REPO_ROOT, "test", "e2e", "fixtures", "probe"),
+      cwd: join(packageRoot(), "test", "e2e", "fixtures", "probe"),
       env: { CGO_ENABLED: "0", GOFLAGS: "-mod=mod", GOTOOLCHAIN: "local" },
     });
     writeFileSync(join(work, "Dockerfile"), 'FROM scratch\nCOPY probe /probe\nENTRYPOINT ["/probe"]\n');
@@ -191,9 +191,10 @@ describe(`bootstrap and addons on a single-node cluster (${NAME})`, { timeout: 2
   });
 
   test("a pod from a local image reaches the API through the kubernetes Service and resolves it through CoreDNS", async () => {
-    const save = execa("docker", ["save", PROBE_IMAGE]);
-    const imp = execa("docker", ["exec", "-i", NODE, "ctr", "-n", "k8s.io", "images", "import", "-"], { stdin: save.stdout! });
-    await Promise.all([save, imp]);
+    // Into the node's containerd, as kubeprov's images phase does for the cluster's own images.
+    const tar = join(work, "probe.tar");
+    await execa("docker", ["save", "-o", tar, PROBE_IMAGE]);
+    await execa("docker", ["exec", "-i", NODE, "ctr", "-n", "k8s.io", "images", "import", "-"], { inputFile: tar });
     const pod = {
       apiVersion: "v1",
       kind: "Pod",

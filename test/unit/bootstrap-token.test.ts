@@ -92,3 +92,27 @@ test("service addresses: kubernetes is the 1st, kube-dns the 10th of the service
   assert.equal(nthAddress("10.244.3.0/24", 1), "10.244.3.1");
   assert.throws(() => nthAddress("10.0.0.0/30", 10));
 });
+
+test("token create: a bad TOKEN or --ttl exits 2 before any cluster is looked up", async () => {
+  const { run } = await import("../../provisioner/cli/main.js");
+  const capture = async (argv: string[]) => {
+    let err = "";
+    const orig = process.stderr.write.bind(process.stderr);
+    (process.stderr as { write: unknown }).write = (s: string | Uint8Array) => ((err += String(s)), true);
+    try {
+      return { code: await run(argv), err };
+    } finally {
+      (process.stderr as { write: unknown }).write = orig;
+    }
+  };
+  // The cluster named here does not exist: the token is refused first, so that is never noticed.
+  const bad = await capture(["token", "create", "--name", "kpt-no-such-cluster", "Bad.Token-value"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /TOKEN: a bootstrap token must match/);
+  assert.doesNotMatch(bad.err, /Bad\.Token-value/);
+  const ttl = await capture(["token", "create", "--name", "kpt-no-such-cluster", "--ttl", "tomorrow"]);
+  assert.equal(ttl.code, 2);
+  assert.match(ttl.err, /--ttl "tomorrow"/);
+  const del = await capture(["token", "delete", "--name", "kpt-no-such-cluster", "nope"]);
+  assert.equal(del.code, 2);
+});
