@@ -96,7 +96,9 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
     hostKeyLines.push(`HostKey ${path}`);
   }
   writeFileSync(join(dir, "authorized_keys"), opts.authorizedKeys.endsWith("\n") ? opts.authorizedKeys : `${opts.authorizedKeys}\n`, { mode: 0o644 });
+  // sshd keeps the first value it reads for a keyword: extraConfig goes first so it wins.
   const config = [
+    opts.extraConfig ?? "",
     `Port ${port}`,
     "ListenAddress 127.0.0.1",
     ...hostKeyLines,
@@ -112,7 +114,6 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
     "AllowTcpForwarding yes",
     "PermitUserEnvironment no",
     "Subsystem sftp internal-sftp",
-    opts.extraConfig ?? "",
   ].join("\n");
   const configFile = join(dir, "sshd_config");
   writeFileSync(configFile, `${config}\n`);
