@@ -97,6 +97,12 @@ test("leaves: chain, subject, EKUs, SANs, validity, key pair", () => {
   assert.equal(verify(join(pki, "ca.crt"), join(pki, "etcd/server.crt")).ok, false);
 });
 
+test("every private key passes openssl's RSA consistency check (primes, CRT values)", () => {
+  for (const base of ["ca", "front-proxy-ca", "etcd/ca", ...LEAVES.map((l) => l.base), "sa"]) {
+    assert.equal(openssl(["rsa", "-in", join(pki, `${base}.key`), "-check", "-noout"]).trim(), "RSA key ok", base);
+  }
+});
+
 test("sa.key / sa.pub are a pair", () => {
   const pub = readFileSync(join(pki, "sa.pub"), "utf8");
   assert.match(pub, /^-----BEGIN PUBLIC KEY-----/);

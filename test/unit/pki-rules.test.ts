@@ -248,3 +248,13 @@ test("--dry-run writes nothing", async () => {
   assert.deepEqual(Object.keys(fingerprint(dir)), ["c.yaml"]);
   void cpSync;
 });
+
+test("spec.pki.keySize 3072 gives 3072-bit keys that openssl checks", async () => {
+  const { dir } = await fresh("ks3072", { pki: { keySize: 3072 } });
+  for (const f of ["ca", "apiserver", "etcd/peer"]) {
+    const text = openssl(["rsa", "-in", join(dir, `pki/${f}.key`), "-check", "-noout", "-text"]);
+    assert.match(text, /Private-Key: \(3072 bit/);
+    assert.match(text, /RSA key ok/);
+  }
+  assert.ok(verify(join(dir, "pki/ca.crt"), join(dir, "pki/apiserver.crt")).ok);
+});
