@@ -308,6 +308,28 @@ test("prepare: binaries, CNI plugins, containerd configured and running; a secon
   assert.equal(createHash("sha256").update(dexec(W, "cat /etc/containerd/config.toml")).digest("hex"), createHash("sha256").update(dexec(CP, "cat /etc/containerd/config.toml")).digest("hex"));
 });
 
+test("prepare with controlPlane.mode systemd: the control-plane binaries go to control planes only", { skip: existsSync(join(bundleDir(DEFAULT_KUBERNETES_VERSION), "manifest.json")) ? false : "no artifact bundle" }, async () => {
+  const file = join(tmp, "systemd.yaml");
+  const doc = parse(readFileSync(kubeprovClusterFile(), "utf8"));
+  doc.spec.controlPlane = { mode: "systemd" };
+  writeFileSync(file, stringify(doc));
+  const { cluster, source } = await loadTarget({ file });
+  const run = () => runPipeline({ cluster, source, tasks: prepareTasks(), reporter: new MemoryReporter() });
+  const t0 = Date.now();
+  const first = await run();
+  const ms = Date.now() - t0;
+  const changed = first.results.filter((r) => r.status === "changed").map((r) => `${r.host} ${r.task}`);
+  assert.deepEqual(changed, [`${CP} prepare/binaries`]);
+  const manifest = JSON.parse(readFileSync(join(bundleDir(DEFAULT_KUBERNETES_VERSION), "manifest.json"), "utf8"));
+  for (const b of ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "etcdctl"]) {
+    assert.equal(dexec(CP, `sha256sum /usr/local/bin/${b} | cut -d' ' -f1`), manifest.sha256[b], b);
+    assert.equal(dexec(W, `test -e /usr/local/bin/${b} && echo yes || echo no`), "no", `${b} on the worker`);
+  }
+  assert.match(dexec(CP, "/usr/local/bin/etcd --version"), /etcd Version: 3\.7\.0/);
+  process.stderr.write(`# prepare (systemd mode) uploaded 5 control-plane binaries in ${ms} ms\n`);
+  assert.equal((await run()).changed, 0);
+});
+
 test("the cluster marker: a re-run on this cluster's own ports and files passes; a host another cluster owns is refused", { skip: existsSync(join(bundleDir(DEFAULT_KUBERNETES_VERSION), "manifest.json")) ? false : "no artifact bundle" }, async () => {
   assert.equal(dexec(CP, "cat /etc/kubernetes/kubeprov-cluster"), NAME);
   const p = listen(CP, "TCP-LISTEN:6443,fork,reuseaddr /dev/null");
