@@ -215,6 +215,7 @@ describe(`bootstrap and addons on a single-node cluster (${NAME})`, { timeout: 2
       150_000,
     );
     const logs = await kubectl(["-n", "default", "logs", "kpt-probe"]);
+    assert.equal(logs.code, 0, `kubectl logs (the API server reaches the kubelet): ${logs.stderr}`);
     console.log(logs.stdout.split("\n").map((l) => `#   ${l}`).join("\n"));
     assert.equal(phase, "Succeeded", `probe: ${logs.stdout}${logs.stderr}`);
     const svc = await kubectlJson(["-n", "default", "get", "service", "kubernetes"]);

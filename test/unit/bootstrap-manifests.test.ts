@@ -49,6 +49,7 @@ test("cluster-admins and node bootstrap RBAC use kubeadm's names", () => {
   assert.equal(byName["ClusterRoleBinding/kubeadm:node-autoapprove-bootstrap"].roleRef.name, "system:certificates.k8s.io:certificatesigningrequests:nodeclient");
   assert.equal(byName["ClusterRoleBinding/kubeadm:node-autoapprove-certificate-rotation"].roleRef.name, "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient");
   assert.equal(byName["ClusterRoleBinding/kubeadm:node-autoapprove-certificate-rotation"].subjects[0].name, "system:nodes");
+  assert.equal(byName["ClusterRoleBinding/kubeadm:kubelet-api-admin"].subjects[0].name, "kube-apiserver-kubelet-client");
   assert.deepEqual(byName["ClusterRole/kubeadm:get-nodes"].rules, [{ apiGroups: [""], resources: ["nodes"], verbs: ["get"] }]);
   const [role, binding] = clusterInfoRbacObjects() as any[];
   assert.deepEqual(role.rules[0].resourceNames, ["cluster-info"]);
