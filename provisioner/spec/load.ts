@@ -24,7 +24,8 @@ export function formatPath(path: readonly PathSegment[]): string {
 /** Parses and validates cluster-file text. `source` names the file in messages ("<stdin>" for -f -). */
 export function parseClusterText(text: string, source: string): Cluster {
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  // Duplicate keys are found by duplicateKeys() below, which knows the field path and the position.
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: true, uniqueKeys: false });
   const list = Array.isArray(docs) ? docs : [docs];
   const yamlProblems: string[] = [];
   for (const d of list) {
@@ -41,6 +42,12 @@ export function parseClusterText(text: string, source: string): Cluster {
     throw problemsError(source, [`${source}:${pos.line}:${pos.col} (file): more than one YAML document; a cluster file holds exactly one`]);
   }
   const doc = real[0];
+  const dups = duplicateKeys(doc.contents, []).map((d) => {
+    const pos = lineCounter.linePos(d.offset);
+    const first = lineCounter.linePos(d.firstOffset);
+    return `${source}:${pos.line}:${pos.col} ${formatPath(d.path)}: duplicate field "${d.key}" (first given at line ${first.line})`;
+  });
+  if (dups.length) throw problemsError(source, dups);
   const raw: unknown = doc.toJS({ maxAliasCount: 100 });
   const where = (p: Problem) => {
     const pos = locate(doc, lineCounter, p.path, p.atKey ?? false);
@@ -234,6 +241,25 @@ export function knownKeys(path: readonly PathSegment[]): string[] {
   }
   const def = (s as { _zod?: { def?: { type?: string; shape?: Record<string, unknown> } } })?._zod?.def;
   return def?.type === "object" && def.shape ? Object.keys(def.shape) : [];
+}
+
+/** Every key given twice in one mapping, with the path of the second one. */
+function duplicateKeys(node: unknown, path: PathSegment[]): Array<{ path: PathSegment[]; key: string; offset: number; firstOffset: number }> {
+  const out: Array<{ path: PathSegment[]; key: string; offset: number; firstOffset: number }> = [];
+  if (isMap(node)) {
+    const seen = new Map<string, number>();
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      const offset = (pair.key as Node | null)?.range?.[0] ?? 0;
+      const first = seen.get(key);
+      if (first !== undefined) out.push({ path: [...path, key], key, offset, firstOffset: first });
+      else seen.set(key, offset);
+      out.push(...duplicateKeys(pair.value, [...path, key]));
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => out.push(...duplicateKeys(item, [...path, i])));
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,15 +22,30 @@ function kubeprov(args: string[], input?: string): Promise<Result> {
     const child = execFile(
       process.execPath,
       [bin, ...args],
-      { encoding: "utf8", timeout: 30_000, env: { ...process.env, CI: "true" } },
+      { encoding: "utf8", timeout: 120_000, env: { ...process.env, CI: "true" } },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
-        resolve({ code, stdout, stderr });
+        const e = err as { code?: unknown; signal?: string } | null;
+        const code = e ? (typeof e.code === "number" ? e.code : 1) : 0;
+        resolve({ code, stdout, stderr: e?.signal ? `${stderr}(killed by ${e.signal}: timed out)` : stderr });
       },
     );
     if (input !== undefined) child.stdin!.end(input);
     else child.stdin!.end();
   });
+}
+
+/** Runs fn over items, at most `limit` at a time (each run is a whole node process). */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
 
 /** Every command path in the tree, e.g. ["config", "validate"]. */
@@ -54,7 +69,7 @@ describe("kubeprov --help and exit codes", () => {
     for (const name of required) assert.match(top.stdout, new RegExp(`^  ${name}\\b`, "m"), `${name} missing from --help`);
     const paths = commandPaths();
     assert.ok(paths.length >= required.length);
-    const results = await Promise.all(paths.map(({ path }) => kubeprov([...path, "--help"])));
+    const results = await mapLimit(paths, 4, ({ path }) => kubeprov([...path, "--help"]));
     results.forEach((r, i) => {
       const p = paths[i].path.join(" ");
       assert.equal(r.code, 0, `kubeprov ${p} --help exited ${r.code}: ${r.stderr}`);
@@ -77,7 +92,7 @@ describe("kubeprov --help and exit codes", () => {
   test("-o yaml is rejected with exit 2 by every command that has -o", async () => {
     const withOutput = commandPaths().filter(({ cmd }) => cmd.options.some((o) => o.long === "--output"));
     assert.ok(withOutput.some(({ path }) => path.join(" ") === "config validate"));
-    const results = await Promise.all(withOutput.map(({ path }) => kubeprov([...path, "-o", "yaml", "-f", "/nonexistent/cluster.yaml"])));
+    const results = await mapLimit(withOutput, 4, ({ path }) => kubeprov([...path, "-o", "yaml", "-f", "/nonexistent/cluster.yaml"]));
     results.forEach((r, i) => {
       const p = withOutput[i].path.join(" ");
       assert.equal(r.code, 2, `kubeprov ${p} -o yaml exited ${r.code}`);

@@ -114,3 +114,35 @@ describe("plain reporter", () => {
     assert.equal(r.stdout, "true\n");
   });
 });
+
+describe("terminal (listr2) reporter", () => {
+  // A real pseudo-terminal from util-linux's script(1): listr2 draws in place there.
+  const hasScript = spawnSync("script", ["--version"]).status === 0;
+  test("draws one line per host that ends with its counts, then prints failures and the summary", { skip: !hasScript && "script(1) not installed" }, () => {
+    const program = `
+      const { createReporter, ListrReporter } = await import(${JSON.stringify(outputIndex)});
+      const r = createReporter("text");
+      if (!(r instanceof ListrReporter)) throw new Error("not the terminal reporter on a TTY");
+      const events = ${JSON.stringify(events)};
+      for (const e of events) { r.emit(e); await new Promise((s) => setTimeout(s, 20)); }
+      await r.close();
+      process.stdout.write("closed\\n");`;
+    const env = { ...process.env };
+    delete env.CI;
+    const r = spawnSync("script", ["-qec", `stty cols 120 rows 40; ${process.execPath} --input-type=module -e '${program.replace(/'/g, "'\\''")}'`, "/dev/null"], {
+      encoding: "utf8",
+      env,
+      timeout: 30_000,
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    // Strip cursor movement and colours: what remains is the text drawn.
+    const text = r.stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/\r/g, "");
+    assert.match(text, /master1: 1 changed, 0 unchanged/);
+    assert.match(text, /node1: 0 changed, 1 unchanged, 1 failed, 1 skipped/);
+    assert.match(text, /summary: 1 changed, 1 unchanged, 1 failed, 1 skipped in 2\.5s/);
+    // Failure details and warnings in full once drawing stops.
+    assert.match(text, /\[node1\] join\/apply: FAILED: command failed \(exit 1\)\n {4}kubeadm: line one\n {4}line two\n/);
+    assert.match(text, /\[node1\] check swap: WARN swap is on/);
+    assert.match(text, /closed\n/);
+  });
+});

@@ -146,8 +146,9 @@ describe("cluster file: schema errors with file:line:col and field path", () => 
     assert.equal(p.length >= 1, true);
     assert.match(p[0], /^cluster\.yaml:\d+:\d+ YAML syntax error: /);
     assertProblems(clusterYaml().replace("    dnsDomain: cluster.local\n", "    dnsDomain: cluster.local\n    dnsDomain: example.local\n"), [
-      "cluster.yaml:11:5 YAML syntax error: Map keys must be unique",
+      'cluster.yaml:11:5 spec.networking.dnsDomain: duplicate field "dnsDomain" (first given at line 10)',
     ]);
+    assertProblems(clusterYaml().replace("  ha:\n", "  ha:\n  ha:\n"), ['cluster.yaml:15:3 spec.ha: duplicate field "ha" (first given at line 14)']);
   });
 
   test("empty file, not a mapping, several documents", () => {
@@ -289,6 +290,19 @@ describe("the real CLI", () => {
     assert.match(bad.stderr, /<stdin>:22:15 spec\.hosts\[1\]\.roles\[0\]: "master" is not one of control-plane, worker/);
     assert.match(bad.stderr, /<stdin>:17:13 spec\.hosts\[0\]\.name: "master_1" must be a DNS-1123 label/);
     assert.equal(bad.stdout, "");
+  });
+
+  test("config validate -o json prints one document, valid or not", () => {
+    const ok = run(["config", "validate", "-f", "-", "-o", "json"], clusterYaml());
+    assert.equal(ok.status, 0);
+    assert.deepEqual(JSON.parse(ok.stdout), { source: "<stdin>", valid: true, hosts: 2 });
+    const bad = run(["config", "validate", "-f", "-", "-o", "json"], clusterYaml({ h2name: "master1" }));
+    assert.equal(bad.status, 2);
+    assert.deepEqual(JSON.parse(bad.stdout), {
+      source: "<stdin>",
+      valid: false,
+      problems: ['<stdin>:20:13 spec.hosts[1].name: duplicate host name "master1" (also spec.hosts[0])'],
+    });
   });
 
   test("print-defaults | validate -f - round trip, and view fills the defaults", () => {

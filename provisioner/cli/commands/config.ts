@@ -1,6 +1,7 @@
 // kubeprov config print-defaults | validate | view: the cluster file, without touching any host.
 import type { Command } from "commander";
 import { stringify } from "yaml";
+import { ConfigError } from "../../errors.js";
 import { defaultsText } from "../../spec/defaults.js";
 import { loadTarget } from "../target.js";
 import { outputOption, targetOptions, type CommonOptions } from "../options.js";
@@ -24,7 +25,18 @@ export function register(program: Command): void {
         .description("check a cluster file: syntax, fields, values and consistency; exit 2 listing every problem"),
     ),
   ).action(async (opts: CommonOptions) => {
-    const { cluster, source } = await loadTarget(opts);
+    let loaded: Awaited<ReturnType<typeof loadTarget>>;
+    try {
+      loaded = await loadTarget(opts);
+    } catch (e) {
+      // -o json: one document on stdout saying what is wrong; the error still goes to stderr (exit 2).
+      if (opts.output === "json" && e instanceof ConfigError) {
+        const source = opts.file === "-" ? "<stdin>" : (opts.file ?? opts.name);
+        process.stdout.write(JSON.stringify({ source, valid: false, problems: e.problems }) + "\n");
+      }
+      throw e;
+    }
+    const { cluster, source } = loaded;
     const n = cluster.spec.hosts.length;
     if (opts.output === "json") process.stdout.write(JSON.stringify({ source, valid: true, hosts: n }) + "\n");
     else process.stdout.write(`${source}: valid (${n} host${n === 1 ? "" : "s"})\n`);
