@@ -192,7 +192,7 @@ export function rolePorts(roles: readonly Role[], cluster: Cluster): PortRange[]
 
 export function listeningUnixSockets(s: Sections): string[] {
   const present = lines(s["sockets"]).map((l) => l.split(/\s+/)[0]!);
-  if ((s["ss-available"] ?? "no") !== "yes") return present; // no ss: a socket file is all we can see
+  if ((s["listening-known"] ?? "no") !== "yes") return present; // no ss, no /proc/net/unix: a socket file is all we can see
   const listening = new Set(lines(s["unix-listening"]).map(normaliseSocket));
   return present.filter((p) => listening.has(normaliseSocket(p)));
 }

@@ -29,6 +29,19 @@ export function sysctlPath(key: string): string {
   return "/proc/sys/" + key.replace(/\./g, "/");
 }
 
+/**
+ * Listening unix socket paths, one a line: `ss -xlnH`, else /proc/net/unix (flag __SO_ACCEPTCON).
+ * Prints nothing when neither is there (then "listening-known" says no).
+ */
+export const UNIX_LISTENING_SCRIPT =
+  "if command -v ss >/dev/null 2>&1; then ss -xlnH 2>/dev/null | awk '{print $5}'; elif [ -r /proc/net/unix ]; then awk '$4 == \"00010000\" {print $NF}' /proc/net/unix; fi";
+export const LISTENING_KNOWN_SCRIPT = "if command -v ss >/dev/null 2>&1 || [ -r /proc/net/unix ]; then echo yes; else echo no; fi";
+/** Listening TCP sockets in `ss -ltnH` form: ss (with processes when allowed), else /proc/net/tcp{,6}. */
+export const TCP_LISTENING_SCRIPT = [
+  "if command -v ss >/dev/null 2>&1; then ss -ltnpH 2>/dev/null || ss -ltnH 2>/dev/null; else",
+  "for f in /proc/net/tcp /proc/net/tcp6; do [ -r $f ] || continue; while read -r sl local rem st rest; do if [ \"$st\" = 0A ]; then printf 'LISTEN 0 0 %s:%d *:*\\n' \"${local%:*}\" \"0x${local#*:}\"; fi; done < $f; done; fi",
+].join(" ");
+
 /** The gather script. Read-only: it changes nothing on the host. */
 export function gatherScript(): string {
   const s = (name: string) => `echo ${shq(SECTION_PREFIX + name)}`;
@@ -55,9 +68,9 @@ export function gatherScript(): string {
     s("selinux"), "if command -v getenforce >/dev/null 2>&1; then getenforce 2>/dev/null; elif [ -r /sys/fs/selinux/enforce ]; then e=$(cat /sys/fs/selinux/enforce); [ \"$e\" = 1 ] && echo Enforcing || echo Permissive; else echo Disabled; fi",
     s("selinux-config"), "grep -E '^SELINUX=' /etc/selinux/config 2>/dev/null || true",
     s("sockets"), `for p in ${sockets}; do if [ -S "$p" ]; then echo "$p socket"; fi; done`,
-    s("unix-listening"), "ss -xlnH 2>/dev/null | awk '{print $5}' || true",
-    s("ss-available"), "command -v ss >/dev/null 2>&1 && echo yes || echo no",
-    s("tcp-listening"), "ss -ltnpH 2>/dev/null || ss -ltnH 2>/dev/null || true",
+    s("unix-listening"), UNIX_LISTENING_SCRIPT,
+    s("listening-known"), LISTENING_KNOWN_SCRIPT,
+    s("tcp-listening"), TCP_LISTENING_SCRIPT,
     s("proc-modules"), "if [ -r /proc/modules ]; then awk '{print $1}' /proc/modules; else echo '(no /proc/modules)'; fi",
     s("modules-builtin"), "f=/lib/modules/$(uname -r)/modules.builtin; [ -r \"$f\" ] && grep -E '/(br_netfilter|overlay)\\.ko' \"$f\" || true",
     s("kernel-config"), "if [ -r /proc/config.gz ]; then (zcat /proc/config.gz 2>/dev/null || gzip -dc /proc/config.gz) | grep -E '^CONFIG_(BRIDGE_NETFILTER|OVERLAY_FS)=' || true; elif [ -r \"/boot/config-$(uname -r)\" ]; then grep -E '^CONFIG_(BRIDGE_NETFILTER|OVERLAY_FS)=' \"/boot/config-$(uname -r)\" || true; fi",

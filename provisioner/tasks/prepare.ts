@@ -26,7 +26,7 @@ import type { CheckResult, Host, HostFacts, RunContext, Task } from "../engine/t
 import { fileTask, sha256Hex } from "../engine/file-task.js";
 import { decideCri, KNOWN_CRI_SOCKETS, type CriDecision } from "../preflight/cri.js";
 import { criSocketOverride, listeningUnixSockets } from "../preflight/checks.js";
-import { parseSections, SECTION_PREFIX } from "../preflight/gather.js";
+import { LISTENING_KNOWN_SCRIPT, parseSections, SECTION_PREFIX, UNIX_LISTENING_SCRIPT } from "../preflight/gather.js";
 
 export const PREPARE_PHASE = "prepare";
 export const PREPARE_BINARIES_TASK = "prepare/binaries";
@@ -127,8 +127,8 @@ export function runtimeProbeScript(): string {
   return [
     "export LC_ALL=C PATH=\"$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"",
     s("sockets"), `for p in ${KNOWN_CRI_SOCKETS.map(shq).join(" ")}; do if [ -S "$p" ]; then echo "$p socket"; fi; done`,
-    s("unix-listening"), "ss -xlnH 2>/dev/null | awk '{print $5}' || true",
-    s("ss-available"), "command -v ss >/dev/null 2>&1 && echo yes || echo no",
+    s("unix-listening"), UNIX_LISTENING_SCRIPT,
+    s("listening-known"), LISTENING_KNOWN_SCRIPT,
     s("containerd"), "command -v containerd >/dev/null 2>&1 && echo yes || echo no",
     s("crictl"), "command -v crictl >/dev/null 2>&1 && echo yes || echo no",
     s("cni"), `for d in ${CNI_BIN_DIRS.join(" ")}; do [ -x "$d/bridge" ] && echo "$d"; done; true`,

@@ -53,7 +53,7 @@ function healthy(): Sections {
     "selinux-config": "",
     sockets: "",
     "unix-listening": "/run/systemd/private\n/run/dbus/system_bus_socket",
-    "ss-available": "yes",
+    "listening-known": "yes",
     "tcp-listening": "LISTEN 0      128          0.0.0.0:22        0.0.0.0:*    users:((\"sshd\",pid=120,fd=3))",
     "proc-modules": "(no /proc/modules)",
     "modules-builtin": "",
@@ -303,7 +303,7 @@ test("CRI check: only LISTENING sockets count; criSocket overrides; a stale sock
   assert.equal(byId(evaluateChecks(input({}, { criSocket: crio })), "CRI").status, "fail"); // nothing listens there
   assert.equal(byId(evaluateChecks(input({}, { criSocket: ctd })), "CRI").status, "pass"); // prepare starts containerd
   // without ss, the socket file is all there is
-  assert.equal(byId(evaluateChecks(input({ ...two, "unix-listening": "", "ss-available": "no" })), "CRI").status, "fail");
+  assert.equal(byId(evaluateChecks(input({ ...two, "unix-listening": "", "listening-known": "no" })), "CRI").status, "fail");
 });
 
 test("--ignore-preflight-errors: IDs (any case), all, unknown ones reported; failures become ignored warnings", () => {

@@ -11,7 +11,8 @@ import type { Cluster } from "../../provisioner/spec/schema.js";
 import { planFixes, sysctlFileContent, FSTAB_BACKUP, type FixInput } from "../../provisioner/preflight/fixes.js";
 import type { Sections } from "../../provisioner/preflight/gather.js";
 import { binariesFor, installCommands, parseRuntimeProbe, pickCniBinDir, renderContainerdConfig, renderCrictlConfig, runtimeProbeScript } from "../../provisioner/tasks/prepare.js";
-import { gatherScript, parseSections, SECTION_PREFIX } from "../../provisioner/preflight/gather.js";
+import { gatherScript, parseSections, SECTION_PREFIX, TCP_LISTENING_SCRIPT, UNIX_LISTENING_SCRIPT } from "../../provisioner/preflight/gather.js";
+import { parseTcpListeners } from "../../provisioner/preflight/checks.js";
 
 function cluster(extra = ""): Cluster {
   return parseClusterText(
@@ -178,7 +179,7 @@ test("runtime probe: parsed from its sections; CNI dir preference is Debian's fi
   const out = [
     `${SECTION_PREFIX}sockets`, "/run/containerd/containerd.sock socket",
     `${SECTION_PREFIX}unix-listening`, "/run/containerd/containerd.sock",
-    `${SECTION_PREFIX}ss-available`, "yes",
+    `${SECTION_PREFIX}listening-known`, "yes",
     `${SECTION_PREFIX}containerd`, "yes",
     `${SECTION_PREFIX}crictl`, "no",
     `${SECTION_PREFIX}cni`, "/opt/cni/bin\n/usr/lib/cni",
@@ -204,4 +205,24 @@ test("the gather and probe scripts are valid shell that runs read-only here and 
   assert.match(s["binaries"]!, /^iptables \//m);
   const probe = execFileSync("/bin/sh", ["-c", runtimeProbeScript()], { encoding: "utf8" });
   assert.ok("cni" in parseSections(probe));
+});
+
+test("without ss, listeners come from /proc/net/tcp{,6} and /proc/net/unix", async () => {
+  const { createServer } = await import("node:net");
+  const dir = mkdtempSync(join(tmpdir(), "kpt-listen-"));
+  const tcp = createServer().listen(0, "127.0.0.1");
+  const sock = join(dir, "cri.sock");
+  const unix = createServer().listen(sock);
+  await Promise.all([new Promise((r) => tcp.once("listening", r)), new Promise((r) => unix.once("listening", r))]);
+  try {
+    const port = (tcp.address() as { port: number }).port;
+    const noSs = (script: string) => execFileSync("/bin/sh", ["-c", script.replace(/command -v ss /g, "command -v kpt-no-such-ss ")], { encoding: "utf8" });
+    const listeners = parseTcpListeners(noSs(TCP_LISTENING_SCRIPT));
+    assert.ok(listeners.some((l) => l.port === port), `port ${port} not among ${listeners.map((l) => l.port).join(",")}`);
+    assert.ok(noSs(UNIX_LISTENING_SCRIPT).split("\n").includes(sock));
+  } finally {
+    tcp.close();
+    unix.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
