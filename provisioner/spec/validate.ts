@@ -94,6 +94,36 @@ export function validateCluster(cluster: Cluster): Problem[] {
     }
     if (addrIP) outsideClusterNets(h.address, at("address"), "host address");
   });
+  spec.hosts.forEach((h, i) => {
+    for (const [k, v] of Object.entries(h.labels ?? {})) {
+      const keyWhy = labelKeyProblem(k);
+      if (keyWhy) problems.push({ path: ["spec", "hosts", i, "labels", k], message: keyWhy, atKey: true });
+      const valueWhy = labelValueProblem(v);
+      if (valueWhy) add(["spec", "hosts", i, "labels", k], valueWhy);
+    }
+    if (h.ssh?.bastion !== undefined) {
+      const why = bastionProblem(h.ssh.bastion);
+      if (why) add(["spec", "hosts", i, "ssh", "bastion"], why);
+    }
+  });
+  if (spec.ssh.bastion !== undefined) {
+    const why = bastionProblem(spec.ssh.bastion);
+    if (why) add(["spec", "ssh", "bastion"], why);
+  }
+  // These name environment variables; a value that is not a name may be the secret itself, so it
+  // is never repeated in the message.
+  for (const f of ["passphraseEnv", "passwordEnv"] as const) {
+    const v = spec.ssh[f];
+    if (v !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(v))
+      add(["spec", "ssh", f], "must be the NAME of an environment variable (letters, digits and _), not the secret itself; the value is not shown");
+  }
+  for (const [component, args] of Object.entries(spec.controlPlane.extraArgs)) {
+    for (const flag of Object.keys(args)) {
+      const path = ["spec", "controlPlane", "extraArgs", component, flag];
+      if (flag.startsWith("-")) problems.push({ path, atKey: true, message: `write the flag without leading dashes ("${flag.replace(/^-+/, "")}")` });
+      else if (!/^[a-z0-9][a-z0-9.-]*$/i.test(flag)) problems.push({ path, atKey: true, message: `"${flag}" is not a flag name` });
+    }
+  }
   if (!spec.hosts.some((h) => h.roles.includes("control-plane")))
     add(["spec", "hosts"], "no host has the control-plane role; at least one must");
 
@@ -159,4 +189,31 @@ function subnetList(text: string, path: PathSegment[], what: string, add: (p: Pa
   if (items.length > 2 || (out.length === 2 && out[0].family === out[1].family))
     add(path, `at most one IPv4 and one IPv6 ${what} (dual stack), separated by a comma`);
   return out;
+}
+
+/** A Kubernetes label key: [prefix/]name, prefix a DNS subdomain, name up to 63 of [A-Za-z0-9._-]. */
+function labelKeyProblem(key: string): string | undefined {
+  const slash = key.indexOf("/");
+  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+  const name = slash >= 0 ? key.slice(slash + 1) : key;
+  if (prefix !== undefined && !isDNSName(prefix)) return `label key prefix "${prefix}" is not a DNS name`;
+  if (!/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(name))
+    return `label key "${key}" is not valid (a name of at most 63 letters, digits, '-', '_' or '.', starting and ending alphanumeric, with an optional DNS prefix and '/')`;
+  return undefined;
+}
+
+function labelValueProblem(value: string): string | undefined {
+  if (value === "" || /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(value)) return undefined;
+  return `label value ${JSON.stringify(value)} is not valid (at most 63 letters, digits, '-', '_' or '.', starting and ending alphanumeric)`;
+}
+
+/** "host", "user@host", "host:port", "user@[fd00::1]:22". */
+function bastionProblem(s: string): string | undefined {
+  const m = /^(?:([^@\s]+)@)?(\[[^\]]+\]|[^:@\s]+)(?::(\d+))?$/.exec(s);
+  const bad = `${JSON.stringify(s)} is not a jump host; write host, user@host or user@host:port`;
+  if (!m) return bad;
+  const host = m[2].startsWith("[") ? m[2].slice(1, -1) : m[2];
+  if (m[2].startsWith("[") ? !parseIP(host) : !parseIP(host) && !isDNSName(host.toLowerCase())) return bad;
+  if (m[3] !== undefined && (Number(m[3]) < 1 || Number(m[3]) > 65535)) return `${JSON.stringify(s)}: port ${m[3]} is not from 1 to 65535`;
+  return undefined;
 }

@@ -250,6 +250,25 @@ describe("cluster file: semantic checks", () => {
     assertProblems(text, ["cluster.yaml:21:16 spec.hosts[1].address: host address 10.244.1.1 is inside the pod subnet 10.244.0.0/16"]);
   });
 
+  test("labels, bastions, secret variable names and extra flags", () => {
+    assertProblems(clusterYaml({ tail: "      labels: {\"bad key!\": x, \"Example.com/zone\": a, ok: \"-x\"}\n" }), [
+      `cluster.yaml:23:16 spec.hosts[1].labels["bad key!"]: label key "bad key!" is not valid (a name of at most 63 letters, digits, '-', '_' or '.', starting and ending alphanumeric, with an optional DNS prefix and '/')`,
+      'cluster.yaml:23:31 spec.hosts[1].labels["Example.com/zone"]: label key prefix "Example.com" is not a DNS name',
+      `cluster.yaml:23:58 spec.hosts[1].labels.ok: label value "-x" is not valid (at most 63 letters, digits, '-', '_' or '.', starting and ending alphanumeric)`,
+    ]);
+    parseClusterText(clusterYaml({ tail: "      labels: {topology.kubernetes.io/zone: zone-a, tier: \"\"}\n      ssh: {bastion: \"jump@[fd00::1]:2222\"}\n" }), "cluster.yaml");
+    assertProblems(clusterYaml({ tail: "      ssh: {bastion: \"jump@bad_host:22\"}\n" }), [
+      'cluster.yaml:23:22 spec.hosts[1].ssh.bastion: "jump@bad_host:22" is not a jump host; write host, user@host or user@host:port',
+    ]);
+    // A password pasted where the variable name goes is not echoed back.
+    const p = problems(clusterYaml({ tail: "  ssh: {passwordEnv: \"hunter2 secret!\"}\n" }));
+    assert.deepEqual(p, ["cluster.yaml:23:22 spec.ssh.passwordEnv: must be the NAME of an environment variable (letters, digits and _), not the secret itself; the value is not shown"]);
+    assert.ok(!p.join("").includes("hunter2"));
+    assertProblems(clusterYaml().replace("    certSANs: [api.example.internal]\n", '    certSANs: [api.example.internal]\n    extraArgs: {apiserver: {"--audit-log-maxage": "30"}}\n'), [
+      'cluster.yaml:14:29 spec.controlPlane.extraArgs.apiserver["--audit-log-maxage"]: write the flag without leading dashes ("audit-log-maxage")',
+    ]);
+  });
+
   test("the source name is used as given", () => {
     assert.match(problems(clusterYaml({ h2roles: "master" }), "<stdin>")[0], /^<stdin>:22:15 /);
   });
