@@ -4,7 +4,7 @@
 import { performance } from "node:perf_hooks";
 import { request } from "node:https";
 import { parse as parseYaml } from "yaml";
-import { BIN_DIR, KUBERNETES_DIR, PORT_APISERVER } from "../constants.js";
+import { BIN_DIR, KUBERNETES_DIR, MANIFESTS_DIR, PORT_APISERVER } from "../constants.js";
 import { HostError, lastLines } from "../errors.js";
 import { shq } from "../transport/transport.js";
 import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
@@ -85,10 +85,13 @@ export async function componentStatuses(host: Host, ctx: RunContext, logLines = 
       parts.push(
         [
           `echo ${SEP} ${c}`,
-          `d=$(ls -td /var/log/pods/kube-system_${c}-${host.name}_*/${c} 2>/dev/null | head -1)`,
-          `if [ -z "$d" ]; then echo "0 no"; else n=$(ls "$d" | sed -n 's/^\\([0-9]*\\)\\.log$/\\1/p' | sort -n | tail -1); ` +
-            `cid=$(ctr -n k8s.io containers ls -q 2>/dev/null | head -0); ` +
-            `echo "$((\${n:-0} + 1)) $(ctr -n k8s.io tasks ls 2>/dev/null | grep -c RUNNING)"; tail -n ${logLines} "$d/$n.log" 2>/dev/null; fi`,
+          // Only containers started since the manifest was written count (an older pod of the same
+          // component, e.g. the broken one just replaced, must not be blamed).
+          `m=${MANIFESTS_DIR}/${c}.yaml; d=""`,
+          `for x in $(ls -td /var/log/pods/kube-system_${c}-${host.name}_*/${c} 2>/dev/null); do if [ -n "$(find "$x" -maxdepth 1 -name '*.log' -newer "$m" 2>/dev/null | head -1)" ]; then d=$x; break; fi; done`,
+          `if [ -z "$d" ]; then echo "0 no"; else k=$(find "$d" -maxdepth 1 -name '*.log' -newer "$m" | wc -l); ` +
+            `n=$(ls "$d" | sed -n 's/^\\([0-9]*\\)\\.log$/\\1/p' | sort -n | tail -1); ` +
+            `echo "$k yes"; tail -n ${logLines} "$d/$n.log" 2>/dev/null; fi`,
         ].join("\n"),
       );
     } else {
@@ -96,7 +99,9 @@ export async function componentStatuses(host: Host, ctx: RunContext, logLines = 
         [
           `echo ${SEP} ${c}`,
           `echo "$(( $(systemctl show -p NRestarts --value ${c} 2>/dev/null || echo 0) + 1 )) $(systemctl is-active ${c} 2>/dev/null)"`,
-          `journalctl -u ${c} -n ${logLines} --no-pager -o cat 2>/dev/null`,
+          // The latest run of the unit only (an older failure must not be blamed now).
+          `inv=$(systemctl show -p InvocationID --value ${c} 2>/dev/null)`,
+          `if [ -n "$inv" ]; then journalctl -u ${c} _SYSTEMD_INVOCATION_ID=$inv -n ${logLines} --no-pager -o cat 2>/dev/null; else journalctl -u ${c} -n ${logLines} --no-pager -o cat 2>/dev/null; fi`,
         ].join("\n"),
       );
     }

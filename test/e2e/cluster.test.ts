@@ -68,8 +68,14 @@ test("controller-manager and scheduler hold their leader leases in kube-system",
 });
 
 test("static pods run the images built from the bundle; keys and kubeconfigs are 0600 on the node", async () => {
-  const pods = await kubectl(kubeconfig, ["-n", "kube-system", "get", "pods", "-l", "tier=control-plane", "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.containers[0].image} {end}"]);
-  for (const c of ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]) assert.match(pods.stdout, new RegExp(`${c}-${NODE}=registry\\.k8s\\.io/${c}:`));
+  // Mirror pods of the static pods appear in the API as the kubelet registers them.
+  let seen = "";
+  const ms = await waitFor(async () => {
+    const pods = await kubectl(kubeconfig, ["-n", "kube-system", "get", "pods", "-l", "tier=control-plane", "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.containers[0].image} {end}"]);
+    seen = pods.stdout;
+    return ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"].every((c) => new RegExp(`${c}-${NODE}=registry\\.k8s\\.io/${c}:`).test(seen));
+  }, 60_000);
+  assert.notEqual(ms, -1, `control-plane pods: ${seen}`);
   const modes = await onNode(NODE, "stat -c '%a %n' /etc/kubernetes/pki/*.key /etc/kubernetes/pki/etcd/*.key /etc/kubernetes/*.conf /etc/kubernetes/manifests/*.yaml");
   assert.equal(modes.code, 0, modes.stderr);
   const lines = modes.stdout.trim().split("\n");
