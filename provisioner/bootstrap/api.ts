@@ -9,6 +9,7 @@ import { parse as parseYaml } from "yaml";
 import { HostError, RuntimeFailure } from "../errors.js";
 import type { Host, RunContext } from "../engine/task.js";
 import { KUBERNETES_DIR } from "../constants.js";
+import { KubectlApi } from "./kubectl.js";
 
 export const FIELD_MANAGER = "kubeprov";
 export const ADMIN_CONF = `${KUBERNETES_DIR}/admin.conf`;
@@ -102,7 +103,29 @@ export function credentialsFromKubeconfig(text: string): KubeconfigCredentials {
   };
 }
 
-export class ApiClient {
+/** What bootstrap, addons and the token command need from the API (two ways to reach it below). */
+export interface KubeApi {
+  /** For messages: the host whose kubeconfig is used. */
+  readonly hostName: string;
+  /** How requests travel: HTTPS from here, or the bundle's kubectl on the node over SSH. */
+  readonly via: "direct" | "kubectl";
+  /** The object at `path`, or undefined when it does not exist. */
+  get<T = KubeObject>(path: string): Promise<T | undefined>;
+  list<T = KubeObject>(path: string): Promise<T[]>;
+  /** POST; resolves false when it already exists. */
+  create(obj: KubeObject): Promise<boolean>;
+  /** Server-side apply of the fields kubeprov owns. */
+  apply(obj: KubeObject): Promise<KubeObject>;
+  /** JSON merge patch; resolves with the status (409 on a resourceVersion conflict) instead of throwing. */
+  mergePatch(path: string, patch: unknown): Promise<ApiResponse>;
+  /** DELETE; resolves false when it did not exist. */
+  delete(path: string): Promise<boolean>;
+  close(): void;
+}
+
+/** Requests over HTTPS from the machine kubeprov runs on, with the kubeconfig's client certificate. */
+export class ApiClient implements KubeApi {
+  readonly via = "direct" as const;
   private readonly agent: Agent;
   private readonly base: URL;
 
@@ -125,7 +148,7 @@ export class ApiClient {
   }
 
   /** One request; resolves with any status (rejects only when the server cannot be reached). */
-  request(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<ApiResponse> {
+  request(method: string, path: string, body?: unknown, contentType = "application/json", timeoutMs = this.timeoutMs): Promise<ApiResponse> {
     const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = httpsRequest(
@@ -136,7 +159,7 @@ export class ApiClient {
           path,
           method,
           agent: this.agent,
-          timeout: this.timeoutMs,
+          timeout: timeoutMs,
           headers: {
             accept: "application/json",
             "user-agent": "kubeprov",
@@ -150,7 +173,7 @@ export class ApiClient {
           res.on("error", reject);
         },
       );
-      req.on("timeout", () => req.destroy(new Error(`no answer from ${this.base.origin} within ${this.timeoutMs} ms`)));
+      req.on("timeout", () => req.destroy(new Error(`no answer from ${this.base.origin} within ${timeoutMs} ms`)));
       req.on("error", (e) => reject(new HostError(this.hostName, undefined, `cannot reach the API server at ${this.base.origin}: ${e.message}`)));
       if (payload !== undefined) req.write(payload);
       req.end();
@@ -230,7 +253,7 @@ export function isSubset(want: unknown, have: unknown): boolean {
 }
 
 /** The objects (of `objs`) that are missing or differ on the server, with a short phrase each. */
-export async function objectsToApply(api: ApiClient, objs: KubeObject[]): Promise<{ obj: KubeObject; why: string }[]> {
+export async function objectsToApply(api: KubeApi, objs: KubeObject[]): Promise<{ obj: KubeObject; why: string }[]> {
   const states = await Promise.all(objs.map((o) => api.get(pathOf(o))));
   const out: { obj: KubeObject; why: string }[] = [];
   objs.forEach((o, i) => {
@@ -255,13 +278,36 @@ export function firstControlPlane(ctx: RunContext): Host {
   return cp;
 }
 
-async function loadClient(host: Host, file: string): Promise<ApiClient | undefined> {
+/** The transport for API requests: KUBEPROV_API_TRANSPORT (or ctx.options.apiTransport) = direct | kubectl | auto (default). */
+export function apiTransportChoice(ctx: RunContext): "direct" | "kubectl" | "auto" {
+  const v = (ctx.options.apiTransport as string | undefined) ?? process.env.KUBEPROV_API_TRANSPORT ?? "auto";
+  return v === "direct" || v === "kubectl" ? v : "auto";
+}
+
+/** How long the reachability probe of the direct way may take before kubectl on the node is used. */
+export const DIRECT_PROBE_TIMEOUT_MS = 3_000;
+
+async function loadClient(ctx: RunContext, host: Host, file: string): Promise<KubeApi | undefined> {
   const data = await host.transport.readFile(file);
   if (!data) return undefined;
+  const choice = apiTransportChoice(ctx);
+  if (choice === "kubectl") return new KubectlApi(host, file);
+  let direct: ApiClient;
   try {
-    return new ApiClient(host.name, credentialsFromKubeconfig(data.toString("utf8")));
+    direct = new ApiClient(host.name, credentialsFromKubeconfig(data.toString("utf8")));
   } catch (e) {
     throw new HostError(host.name, undefined, `${file}: ${(e as Error).message}`);
+  }
+  if (choice === "direct") return direct;
+  // auto: HTTPS from here when the API server answers (fast); otherwise (only SSH reaches the
+  // nodes) the bundle's kubectl on the node.
+  try {
+    await direct.request("GET", "/version", undefined, undefined, DIRECT_PROBE_TIMEOUT_MS);
+    return direct;
+  } catch (e) {
+    direct.close();
+    ctx.log("debug", `API server not reachable from here (${(e as Error).message}); using kubectl on ${host.name}`, host);
+    return new KubectlApi(host, file);
   }
 }
 
@@ -270,15 +316,15 @@ async function loadClient(host: Host, file: string): Promise<ApiClient | undefin
  * admin.conf), built once per run from the first control plane's file. Throws HostError when the
  * file is missing (the kubeconfig phase has not run).
  */
-export async function apiClient(ctx: RunContext, kind: "admin" | "super-admin" = "admin"): Promise<ApiClient> {
+export async function apiClient(ctx: RunContext, kind: "admin" | "super-admin" = "admin"): Promise<KubeApi> {
   const key = `bootstrap.api.${kind}`;
-  let p = ctx.shared.get(key) as Promise<ApiClient> | undefined;
+  let p = ctx.shared.get(key) as Promise<KubeApi> | undefined;
   if (!p) {
     const host = firstControlPlane(ctx);
     p = (async () => {
       const files = kind === "super-admin" ? [SUPER_ADMIN_CONF, ADMIN_CONF] : [ADMIN_CONF];
       for (const f of files) {
-        const c = await loadClient(host, f);
+        const c = await loadClient(ctx, host, f);
         if (c) return c;
       }
       throw new HostError(host.name, undefined, `${files.join(" or ")} not found: the kubeconfig phase has not run on this host`);
@@ -292,7 +338,7 @@ export async function apiClient(ctx: RunContext, kind: "admin" | "super-admin" =
 /** Closes the clients a run opened (their idle connections do not keep Node alive anyway). */
 export async function closeApiClients(ctx: RunContext): Promise<void> {
   for (const kind of ["admin", "super-admin"]) {
-    const p = ctx.shared.get(`bootstrap.api.${kind}`) as Promise<ApiClient> | undefined;
+    const p = ctx.shared.get(`bootstrap.api.${kind}`) as Promise<KubeApi> | undefined;
     if (p) (await p.catch(() => undefined))?.close();
     ctx.shared.delete(`bootstrap.api.${kind}`);
   }

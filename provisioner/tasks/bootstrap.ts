@@ -7,12 +7,12 @@ import type { ApplyResult, CheckResult, Host, RunContext, Task } from "../engine
 import { HostError, UsageError } from "../errors.js";
 import { LABEL_CONTROL_PLANE, PKI_DIR, TAINT_CONTROL_PLANE } from "../constants.js";
 import {
-  ApiClient,
   apiClient,
   firstControlPlane,
   objectPath,
   objectsToApply,
   waitFor,
+  type KubeApi,
   type KubeObject,
 } from "../bootstrap/api.js";
 import {
@@ -110,7 +110,7 @@ type NodeObject = KubeObject & {
 };
 
 /** The Node of `host` (named like the host), waiting up to `timeoutMs` for it to register. */
-export async function waitForNode(api: ApiClient, host: Host, timeoutMs = NODE_REGISTER_TIMEOUT_MS): Promise<NodeObject> {
+export async function waitForNode(api: KubeApi, host: Host, timeoutMs = NODE_REGISTER_TIMEOUT_MS): Promise<NodeObject> {
   const path = objectPath("v1", "Node", host.name);
   const node = await waitFor(() => api.get<NodeObject>(path), timeoutMs);
   if (!node) {
@@ -180,7 +180,7 @@ export function markControlPlaneTask(opts: { hosts?: (ctx: RunContext) => Host[]
 // ---- tokens ------------------------------------------------------------------------------------
 
 /** Every bootstrap token in the cluster (well-formed Secrets only). */
-export async function listTokens(api: ApiClient): Promise<TokenInfo[]> {
+export async function listTokens(api: KubeApi): Promise<TokenInfo[]> {
   const secrets = await api.list(`${objectPath("v1", "Secret", "", "kube-system")}?fieldSelector=${encodeURIComponent(`type=${BOOTSTRAP_TOKEN_SECRET_TYPE}`)}`);
   return secrets.map(parseTokenSecret).filter((t): t is TokenInfo => !!t);
 }
@@ -249,7 +249,7 @@ export function bootstrapTokenTask(opts: { after?: string[] } = {}): Task {
 // ---- cluster-info ------------------------------------------------------------------------------
 
 /** What cluster-info must hold now: the kubeconfig and one JWS per valid signing token. */
-export async function desiredClusterInfo(api: ApiClient, cluster: RunContext["cluster"], caPem: string, firstControlPlaneIP: string): Promise<KubeObject> {
+export async function desiredClusterInfo(api: KubeApi, cluster: RunContext["cluster"], caPem: string, firstControlPlaneIP: string): Promise<KubeObject> {
   const tokens = (await listTokens(api)).filter((t) => !isExpired(t) && t.usages.includes("signing"));
   const kubeconfig = clusterInfoKubeconfig(caPem, apiServerURL(cluster, firstControlPlaneIP));
   return clusterInfoConfigMap(kubeconfig, tokens.map(formatToken));
@@ -268,7 +268,7 @@ export function clusterInfoDifferences(want: KubeObject, have: KubeObject | unde
 }
 
 /** Brings cluster-info in line (used by the task and by `token create|delete`). Returns what changed. */
-export async function syncClusterInfo(api: ApiClient, want: KubeObject): Promise<string[]> {
+export async function syncClusterInfo(api: KubeApi, want: KubeObject): Promise<string[]> {
   const path = objectPath("v1", "ConfigMap", CLUSTER_INFO, "kube-public");
   const have = await api.get(path);
   const diffs = clusterInfoDifferences(want, have);

@@ -301,6 +301,23 @@ describe(`bootstrap and addons on a single-node cluster (${NAME})`, { timeout: 2
     assert.deepEqual((await tokens()).map((t) => t.id), before.map((t) => t.id));
   });
 
+  test("drift is repaired, also with the API reached through kubectl on the node (SSH only)", async () => {
+    assert.equal((await kubectl(["label", "node", NODE, "node-role.kubernetes.io/control-plane-"])).code, 0);
+    assert.equal((await kubectl(["taint", "node", NODE, "node-role.kubernetes.io/control-plane:NoSchedule"])).code, 0);
+    assert.equal((await kubectl(["-n", "kube-system", "delete", "configmap", "coredns"])).code, 0);
+    const r = await kubeprov(env, ["init", "--name", NAME, "-o", "json"], { KUBEPROV_API_TRANSPORT: "kubectl" });
+    assert.equal(r.code, 0, r.stderr + r.stdout.slice(-3000));
+    const changed = (summaryOf(r.stdout).results ?? []).filter((x) => x.status === "changed").map((x) => x.task).sort();
+    assert.deepEqual(changed, ["addons/coredns", "mark-control-plane/node"]);
+    const node = await kubectlJson(["get", "node", NODE]);
+    assert.equal(node.metadata.labels["node-role.kubernetes.io/control-plane"], "");
+    assert.ok(!(node.spec.taints ?? []).some((t: { key: string }) => t.key === "node-role.kubernetes.io/control-plane"));
+    const cm = await kubectlJson(["-n", "kube-system", "get", "configmap", "coredns"]);
+    assert.match(cm.data.Corefile, /kubernetes cluster\.local/);
+    const list = await kubeprov(env, ["token", "list", "--name", NAME, "-o", "json"], { KUBEPROV_API_TRANSPORT: "kubectl" });
+    assert.deepEqual(JSON.parse(list.stdout), await tokens(), "token list is the same either way");
+  });
+
   test("re-running init changes nothing in bootstrap and addons", async () => {
     const r = await kubeprov(env, ["init", "--name", NAME, "-o", "json"]);
     assert.equal(r.code, 0, r.stderr + r.stdout.slice(-3000));

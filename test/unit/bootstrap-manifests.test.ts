@@ -175,3 +175,17 @@ test("isSubset ignores what the server adds and sees what changed", () => {
   assert.equal(isSubset({ b: { c: [1] } }, { b: { c: [1, 2] } }), false);
   assert.equal(isSubset({ a: "x" }, { a: "y" }), false);
 });
+
+test("kubectl transport: object paths map to kubectl's resource names; errors to statuses", async () => {
+  const { kubectlTarget, statusOfKubectlError } = await import("../../provisioner/bootstrap/kubectl.js");
+  assert.deepEqual(kubectlTarget("/api/v1/nodes/cp1"), { resource: "nodes", name: "cp1" });
+  assert.deepEqual(kubectlTarget("/api/v1/namespaces/kube-public/configmaps/cluster-info"), { resource: "configmaps", name: "cluster-info", namespace: "kube-public" });
+  assert.deepEqual(kubectlTarget("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/kubeadm%3Aget-nodes"), {
+    resource: "clusterrolebindings.rbac.authorization.k8s.io",
+    name: "kubeadm:get-nodes",
+  });
+  assert.equal(statusOfKubectlError('Error from server (NotFound): configmaps "x" not found'), 404);
+  assert.equal(statusOfKubectlError("Error from server (AlreadyExists): secrets \"bootstrap-token-abcdef\" already exists"), 409);
+  assert.equal(statusOfKubectlError("Error from server (Conflict): Operation cannot be fulfilled"), 409);
+  assert.equal(statusOfKubectlError("The connection to the server 10.0.0.1:6443 was refused"), 500);
+});
