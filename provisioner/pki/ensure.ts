@@ -3,7 +3,7 @@
 import { RuntimeFailure } from "../errors.js";
 import { CAS, type PkiContext } from "./certlist.js";
 import { materialize, type FileWrite } from "./materialize.js";
-import { planPki, snapshotPaths, type PkiPlan, type PlanOptions } from "./plan.js";
+import { planModeFixes, planPki, snapshotPaths, type PkiPlan, type PlanOptions } from "./plan.js";
 import { readSnapshot, writeAll, type PkiStore } from "./store.js";
 
 /** The existing PKI is in a state kubeprov will not touch (foreign leaf, mismatched CA pair, …): exit 1. */
@@ -32,15 +32,19 @@ export interface EnsureResult {
 export async function planOn(store: PkiStore, ctx: PkiContext, opts: PlanOptions = {}): Promise<PkiPlan> {
   const dirProblems = (await Promise.all([ctx.certDir, ctx.kubeconfigDir].map((d) => store.checkDir(d)))).filter((x): x is string => !!x);
   if (dirProblems.length) throw new PkiStateError(store.where, [...new Set(dirProblems)]);
-  const snapshot = await readSnapshot(store, snapshotPaths(ctx, opts));
+  const paths = snapshotPaths(ctx, opts);
+  const [snapshot, modes] = await Promise.all([readSnapshot(store, paths), store.modes(paths)]);
   const plan = planPki(ctx, snapshot, opts);
   if (plan.errors.length) throw new PkiStateError(store.where, plan.errors);
+  planModeFixes(plan, modes);
   return plan;
 }
 
 export async function ensurePki(store: PkiStore, ctx: PkiContext, opts: EnsureOptions = {}): Promise<EnsureResult> {
   const plan = await planOn(store, ctx, opts);
-  if (opts.dryRun || !plan.decisions.some((d) => d.action !== "keep")) return { plan, written: [] };
+  if (opts.dryRun) return { plan, written: [] };
+  for (const f of plan.modeFixes) await store.chmod(f.path, f.to);
+  if (!plan.decisions.some((d) => d.action !== "keep")) return { plan, written: [] };
   const writes = await materialize(plan);
   await writeAll(store, writes, (p) => CAS.some((c) => p === `${ctx.certDir}/${c.baseName}.crt` || p === `${ctx.certDir}/${c.baseName}.key`));
   return { plan, written: writes };

@@ -59,6 +59,24 @@ export interface PkiPlan {
   copies: Map<string, Buffer>;
   /** The existing sa.key, when sa.pub must be derived from it. */
   saKeyPem?: Buffer;
+  /** Kept files whose permissions are wrong (e.g. a key readable by all): chmod them. */
+  modeFixes: { path: string; from: number; to: number }[];
+}
+
+/** The mode a file of the table must have: keys, sa.pub and kubeconfigs 0600, certificates 0644. */
+export function wantedMode(path: string): number {
+  return path.endsWith(".crt") ? 0o644 : 0o600;
+}
+
+/** Records the kept files whose mode differs from the table's. */
+export function planModeFixes(plan: PkiPlan, modes: Map<string, number>): void {
+  for (const d of plan.decisions) {
+    if (d.action !== "keep") continue;
+    for (const p of d.paths) {
+      const m = modes.get(p);
+      if (m !== undefined && m !== wantedMode(p)) plan.modeFixes.push({ path: p, from: m, to: wantedMode(p) });
+    }
+  }
 }
 
 /** CA certificates and keys (and sa.key/sa.pub) of the first control plane, by path relative to the cert dir. */
@@ -95,7 +113,7 @@ export function snapshotPaths(ctx: PkiContext, opts: Pick<PlanOptions, "certs" |
 
 export function planPki(ctx: PkiContext, snapshot: Snapshot, opts: PlanOptions = {}): PkiPlan {
   const now = opts.now ?? new Date();
-  const plan: PkiPlan = { ctx, now, decisions: [], errors: [], warnings: [], cas: new Map(), copies: new Map() };
+  const plan: PkiPlan = { ctx, now, decisions: [], errors: [], warnings: [], cas: new Map(), copies: new Map(), modeFixes: [] };
   const renewWindowEnd = new Date(now.getTime() + ctx.renewBeforeDays * DAY);
   const wantRenew = (name: string) => opts.renew === "all" || (opts.renew?.has(name) ?? false);
   const get = (p: string): Buffer | undefined => {

@@ -15,6 +15,9 @@ export interface PkiStore {
   write(path: string, data: Buffer, mode: number): Promise<void>;
   /** A problem with a directory kubeprov must write into (e.g. it is a file), or undefined. */
   checkDir(path: string): Promise<string | undefined>;
+  /** Permission bits of the files that exist among paths. */
+  modes(paths: string[]): Promise<Map<string, number>>;
+  chmod(path: string, mode: number): Promise<void>;
 }
 
 export class TransportStore implements PkiStore {
@@ -36,6 +39,20 @@ export class TransportStore implements PkiStore {
     );
     const bad = r.stdout.trim();
     return bad ? `${bad} is not a directory` : undefined;
+  }
+  async modes(paths: string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (!paths.length) return out;
+    // Answers by index, so the paths never need to be parsed back.
+    const r = await this.transport.exec(`i=0; for f in ${paths.map(shq).join(" ")}; do if [ -f "$f" ]; then echo "$i $(stat -c %a -- "$f")"; fi; i=$((i+1)); done`, { sudo: true });
+    for (const line of r.stdout.split("\n")) {
+      const m = /^(\d+) ([0-7]+)$/.exec(line.trim());
+      if (m && paths[Number(m[1])] !== undefined) out.set(paths[Number(m[1])]!, parseInt(m[2]!, 8));
+    }
+    return out;
+  }
+  async chmod(path: string, mode: number): Promise<void> {
+    await this.transport.exec(`chmod ${(mode & 0o7777).toString(8).padStart(4, "0")} ${shq(path)}`, { sudo: true });
   }
 }
 
@@ -70,6 +87,19 @@ export class FsStore implements PkiStore {
       await rm(tmp, { force: true });
       throw e;
     }
+    await chmod(path, mode);
+  }
+  async modes(paths: string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    await Promise.all(
+      paths.map(async (p) => {
+        const st = await stat(p).catch(() => undefined);
+        if (st?.isFile()) out.set(p, st.mode & 0o7777);
+      }),
+    );
+    return out;
+  }
+  async chmod(path: string, mode: number): Promise<void> {
     await chmod(path, mode);
   }
   async checkDir(path: string): Promise<string | undefined> {

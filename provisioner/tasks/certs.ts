@@ -51,6 +51,10 @@ function summary(ds: Decision[]): string {
   return parts.join("; ");
 }
 
+function modeSummary(fixes: { path: string; from: number; to: number }[]): string {
+  return fixes.map((f) => `chmod ${f.to.toString(8)} ${f.path} (was ${f.from.toString(8)})`).join(", ");
+}
+
 /** A task that makes part of the table right on each control plane. */
 export function pkiTask(spec: { name: string; phase: string; description: string; plan: PlanOptions; after?: string[]; perHost?: boolean; serial?: boolean }): Task {
   return {
@@ -70,13 +74,14 @@ export function pkiTask(spec: { name: string; phase: string; description: string
       const plan = await planOn(new TransportStore(host.transport), pctx, { ...spec.plan, shared });
       const todo = changes(plan);
       for (const w of plan.warnings) ctx.log("warn", w, host, spec.name);
-      return todo.length ? { needed: true, reason: summary(todo) } : { needed: false, reason: `${plan.decisions.length} files up to date` };
+      const reason = [summary(todo), modeSummary(plan.modeFixes)].filter(Boolean).join("; ");
+      return reason ? { needed: true, reason } : { needed: false, reason: `${plan.decisions.length} entries up to date` };
     },
     async apply(host: Host, ctx: RunContext): Promise<ApplyResult> {
       const pctx = hostPkiContext(host, ctx);
       const shared = await readSharedCaSet(host, ctx);
       const r = await ensurePki(new TransportStore(host.transport), pctx, { ...spec.plan, shared });
-      return { detail: summary(changes(r.plan)) || "nothing to do" };
+      return { detail: [summary(changes(r.plan)), modeSummary(r.plan.modeFixes)].filter(Boolean).join("; ") || "nothing to do" };
     },
   };
 }

@@ -258,3 +258,24 @@ test("spec.pki.keySize 3072 gives 3072-bit keys that openssl checks", async () =
   }
   assert.ok(verify(join(dir, "pki/ca.crt"), join(dir, "pki/apiserver.crt")).ok);
 });
+
+test("a kept file with a wrong mode is chmod-ed back (content untouched); dry run only reports it", async () => {
+  const { dir, ctx } = await fresh("modes");
+  const { chmodSync, statSync } = await import("node:fs");
+  chmodSync(join(dir, "pki/apiserver.key"), 0o644);
+  chmodSync(join(dir, "admin.conf"), 0o640);
+  const before = fingerprint(dir);
+  const dry = await ensurePki(store, ctx, { dryRun: true });
+  assert.deepEqual(dry.plan.modeFixes.map((f) => [f.path.slice(dir.length + 1), f.from.toString(8), f.to.toString(8)]).sort(), [
+    ["admin.conf", "640", "600"],
+    ["pki/apiserver.key", "644", "600"],
+  ]);
+  assert.deepEqual(fingerprint(dir), before);
+  const r = await ensurePki(store, ctx);
+  assert.ok(r.plan.decisions.every((d) => d.action === "keep"));
+  assert.equal(statSync(join(dir, "pki/apiserver.key")).mode & 0o777, 0o600);
+  assert.equal(statSync(join(dir, "admin.conf")).mode & 0o777, 0o600);
+  assert.deepEqual(changedFiles(before, fingerprint(dir)), ["admin.conf", "pki/apiserver.key"]);
+  const again = await ensurePki(store, ctx);
+  assert.deepEqual(again.plan.modeFixes, []);
+});

@@ -107,3 +107,15 @@ test("a lost leaf on cp2 is re-created there only", async () => {
     ["certs/pki@cp2"],
   );
 });
+
+test("a key made world-readable on cp1 is chmod-ed back by the certs task", async () => {
+  const { chmodSync, statSync } = await import("node:fs");
+  const key = join(root, "cp1/etc/kubernetes/pki/sa.key");
+  chmodSync(key, 0o644);
+  const r = await run();
+  const changed = r.summary.results.filter((x) => x.status === "changed");
+  assert.deepEqual(changed.map((x) => `${x.task}@${x.host}`), ["certs/pki@cp1"]);
+  assert.match(changed[0]!.reason ?? "", /chmod 600 .*sa\.key \(was 644\)/);
+  assert.equal(statSync(key).mode & 0o777, 0o600);
+  assert.equal((await run()).summary.changed, 0);
+});

@@ -55,6 +55,7 @@ export function register(program: Command): void {
       return;
     }
     for (const d of r.plan.decisions) process.stdout.write(`${o.dryRun && d.action !== "keep" ? "(dry run) " : ""}${describeDecision(d)}\n`);
+    for (const f of r.plan.modeFixes) process.stdout.write(`${o.dryRun ? "(dry run) " : ""}${"chmod".padEnd(10)} ${f.path} ${f.from.toString(8)} -> ${f.to.toString(8)}\n`);
     for (const w of r.plan.warnings) process.stderr.write(`warning: ${w}\n`);
     process.stdout.write(
       `node ${ctx.node.name}: ${count("create")} created, ${count("reissue")} re-issued, ${count("keep")} kept${o.dryRun ? " (dry run: nothing written)" : ""} in ${ms} ms\n`,
