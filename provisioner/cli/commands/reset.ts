@@ -1,9 +1,26 @@
+// kubeprov reset -f FILE|--name NAME [--force]: undo init/join on every host of the cluster
+// (kubeadm reset). Idempotent: a second run reports 0 changed.
 import type { Command } from "commander";
-import { notImplemented } from "../notyet.js";
+import { createInterface } from "node:readline/promises";
+import { UsageError } from "../../errors.js";
+import { loadTarget } from "../target.js";
+import { runOptions, type CommonOptions } from "../options.js";
 
 export function register(program: Command): void {
-  program
-    .command("reset")
-    .description("reset (not implemented yet)")
-    .action(() => notImplemented("reset"));
+  runOptions(program.command("reset").description("undo init/join on the cluster's hosts: stop Kubernetes, remove its containers, files, CNI configuration and iptables chains"))
+    .option("--force", "do not ask for confirmation", false)
+    .action(async (o: CommonOptions & { force: boolean }) => {
+      const { cluster, source } = await loadTarget(o);
+      const names = cluster.spec.hosts.map((h) => h.name).join(", ");
+      if (!o.force && !o.dryRun) {
+        if (!process.stdin.isTTY) throw new UsageError(`reset removes Kubernetes from ${names}: pass --force to confirm`);
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        const answer = await rl.question(`reset removes Kubernetes (etcd data included) from ${names}. Continue? [y/N] `);
+        rl.close();
+        if (!/^y(es)?$/i.test(answer.trim())) throw new UsageError("reset cancelled");
+      }
+      const { resetTasks } = await import("../../tasks/reset.js");
+      const { runPipeline } = await import("../../engine/pipeline.js");
+      await runPipeline({ cluster, source, tasks: resetTasks(), dryRun: o.dryRun, output: o.output, concurrency: o.concurrency });
+    });
 }
