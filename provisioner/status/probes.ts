@@ -41,10 +41,44 @@ export interface HostStatus {
   [field: string]: unknown;
 }
 
-export interface StatusProbe {
-  name: string;
-  /** Returns the fields it adds to the host's status. Must not change anything on the host. */
-  run(host: Host): Promise<Partial<HostStatus>>;
+/**
+ * A probe either gives a read-only shell `script` and a `parse` of its output (all such probes of a
+ * host run in ONE command: a command costs an SSH session, the slow part), or a `run` of its own.
+ * Either way it returns the fields it adds to the host's status, and changes nothing on the host.
+ */
+export type StatusProbe =
+  | { name: string; script: string; parse(stdout: string): Partial<HostStatus> }
+  | { name: string; run(host: Host): Promise<Partial<HostStatus>> };
+
+const PROBE_MARK = "@@kubeprov-probe";
+
+/** One command running every scripted probe, each section introduced by a marker line. */
+export function combinedProbeScript(probes: Array<{ name: string; script: string }>): string {
+  return probes.map((p) => `echo '${PROBE_MARK} ${p.name}'\n( ${p.script}\n) 2>/dev/null || echo '${PROBE_MARK}-failed ${p.name}'`).join("\n");
+}
+
+/** Split the combined output back into each probe's stdout (undefined: its script failed). */
+export function splitProbeOutput(stdout: string): Map<string, string | undefined> {
+  const out = new Map<string, string | undefined>();
+  let current: string | undefined;
+  let lines: string[] = [];
+  const flush = () => {
+    if (current !== undefined) out.set(current, lines.join("\n"));
+  };
+  for (const line of stdout.split("\n")) {
+    if (line.startsWith(`${PROBE_MARK}-failed `)) {
+      flush();
+      out.set(line.slice(PROBE_MARK.length + 8), undefined);
+      current = undefined;
+      lines = [];
+    } else if (line.startsWith(`${PROBE_MARK} `)) {
+      flush();
+      current = line.slice(PROBE_MARK.length + 1);
+      lines = [];
+    } else lines.push(line);
+  }
+  flush();
+  return out;
 }
 
 /** Parse `key=value` lines (values may contain '='). */
@@ -66,9 +100,9 @@ printf 'memKB=%s\\n' "$(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null)
 
 export const systemProbe: StatusProbe = {
   name: "system",
-  async run(host) {
-    const r = await host.transport.exec(SYSTEM_SCRIPT);
-    const kv = parseKeyValues(r.stdout);
+  script: SYSTEM_SCRIPT,
+  parse(stdout) {
+    const kv = parseKeyValues(stdout);
     const cpus = Number(kv.cpus);
     const memKB = Number(kv.memKB);
     return {
@@ -118,10 +152,10 @@ export function extractVersion(text: string): string | undefined {
 
 export const installedProbe: StatusProbe = {
   name: "installed",
-  async run(host) {
-    const r = await host.transport.exec(installedScript());
+  script: installedScript(),
+  parse(stdout) {
     const installed: InstalledInfo = { binaries: {}, services: {} };
-    for (const line of r.stdout.split("\n")) {
+    for (const line of stdout.split("\n")) {
       const [kind, name, a, b] = line.split("\t");
       if (kind === "bin" && name) installed.binaries[name] = { path: a, version: extractVersion(b ?? "") };
       if (kind === "svc" && name && a) installed.services[name] = a;
@@ -155,15 +189,41 @@ export async function collectStatus(cluster: Cluster, opts: StatusOptions = {}):
     }
     const status: HostStatus = { ...base, reachable: true };
     try {
-      const results = await Promise.allSettled(probes.map((p) => p.run(host)));
-      results.forEach((res, i) => {
-        if (res.status === "fulfilled") Object.assign(status, res.value);
-        else (status.probeErrors ??= {})[probes[i].name] = (res.reason as Error).message;
-      });
+      await runProbes(host, probes, status);
     } finally {
       await host.transport.close().catch(() => undefined);
     }
     return status;
+  });
+}
+
+/** Run the probes on one connected host and merge their fields into status. */
+export async function runProbes(host: Host, probes: StatusProbe[], status: HostStatus): Promise<void> {
+  const fail = (name: string, message: string) => ((status.probeErrors ??= {})[name] = message);
+  const scripted = probes.flatMap((p) => ("script" in p ? [p] : []));
+  const custom = probes.flatMap((p) => ("run" in p ? [p] : []));
+  const combined = async () => {
+    if (!scripted.length) return;
+    const r = await host.transport.exec(combinedProbeScript(scripted), { check: false, timeoutMs: 60_000 });
+    const parts = splitProbeOutput(r.stdout);
+    for (const p of scripted) {
+      const out = parts.get(p.name);
+      if (out === undefined) fail(p.name, parts.has(p.name) ? "its command failed" : `no output (exit ${r.code}): ${r.stderr.trim()}`);
+      else {
+        try {
+          Object.assign(status, p.parse(out));
+        } catch (e) {
+          fail(p.name, (e as Error).message);
+        }
+      }
+    }
+  };
+  const results = await Promise.allSettled([combined(), ...custom.map((p) => p.run(host))]);
+  results.forEach((res, i) => {
+    if (i === 0) {
+      if (res.status === "rejected") for (const p of scripted) fail(p.name, (res.reason as Error).message);
+    } else if (res.status === "fulfilled") Object.assign(status, res.value);
+    else fail(custom[i - 1].name, (res.reason as Error).message);
   });
 }
 

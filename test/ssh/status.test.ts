@@ -7,6 +7,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { freePort, startFleet, type SshFleet } from "../helpers/sshd.js";
+import { clusterSchema } from "../../provisioner/spec/schema.js";
+import { collectStatus, systemProbe } from "../../provisioner/status/probes.js";
 
 const BIN = resolve("bin/kubeprov.js");
 let fleet: SshFleet;
@@ -94,6 +96,24 @@ test("status on 20 hosts, text table, from stdin (-f -)", async () => {
   doc.hosts.forEach(checkHost);
 });
 
+test("timing in-process (no CLI start-up): 2 and 20 hosts, all probes and the system probe alone", async () => {
+  // Every "host" here is this one machine: 20 hosts share its CPUs, so this is a pessimistic
+  // figure for real, separate machines (where the time is about the slowest host's).
+  const all = (fleet.clusterInput().spec as { hosts: unknown[] }).hosts;
+  for (const n of [2, 20]) {
+    const c = clusterSchema.parse(fleet.clusterInput({ hosts: all.slice(0, n) as never }));
+    let t0 = Date.now();
+    const full = await collectStatus(c);
+    const fullMs = Date.now() - t0;
+    t0 = Date.now();
+    const sys = await collectStatus(c, { probes: [systemProbe] });
+    const sysMs = Date.now() - t0;
+    console.log(`# status in-process on ${n} hosts: ${fullMs} ms with every probe, ${sysMs} ms with the system probe only`);
+    assert.ok(full.every((h) => h.reachable && !h.probeErrors && h.installed));
+    assert.ok(sys.every((h) => h.reachable && h.os && !h.installed));
+  }
+});
+
 test("an unreachable host is reported with its error, the others still answer, exit 1", async () => {
   const closed = await freePort();
   const input = fleet.clusterInput();
@@ -112,7 +132,7 @@ test("an unreachable host is reported with its error, the others still answer, e
   assert.match(doc.hosts[2].error ?? "", /cannot connect to root@127\.0\.0\.1:\d+: ECONNREFUSED/);
   const t = await kubeprov(["status", "-f", file]);
   assert.equal(t.code, 1);
-  assert.match(t.stdout, /^down1\s+127\.0\.0\.1:\d+\s+NO\s/m);
+  assert.match(t.stdout, /^down1\s+127\.0\.0\.1:\d+\s+NO\s/m, t.stderr);
   assert.match(t.stdout, /^down1: cannot connect to root@127\.0\.0\.1:\d+: ECONNREFUSED/m);
 });
 
