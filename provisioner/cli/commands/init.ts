@@ -5,6 +5,7 @@ import { UsageError } from "../../errors.js";
 import { loadTarget } from "../target.js";
 import { runOptions, type CommonOptions } from "../options.js";
 import type { RunSummary } from "../../engine/runner.js";
+import type { Cluster } from "../../spec/schema.js";
 
 interface InitOptions extends CommonOptions {
   skipPhases?: string[];
@@ -49,20 +50,44 @@ async function runInit(o: InitOptions, onlyPhases?: string[]): Promise<RunSummar
       verbose: o.verbose ?? 0,
     },
   });
-  if (o.output === "text" && !o.dryRun && (!onlyPhases || onlyPhases.includes("wait-control-plane"))) {
-    const target = o.name ? `--name ${o.name}` : `-f ${o.file}`;
-    const first = cluster.spec.hosts.find((h) => h.roles.includes("control-plane"));
-    process.stdout.write(
-      [
-        "",
-        `Your Kubernetes control plane on ${first?.name ?? "the first control plane"} is ready (${(summary.durationMs / 1000).toFixed(1)} s).`,
-        `The admin kubeconfig is /etc/kubernetes/admin.conf on ${first?.name}; print it here with:`,
-        `  kubeprov kubeconfig ${target} > admin.conf && kubectl --kubeconfig admin.conf get nodes`,
-        "",
-      ].join("\n"),
-    );
+  if (o.output === "text" && !o.dryRun && (!onlyPhases || onlyPhases.includes("bootstrap"))) {
+    process.stdout.write("\n" + (await closingText(cluster, source, o)));
   }
   return summary;
+}
+
+/**
+ * What init prints at the end, like kubeadm: where the admin kubeconfig is and the join lines
+ * (H8's joinCommands) with the token the bootstrap phase keeps. Read after the run, from the cluster.
+ */
+async function closingText(cluster: Cluster, source: string, o: InitOptions): Promise<string> {
+  const target = o.name ? `--name ${o.name}` : `-f ${o.file}`;
+  const fallback = `Your Kubernetes control plane is ready.\n  kubeprov kubeconfig ${target} > admin.conf && kubectl --kubeconfig admin.conf get nodes\n  kubeprov token create ${target} --print-join-command\n`;
+  try {
+    const [{ openTransport, toHost, closeHosts }, { createRunContext }, { MemoryReporter }, { apiClient, closeApiClients }, { listTokens, pickJoinToken }, { formatToken }, { joinCommands }] =
+      await Promise.all([
+        import("../../transport/pool.js"),
+        import("../../engine/context.js"),
+        import("../../events.js"),
+        import("../../bootstrap/api.js"),
+        import("../../tasks/bootstrap.js"),
+        import("../../bootstrap/token.js"),
+        import("../../bootstrap/joincmd.js"),
+      ]);
+    const spec = cluster.spec.hosts.find((h) => h.roles.includes("control-plane"));
+    if (!spec) return fallback;
+    const host = toHost(spec, await openTransport(cluster, spec));
+    const ctx = createRunContext({ cluster, source, hosts: [host], reporter: new MemoryReporter() });
+    try {
+      const token = pickJoinToken(await listTokens(await apiClient(ctx)));
+      return await joinCommands(ctx, token ? { token: formatToken(token) } : {});
+    } finally {
+      await closeApiClients(ctx);
+      await closeHosts([host]);
+    }
+  } catch {
+    return fallback;
+  }
 }
 
 function initLikeOptions(cmd: Command): Command {
