@@ -279,3 +279,27 @@ test("a kept file with a wrong mode is chmod-ed back (content untouched); dry ru
   const again = await ensurePki(store, ctx);
   assert.deepEqual(again.plan.modeFixes, []);
 });
+
+test("certificates signed by node-forge's own RSA (signer forge) verify the same way", async () => {
+  const { setSigner } = await import("../../provisioner/pki/issue.js");
+  setSigner("forge");
+  try {
+    const { dir } = await fresh("forge-signer");
+    for (const [ca, leaf] of [["ca", "apiserver"], ["etcd/ca", "etcd/peer"], ["front-proxy-ca", "front-proxy-client"]]) {
+      assert.ok(verify(join(dir, `pki/${ca}.crt`), join(dir, `pki/${leaf}.crt`)).ok, leaf);
+      assert.ok(verify(join(dir, `pki/${ca}.crt`), join(dir, `pki/${ca}.crt`)).ok, ca);
+    }
+  } finally {
+    setSigner("native");
+  }
+});
+
+test("check-expiration marks missing files", async () => {
+  const { dir } = await fresh("missing");
+  rmSync(join(dir, "pki/etcd/peer.crt"));
+  const r = runCli(["certs", "check-expiration", "--cert-dir", join(dir, "pki"), "--kubeconfig-dir", dir]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^etcd-peer\s+!MISSING!/m);
+  const j = JSON.parse(runCli(["certs", "check-expiration", "--cert-dir", join(dir, "pki"), "--kubeconfig-dir", dir, "-o", "json"]).stdout);
+  assert.equal(j.certificates.find((c: { name: string }) => c.name === "etcd-peer").missing, true);
+});
