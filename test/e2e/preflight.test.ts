@@ -30,9 +30,13 @@ interface Run {
   stderr: string;
 }
 
+/** The last command run, shown when an assertion about its events fails. */
+let last: (Run & { args: string[] }) | undefined;
+
 function kubeprov(...args: string[]): Run {
   const r = spawnSync(process.execPath, [join(root, "bin", "kubeprov.js"), ...args], { cwd: root, encoding: "utf8", timeout: 300_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  last = { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, args };
+  return last;
 }
 
 function dexec(node: string, script: string, check = true): string {
@@ -65,7 +69,7 @@ function checks(events: KubeprovEvent[], host: string): Check[] {
 }
 function check(events: KubeprovEvent[], host: string, id: string): Check {
   const c = checks(events, host).find((e) => e.id === id);
-  assert.ok(c, `no ${id} check on ${host}`);
+  assert.ok(c, `no ${id} check on ${host}; last command kubeprov ${last?.args.join(" ")} exited ${last?.code}:\n${last?.stderr}\n${last?.stdout.slice(-2000)}`);
   return c;
 }
 function summary(events: KubeprovEvent[]) {
