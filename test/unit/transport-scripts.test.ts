@@ -1,0 +1,77 @@
+// The write/read scripts both transports run, exercised with the local /bin/sh; bastion parsing.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { readScript, writeScript, READ_MISSING_CODE, sudoWrap } from "../../provisioner/transport/scripts.js";
+import { parseBastion } from "../../provisioner/transport/ssh.js";
+import { hostSshSettings } from "../../provisioner/transport/pool.js";
+import { clusterSchema } from "../../provisioner/spec/schema.js";
+import { ConfigError } from "../../provisioner/errors.js";
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), "kpt-scripts-"));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const sh = (script: string, input: string | Buffer) => spawnSync("/bin/sh", ["-c", script], { input, encoding: "utf8" });
+
+test("writeScript: exact bytes → file with the mode; fewer bytes (a cut connection) → old file kept, temp removed", () => {
+  const p = join(dir, "a", "b", "f.txt");
+  const ok = sh(writeScript(p, 6, 0o640), "hello\n");
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(readFileSync(p, "utf8"), "hello\n");
+  assert.equal(statSync(p).mode & 0o7777, 0o640);
+  const cut = sh(writeScript(p, 1000, 0o600), "only part");
+  assert.equal(cut.status, 75);
+  assert.match(cut.stderr, /short write: received 9 of 1000 bytes/);
+  assert.equal(readFileSync(p, "utf8"), "hello\n");
+  assert.equal(statSync(p).mode & 0o7777, 0o640);
+  assert.deepEqual(readdirSync(join(dir, "a", "b")), ["f.txt"]);
+});
+
+test("writeScript: names with spaces and quotes; owner validated; relative paths refused", () => {
+  const p = join(dir, "it's a file");
+  assert.equal(sh(writeScript(p, 2, 0o600, "root:root"), "x\n").status, 0);
+  assert.equal(readFileSync(p, "utf8"), "x\n");
+  assert.throws(() => writeScript(p, 1, 0o600, "root; rm -rf /"), /invalid owner/);
+  assert.throws(() => writeScript("rel/path", 1, 0o600), /absolute path/);
+});
+
+test("readScript: content, or the 'missing' exit code", () => {
+  const p = join(dir, "r.txt");
+  writeFileSync(p, "data");
+  assert.equal(sh(readScript(p), "").stdout, "data");
+  assert.equal(sh(readScript(join(dir, "nope")), "").status, READ_MISSING_CODE);
+  assert.equal(sudoWrap("echo 'a b'"), `sudo -n sh -c 'echo '\\''a b'\\'''`);
+});
+
+test("parseBastion and per-host SSH settings", () => {
+  assert.deepEqual(parseBastion("ops@jump.example:2222"), { address: "jump.example", port: 2222, user: "ops" });
+  assert.deepEqual(parseBastion("jump.example"), { address: "jump.example", port: 22, user: undefined });
+  assert.deepEqual(parseBastion("[fd00::1]:22"), { address: "fd00::1", port: 22, user: undefined });
+  assert.throws(() => parseBastion("@h"), ConfigError);
+  assert.throws(() => parseBastion("h:99999"), ConfigError);
+  const c = clusterSchema.parse({
+    apiVersion: "kubeprov/v1alpha1",
+    kind: "Cluster",
+    metadata: { name: "x" },
+    spec: {
+      ssh: { user: "admin", port: 2200, identityFile: "~/.ssh/a", bastion: "jump" },
+      hosts: [
+        { name: "a", address: "10.213.0.2", roles: ["control-plane"] },
+        { name: "b", address: "10.213.0.3", roles: ["worker"], ssh: { user: "root", port: 22, identityFile: "/k", bastion: "u@j2:2022" } },
+      ],
+    },
+  });
+  const a = hostSshSettings(c, c.spec.hosts[0]);
+  assert.equal(a.user, "admin");
+  assert.equal(a.port, 2200);
+  assert.equal(a.identityFile, "~/.ssh/a");
+  assert.deepEqual(a.bastion, { address: "jump", port: 22, user: undefined });
+  const b = hostSshSettings(c, c.spec.hosts[1]);
+  assert.deepEqual([b.user, b.port, b.identityFile, b.bastion], ["root", 22, "/k", { address: "j2", port: 2022, user: "u" }]);
+});
