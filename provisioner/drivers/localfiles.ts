@@ -1,7 +1,7 @@
 // Local files of a driver-made cluster, all under clusterDir(NAME): the cluster's SSH key pair and
 // the known_hosts file holding the nodes' host keys (read through the driver, never accepted on
 // first use). `delete` removes the directory.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, chmodSync, rmSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, writeFileSync, chmodSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { clusterDir } from "../paths.js";
@@ -36,23 +36,36 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode: numbe
   renameSync(tmp, path);
 }
 
-/** The cluster's ed25519 key pair (created once, 0600 private / 0644 public); returns the public key line. */
+/**
+ * The cluster's ed25519 key pair (created once, 0600 private / 0644 public); returns the public
+ * key line. Safe when two `up`s run at once: the private key is published with link(), which
+ * fails when the file exists, so exactly one key wins and the loser adopts it; the public key is
+ * always derived from the private key on disk.
+ */
 export async function ensureClusterKey(cluster: string): Promise<string> {
   const f = clusterFiles(cluster);
   mkdirSync(f.dir, { recursive: true, mode: 0o700 });
   chmodSync(f.dir, 0o700);
-  if (existsSync(f.identityFile) && existsSync(f.publicKeyFile)) return readFileSync(f.publicKeyFile, "utf8").trim();
-  // Generated in a temporary name, then renamed: a killed run never leaves half a key pair.
-  const tmp = join(f.dir, `.id_ed25519.tmp-${process.pid}`);
-  rmSync(tmp, { force: true });
-  rmSync(`${tmp}.pub`, { force: true });
-  const r = await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `kubeprov-${cluster}`, "-f", tmp], { reject: false });
-  if (r.exitCode !== 0) throw new RuntimeFailure("ssh-keygen failed", lastLines(String(r.stderr), 10));
-  chmodSync(tmp, 0o600);
-  chmodSync(`${tmp}.pub`, 0o644);
-  renameSync(`${tmp}.pub`, f.publicKeyFile);
-  renameSync(tmp, f.identityFile);
-  return readFileSync(f.publicKeyFile, "utf8").trim();
+  if (!existsSync(f.identityFile)) {
+    const tmp = join(f.dir, `.id_ed25519.tmp-${process.pid}-${Date.now()}`);
+    const r = await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `kubeprov-${cluster}`, "-f", tmp], { reject: false });
+    if (r.exitCode !== 0) throw new RuntimeFailure("ssh-keygen failed", lastLines(String(r.stderr), 10));
+    chmodSync(tmp, 0o600);
+    try {
+      linkSync(tmp, f.identityFile);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    } finally {
+      rmSync(tmp, { force: true });
+      rmSync(`${tmp}.pub`, { force: true });
+    }
+  }
+  const pub = await execa("ssh-keygen", ["-y", "-f", f.identityFile], { reject: false });
+  if (pub.exitCode !== 0) throw new RuntimeFailure(`cannot read the cluster key ${f.identityFile}`, lastLines(String(pub.stderr), 5));
+  const [type, blob] = String(pub.stdout).trim().split(/\s+/);
+  const line = `${type} ${blob} kubeprov-${cluster}`;
+  if (!existsSync(f.publicKeyFile) || readFileSync(f.publicKeyFile, "utf8").trim() !== line) writeFileAtomic(f.publicKeyFile, line + "\n", 0o644);
+  return line;
 }
 
 /**

@@ -261,3 +261,35 @@ describe("machines: bad input fails clearly and creates nothing", () => {
     await nothingCreated();
   });
 });
+
+describe("machines: concurrent ups", { timeout: 10 * 60_000 }, () => {
+  const names = [0, 1, 2, 3].map((i) => `kpt-c${i}-${suffix}`);
+  const cenv = makeCliEnv("kpt-concurrent-");
+  after(async () => {
+    for (const n of names) await dockerCleanup(n);
+    cenv.cleanup();
+  });
+
+  test("four clusters at once get four different subnets; the same cluster twice at once converges to one", async () => {
+    const rs = await Promise.all([
+      ...names.map((n) => kubeprov(cenv, ["up", "--name", n, "--no-kubernetes"])),
+      kubeprov(cenv, ["up", "--name", names[0], "--no-kubernetes"]),
+    ]);
+    for (const r of rs) assert.equal(r.code, 0, r.stderr);
+    const subnets = new Set<string>();
+    for (const n of names) {
+      const [row] = await (async () => {
+        const r = await kubeprov(cenv, ["node", "list", "--name", n, "-o", "json"]);
+        return JSON.parse(r.stdout) as NodeRow[];
+      })();
+      subnets.add(row.address.split(".").slice(0, 3).join("."));
+      const ids = await dockerLines(["ps", "-aq", "--filter", `label=io.kubeprov.cluster=${n}`]);
+      assert.equal(ids.length, 1, `${n}: one container`);
+      const r = await kubeprov(cenv, ["ssh", "--name", n, row.name, "--", "systemctl is-system-running"]);
+      assert.equal(r.code, 0, `${n}: ${r.stderr}`);
+      assert.equal(r.stdout.trim(), "running");
+    }
+    assert.equal(subnets.size, names.length);
+    for (const n of names) assert.equal((await kubeprov(cenv, ["delete", "--name", n])).code, 0);
+  });
+});

@@ -166,12 +166,23 @@ export class DockerDriver implements Driver {
           const volume = await this.ensureVolume(cluster, m.node);
           const args = dockerRunArgs({ cluster, node: m.node, roles: m.roles, address, network: networkName(cluster), image, volume, cpus: m.cpus, memory: m.memory });
           const r = await docker(args, { reject: false });
-          if (r.exitCode !== 0) {
-            // Conflict: a container of that name exists but is not labelled for this cluster.
-            throw new HostError(m.node, "docker run", r.stderr.trim().split("\n").pop() ?? "docker run failed", r.stderr.trim());
+          if (r.exitCode === 0) {
+            created++;
+            this.log(`created ${m.node} (${address})`);
+          } else {
+            // Another `up` of this cluster may have created it a moment ago: then it is ours to
+            // wait for. A container of that name without this cluster's label is an error.
+            let now: ContainerInfo | undefined;
+            for (let i = 0; i < 50 && /already in use/i.test(r.stderr); i++) {
+              // The name is reserved a moment before the container is listed.
+              now = (await this.containers(cluster)).find((c) => c.node === m.node);
+              if (now) break;
+              await sleep(200);
+            }
+            if (!now)
+              throw new HostError(m.node, "docker run", r.stderr.trim().split("\n").pop() ?? "docker run failed", r.stderr.trim());
+            if (!now.running) await docker(["start", now.id]);
           }
-          created++;
-          this.log(`created ${m.node} (${address})`);
         } else if (!have.running) {
           await docker(["start", have.id]);
           started++;
@@ -235,7 +246,7 @@ export class DockerDriver implements Driver {
     const script =
       'umask 077; mkdir -p /root/.ssh; k=$(cat); ' +
       'if [ -f /root/.ssh/authorized_keys ] && grep -qxF "$k" /root/.ssh/authorized_keys; then exit 0; fi; ' +
-      'printf "%s\\n" "$k" > /root/.ssh/authorized_keys.tmp && chmod 600 /root/.ssh/authorized_keys.tmp && mv /root/.ssh/authorized_keys.tmp /root/.ssh/authorized_keys';
+      't=/root/.ssh/.authorized_keys.$$; printf "%s\\n" "$k" > $t && chmod 600 $t && mv $t /root/.ssh/authorized_keys';
     await docker(["exec", "-i", node, "sh", "-c", script], { input: publicKey + "\n" });
   }
 
