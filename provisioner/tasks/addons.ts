@@ -7,6 +7,7 @@ import { fileTask } from "../engine/file-task.js";
 import { HostError } from "../errors.js";
 import { KUBELET_CONFIG } from "../constants.js";
 import { parse as parseYaml } from "yaml";
+import { nthAddress, parseCIDR, splitList } from "../spec/cidr.js";
 import { apiClient, firstControlPlane, objectPath, waitFor, type KubeObject } from "../bootstrap/api.js";
 import {
   apiServerURL,
@@ -25,14 +26,43 @@ export const COREDNS_TASK = "addons/coredns";
 /** How long kube-controller-manager may take to give a registered Node its pod CIDR. */
 export const POD_CIDR_TIMEOUT_MS = 60_000;
 
-/** The pod CIDR kube-controller-manager assigned to `host`'s Node (waits for registration and assignment). */
+/** The first node-sized block of a single IPv4 pod subnet ("10.244.0.0/16", 24 → "10.244.0.0/24"), or undefined. */
+export function firstNodeCIDR(podSubnet: string, maskSize: number): string | undefined {
+  const subnets = splitList(podSubnet);
+  if (subnets.length !== 1) return undefined;
+  const c = parseCIDR(subnets[0]);
+  if (!c || c.family !== 4 || c.prefix > maskSize) return undefined;
+  return `${nthAddress(c, 0)}/${maskSize}`;
+}
+
+/**
+ * The pod CIDR of `host`'s Node. kube-controller-manager assigns it, but only once its
+ * controllers run (about 10 s after the API server is ready). When this Node is the only one (the
+ * first control plane during init), kubeprov gives it the first block of the pod subnet itself:
+ * the block kube-controller-manager's allocator picks first, and one it marks used when it sees
+ * it. A pod CIDR cannot change once set, so if the controller wins the race its choice is kept.
+ * With other Nodes present kubeprov waits for the controller (two allocators could collide).
+ */
 export async function nodePodCIDR(host: Host, ctx: RunContext): Promise<string> {
   const api = await apiClient(ctx);
   const first = firstControlPlane(ctx);
-  await waitForNode(api, host, host === first ? undefined : 30_000);
+  const node = await waitForNode(api, host, host === first ? undefined : 30_000);
   const path = objectPath("v1", "Node", host.name);
+  type NodeWithCidr = KubeObject & { spec?: { podCIDR?: string } };
+  if ((node as NodeWithCidr).spec?.podCIDR) return (node as NodeWithCidr).spec!.podCIDR!;
+  const net = ctx.cluster.spec.networking;
+  const block = firstNodeCIDR(net.podSubnet, net.nodeCidrMaskSize);
+  if (block) {
+    const nodes = await api.list(objectPath("v1", "Node", ""));
+    if (nodes.length === 1 && nodes[0].metadata.name === host.name) {
+      const r = await api.mergePatch(path, { spec: { podCIDR: block, podCIDRs: [block] } });
+      if (r.status >= 200 && r.status < 300) {
+        ctx.log("debug", `gave Node ${host.name} pod CIDR ${block} (the first block, as the controller-manager would)`, host, CNI_TASK);
+      }
+    }
+  }
   const cidr = await waitFor(async () => {
-    const n = await api.get<KubeObject & { spec?: { podCIDR?: string } }>(path);
+    const n = await api.get<NodeWithCidr>(path);
     return n?.spec?.podCIDR || undefined;
   }, POD_CIDR_TIMEOUT_MS);
   if (!cidr) {
@@ -40,7 +70,7 @@ export async function nodePodCIDR(host: Host, ctx: RunContext): Promise<string> 
       host.name,
       CNI_TASK,
       `Node ${host.name} has no spec.podCIDR after ${POD_CIDR_TIMEOUT_MS / 1000} s`,
-      `kube-controller-manager must run with --allocate-node-cidrs=true --cluster-cidr=${ctx.cluster.spec.networking.podSubnet}; see its log on the control plane`,
+      `kube-controller-manager must run with --allocate-node-cidrs=true --cluster-cidr=${net.podSubnet}; see its log on the control plane`,
     );
   }
   return cidr;

@@ -189,3 +189,11 @@ test("kubectl transport: object paths map to kubectl's resource names; errors to
   assert.equal(statusOfKubectlError("Error from server (Conflict): Operation cannot be fulfilled"), 409);
   assert.equal(statusOfKubectlError("The connection to the server 10.0.0.1:6443 was refused"), 500);
 });
+
+test("firstNodeCIDR: the first node-sized block of a single IPv4 pod subnet", async () => {
+  const { firstNodeCIDR } = await import("../../provisioner/tasks/addons.js");
+  assert.equal(firstNodeCIDR("10.244.0.0/16", 24), "10.244.0.0/24");
+  assert.equal(firstNodeCIDR("192.168.64.0/18", 26), "192.168.64.0/26");
+  assert.equal(firstNodeCIDR("10.244.0.0/16,fd00::/56", 24), undefined, "dual stack: left to the controller-manager");
+  assert.equal(firstNodeCIDR("10.244.0.0/25", 24), undefined);
+});
