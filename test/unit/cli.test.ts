@@ -1,12 +1,14 @@
 // The CLI as a user runs it (node bin/kubeprov.js): --help everywhere, exit codes for usage
 // errors, -o validation on every command that has it, and working completion scripts.
-import { test, describe } from "node:test";
+import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
-import { buildProgram } from "../../provisioner/cli/main.js";
+import { buildProgram, run } from "../../provisioner/cli/main.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const bin = join(root, "bin", "kubeprov.js");
@@ -34,18 +36,26 @@ function kubeprov(args: string[], input?: string): Promise<Result> {
   });
 }
 
-/** Runs fn over items, at most `limit` at a time (each run is a whole node process). */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
+/**
+ * The same run() that bin/kubeprov.js calls, in this process (for loops over every command, where
+ * a node process per case would take minutes); stdout and stderr are captured.
+ */
+async function runHere(args: string[]): Promise<Result> {
+  let stdout = "";
+  let stderr = "";
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((c: string | Uint8Array) => ((stdout += c.toString()), true)) as typeof process.stdout.write;
+  process.stderr.write = ((c: string | Uint8Array) => ((stderr += c.toString()), true)) as typeof process.stderr.write;
+  const saved = process.exitCode;
+  try {
+    const code = await run(args);
+    return { code, stdout, stderr };
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+    process.exitCode = saved;
+  }
 }
 
 /** Every command path in the tree, e.g. ["config", "validate"]. */
@@ -69,7 +79,8 @@ describe("kubeprov --help and exit codes", () => {
     for (const name of required) assert.match(top.stdout, new RegExp(`^  ${name}\\b`, "m"), `${name} missing from --help`);
     const paths = commandPaths();
     assert.ok(paths.length >= required.length);
-    const results = await mapLimit(paths, 4, ({ path }) => kubeprov([...path, "--help"]));
+    const results: Result[] = [];
+    for (const { path } of paths) results.push(await runHere([...path, "--help"]));
     results.forEach((r, i) => {
       const p = paths[i].path.join(" ");
       assert.equal(r.code, 0, `kubeprov ${p} --help exited ${r.code}: ${r.stderr}`);
@@ -92,11 +103,28 @@ describe("kubeprov --help and exit codes", () => {
   test("-o yaml is rejected with exit 2 by every command that has -o", async () => {
     const withOutput = commandPaths().filter(({ cmd }) => cmd.options.some((o) => o.long === "--output"));
     assert.ok(withOutput.some(({ path }) => path.join(" ") === "config validate"));
-    const results = await mapLimit(withOutput, 4, ({ path }) => kubeprov([...path, "-o", "yaml", "-f", "/nonexistent/cluster.yaml"]));
+    const results: Result[] = [];
+    for (const { path } of withOutput) results.push(await runHere([...path, "-o", "yaml", "-f", "/nonexistent/cluster.yaml"]));
+    // And once through the binary itself.
+    const real = await kubeprov(["config", "validate", "-o", "yaml", "-f", "-"], "");
+    assert.equal(real.code, 2);
+    assert.match(real.stderr, /argument 'yaml' is invalid/);
     results.forEach((r, i) => {
       const p = withOutput[i].path.join(" ");
       assert.equal(r.code, 2, `kubeprov ${p} -o yaml exited ${r.code}`);
       assert.match(r.stderr, /-o, --output <format>' argument 'yaml' is invalid/, `kubeprov ${p}: ${r.stderr}`);
+    });
+  });
+
+  test("--concurrency takes a positive whole number on every command that has it (else exit 2)", async () => {
+    const withConcurrency = commandPaths().filter(({ cmd }) => cmd.options.some((o) => o.long === "--concurrency"));
+    const cases = withConcurrency.flatMap(({ path }) => ["0", "-3", "two", "1.5"].map((v) => ({ path, v })));
+    const results: Result[] = [];
+    for (const { path, v } of cases) results.push(await runHere([...path, `--concurrency=${v}`, "-f", "/nonexistent/cluster.yaml"]));
+    results.forEach((r, i) => {
+      const p = `kubeprov ${cases[i].path.join(" ")} --concurrency=${cases[i].v}`;
+      assert.equal(r.code, 2, `${p} exited ${r.code}`);
+      assert.match(r.stderr, /--concurrency <n>' argument .* is invalid/, `${p}: ${r.stderr}`);
     });
   });
 
@@ -109,10 +137,21 @@ describe("kubeprov --help and exit codes", () => {
 
 describe("kubeprov completion", () => {
   const bash = (script: string) => spawnSync("bash", ["-c", script], { encoding: "utf8", env: { ...process.env, KP: `${process.execPath} ${bin}` } });
+  let scriptFile = "";
+  before(async () => {
+    // The script as `kubeprov completion bash` prints it, generated once for the cases below.
+    const r = await runHere(["completion", "bash"]);
+    assert.equal(r.code, 0);
+    scriptFile = join(mkdtempSync(join(tmpdir(), "kpt-completion-")), "kubeprov.bash");
+    writeFileSync(scriptFile, r.stdout);
+  });
+  after(() => {
+    if (scriptFile) rmSync(dirname(scriptFile), { recursive: true, force: true });
+  });
   /** Runs the completion function as bash would for the words typed so far; returns COMPREPLY. */
   const complete = (words: string[]) => {
     const arr = words.map((w) => `'${w}'`).join(" ");
-    const r = bash(`source <($KP completion bash) && COMP_WORDS=(${arr}) && COMP_CWORD=${words.length - 1} && _kubeprov && printf '%s\\n' "\${COMPREPLY[@]}"`);
+    const r = bash(`source '${scriptFile}' && COMP_WORDS=(${arr}) && COMP_CWORD=${words.length - 1} && _kubeprov && printf '%s\\n' "\${COMPREPLY[@]}"`);
     assert.equal(r.status, 0, r.stderr);
     return r.stdout.split("\n").filter(Boolean);
   };
