@@ -202,10 +202,12 @@ describe("machines: kubeprov up --no-kubernetes on docker", { timeout: 20 * 60_0
     assert.match(again.stdout, /nothing to delete/);
   });
 
-  test("delete finds a cluster by its labels when its local files are gone", async () => {
-    const r = await kubeprov(env, ["up", "--name", NAME_B, "--no-kubernetes"]);
+  test("--cpus/--memory limit the node; delete finds a cluster by its labels when its local files are gone", async () => {
+    const r = await kubeprov(env, ["up", "--name", NAME_B, "--no-kubernetes", "--cpus", "0.5", "--memory", "512m"]);
     assert.equal(r.code, 0, r.stderr);
     console.log(`# up --no-kubernetes, 1 node: ${r.ms} ms`);
+    const [limits] = await dockerLines(["inspect", "--format", "{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}", `${NAME_B}-control-plane`]);
+    assert.equal(limits, `${0.5e9} ${512 * 1024 * 1024}`);
     rmSync(join(env.home, "clusters", NAME_B), { recursive: true, force: true });
     const d = await kubeprov(env, ["delete", "--name", NAME_B]);
     assert.equal(d.code, 0, d.stderr);
