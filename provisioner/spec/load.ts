@@ -25,7 +25,8 @@ export function formatPath(path: readonly PathSegment[]): string {
 export function parseClusterText(text: string, source: string): Cluster {
   const lineCounter = new LineCounter();
   // Duplicate keys are found by duplicateKeys() below, which knows the field path and the position.
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: true, uniqueKeys: false });
+  // merge: `<<: *defaults` (YAML merge keys) is handy for hosts that share settings.
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: true, uniqueKeys: false, merge: true });
   const list = Array.isArray(docs) ? docs : [docs];
   const yamlProblems: string[] = [];
   for (const d of list) {

@@ -3,7 +3,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -176,6 +176,18 @@ describe("kubeprov completion", () => {
     // An option's value is skipped when finding the command: -f FILE does not end the path.
     assert.deepEqual(complete(["kubeprov", "config", "validate", "-f", "x.yaml", "--na"]), ["--name"]);
     assert.deepEqual(complete(["kubeprov", "completion", ""]), ["bash", "zsh"]);
+  });
+
+  test("bash: --name completes the clusters under the state directory", () => {
+    const home = mkdtempSync(join(tmpdir(), "kpt-home-"));
+    try {
+      for (const n of ["alpha", "beta", "kpt-x"]) mkdirSync(join(home, "clusters", n), { recursive: true });
+      const r = bash(`export KUBEPROV_HOME='${home}'; source '${scriptFile}' && COMP_WORDS=(kubeprov delete --name '') && COMP_CWORD=3 && _kubeprov && printf '%s\\n' "\${COMPREPLY[@]}"`);
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(r.stdout.split("\n").filter(Boolean), ["alpha", "beta", "kpt-x"]);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 
   test("bash: a file is completed after -f", () => {

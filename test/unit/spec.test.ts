@@ -269,6 +269,13 @@ describe("cluster file: semantic checks", () => {
     ]);
   });
 
+  test("YAML anchors and merge keys work, and positions still point into the file", () => {
+    const text = clusterYaml({ tail: "    - <<: &w {roles: [worker]}\n      name: node2\n      address: 192.168.99.203\n    - {<<: *w, name: node3, address: 192.168.99.204, bogus: 1}\n" });
+    assertProblems(text, ['cluster.yaml:26:54 spec.hosts[3].bogus: unknown field "bogus" (known fields: name, address, internalAddress, roles, ssh, connection, criSocket, labels)']);
+    const c = parseClusterText(text.replace(", bogus: 1", ""), "cluster.yaml");
+    assert.deepEqual(c.spec.hosts.map((h) => `${h.name}:${h.roles.join("+")}`), ["master1:control-plane", "node1:worker", "node2:worker", "node3:worker"]);
+  });
+
   test("the source name is used as given", () => {
     assert.match(problems(clusterYaml({ h2roles: "master" }), "<stdin>")[0], /^<stdin>:22:15 /);
   });

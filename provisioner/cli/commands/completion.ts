@@ -123,6 +123,12 @@ ${fn}() {
   done
   if [ -n "$prev" ]; then
     local choices
+    if [ "$prev" = "--name" ]; then
+      # Clusters made by \`${name} up\`: the directories under the state directory.
+      local state="\${KUBEPROV_HOME:-$HOME/.local/share/kubeprov}/clusters"
+      COMPREPLY=($(compgen -W "$(ls -1 "$state" 2>/dev/null)" -- "$cur"))
+      return 0
+    fi
     choices="$(${fn}_choices "$cmdpath" "$prev")"
     if [ -n "$choices" ]; then
       COMPREPLY=($(compgen -W "$choices" -- "$cur"))
