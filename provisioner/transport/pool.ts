@@ -3,7 +3,7 @@
 // that lists every host that could not be reached.
 import type { Client as ClientT } from "ssh2";
 import { RuntimeFailure } from "../errors.js";
-import { SSH_CONNECT_CONCURRENCY } from "../constants.js";
+import { SSH_CONNECT_CONCURRENCY, SSH_CONNECT_TIMEOUT_MS } from "../constants.js";
 import type { Cluster, HostSpec } from "../spec/schema.js";
 import type { Host } from "../engine/task.js";
 import type { Transport } from "./transport.js";
@@ -92,6 +92,8 @@ export async function openTransport(cluster: Cluster, hostSpec: HostSpec, opts: 
   const auth: SshAuth = { ...s, acceptNewHostKeys: opts.acceptNewHostKeys, hashKnownHosts: opts.hashKnownHosts };
   let via: ClientT | undefined;
   let release: (() => void) | undefined;
+  // The bastion and the host share one set-up time budget.
+  const deadline = Date.now() + (opts.connectTimeoutMs ?? SSH_CONNECT_TIMEOUT_MS);
   if (s.bastion) {
     const pool = opts.bastions ?? new BastionPool();
     const b = await pool.acquire(hostSpec.name, s.bastion, auth, opts);
@@ -106,7 +108,7 @@ export async function openTransport(cluster: Cluster, hostSpec: HostSpec, opts: 
       port: s.port,
       via,
       onClose: release,
-      connectTimeoutMs: opts.connectTimeoutMs,
+      connectTimeoutMs: Math.max(1000, deadline - Date.now()),
       connectAttempts: opts.connectAttempts,
     });
   } catch (e) {

@@ -350,6 +350,7 @@ export class SshTransport implements Transport {
   /** Connect (through the bastion when one is given) and verify host keys. */
   static async connect(opts: SshConnectOptions): Promise<SshTransport> {
     const timeoutMs = opts.connectTimeoutMs ?? SSH_CONNECT_TIMEOUT_MS;
+    const deadline = Date.now() + timeoutMs; // bastion and target share the budget
     let via = opts.via;
     let own: ClientT | undefined;
     if (!via && opts.bastion) {
@@ -358,7 +359,7 @@ export class SshTransport implements Transport {
     }
     try {
       const client = await connectClient(opts.host, { address: opts.address, port: opts.port }, opts, {
-        timeoutMs,
+        timeoutMs: Math.max(1000, deadline - Date.now()),
         attempts: opts.connectAttempts,
         via,
       });
