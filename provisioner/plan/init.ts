@@ -12,21 +12,29 @@ import { kubeletStartTask } from "../tasks/kubelet.js";
 import { controlPlaneTasks, etcdTasks } from "../tasks/controlplane.js";
 import { waitControlPlaneTask } from "../tasks/wait.js";
 
-/** The phases of init, in order (what `init phase <name>` and --skip-phases accept). */
-export const INIT_PHASES = [
-  { name: "preflight", description: "check the host can run Kubernetes (CPU, memory, ports, swap, cgroups, runtime)" },
-  { name: "prepare", description: "container runtime, binaries, kubelet prerequisites and images" },
-  { name: "certs", description: "certificate authorities and certificates under /etc/kubernetes/pki" },
-  { name: "kubeconfig", description: "admin, super-admin, kubelet, controller-manager and scheduler kubeconfigs" },
-  { name: "kubelet-start", description: "kubelet configuration and flags; kubelet running" },
-  { name: "etcd", description: "local (stacked) etcd member" },
-  { name: "control-plane", description: "kube-apiserver, kube-controller-manager, kube-scheduler" },
-  { name: "wait-control-plane", description: "wait until the API server is ready, diagnose what is not" },
-  { name: "bootstrap", description: "cluster configuration, control-plane label/taint, bootstrap token, cluster-info, RBAC" },
-  { name: "addons", description: "CNI, kube-proxy, CoreDNS" },
-] as const;
+/** What each phase does (for `init phase --help`); phases come from the tasks themselves. */
+export const PHASE_DESCRIPTIONS: Record<string, string> = {
+  preflight: "check the host can run Kubernetes (CPU, memory, ports, swap, cgroups, runtime)",
+  prepare: "container runtime, binaries, kubelet prerequisites and images",
+  certs: "certificate authorities and certificates under /etc/kubernetes/pki",
+  kubeconfig: "admin, super-admin, kubelet, controller-manager and scheduler kubeconfigs",
+  "kubelet-start": "kubelet configuration and flags; kubelet running",
+  etcd: "local (stacked) etcd member",
+  "control-plane": "kube-apiserver, kube-controller-manager, kube-scheduler",
+  "wait-control-plane": "wait until the API server is ready, diagnose what is not",
+  "bootstrap-rbac": "RBAC for cluster admins and for bootstrapping nodes",
+  "upload-config": "the effective cluster file in a ConfigMap in kube-system",
+  "mark-control-plane": "control-plane label (and taint unless it is also a worker)",
+  "bootstrap-token": "a bootstrap token for joining nodes",
+  "cluster-info": "kube-public/cluster-info, signed for each token",
+  addons: "CNI configuration, kube-proxy, CoreDNS",
+};
 
-export type InitPhase = (typeof INIT_PHASES)[number]["name"];
+/** init's phases in order, as its tasks declare them. */
+export function initPhases(): Array<{ name: string; description: string }> {
+  return [...new Set(initTasks().map((t) => t.phase))].map((name) => ({ name, description: PHASE_DESCRIPTIONS[name] ?? name }));
+}
+
 
 /** The first control plane (in file order): where init runs. */
 export function firstControlPlane(ctx: RunContext): Host {

@@ -109,7 +109,7 @@ export async function kubeletFiles(cluster: Cluster, host: Host, opts: { bootstr
   return files;
 }
 
-export function kubeletStartTask(opts: { after?: string[]; hosts?: (ctx: RunContext) => Host[] } = {}): Task {
+export function kubeletStartTask(opts: { after?: string[]; hosts?: (ctx: RunContext) => Host[]; bootstrap?: boolean } = {}): Task {
   return serviceTask({
     name: KUBELET_START_TASK,
     phase: "kubelet-start",
@@ -117,7 +117,7 @@ export function kubeletStartTask(opts: { after?: string[]; hosts?: (ctx: RunCont
     unit: "kubelet",
     hosts: opts.hosts ?? ((ctx) => ctx.hosts),
     ...(opts.after ? { after: opts.after } : {}),
-    files: (host, ctx) => kubeletFiles(ctx.cluster, host),
+    files: (host, ctx) => kubeletFiles(ctx.cluster, host, { bootstrap: opts.bootstrap }),
     beforeStart: async (host) => {
       await host.transport.exec(`mkdir -p ${MANIFESTS_DIR} && chmod 0755 ${MANIFESTS_DIR}`, { sudo: true });
     },

@@ -6,6 +6,7 @@ import { loadTarget } from "../target.js";
 import { runOptions, type CommonOptions } from "../options.js";
 import type { RunSummary } from "../../engine/runner.js";
 import type { Cluster } from "../../spec/schema.js";
+import { initPhases } from "../../plan/init.js";
 
 interface InitOptions extends CommonOptions {
   skipPhases?: string[];
@@ -26,8 +27,8 @@ function parseSeconds(value: string): number {
 }
 
 async function runInit(o: InitOptions, onlyPhases?: string[]): Promise<RunSummary> {
-  const { INIT_PHASES, initTasks } = await import("../../plan/init.js");
-  const known: string[] = INIT_PHASES.map((p) => p.name);
+  const { initPhases, initTasks } = await import("../../plan/init.js");
+  const known: string[] = initPhases().map((p) => p.name);
   const unknown = (o.skipPhases ?? []).filter((p) => !known.includes(p));
   if (unknown.length) throw new UsageError(`--skip-phases: unknown phase ${unknown.join(", ")}; the phases of init are: ${known.join(", ")}`);
   const { cluster, source } = await loadTarget(o);
@@ -50,7 +51,7 @@ async function runInit(o: InitOptions, onlyPhases?: string[]): Promise<RunSummar
       verbose: o.verbose ?? 0,
     },
   });
-  if (o.output === "text" && !o.dryRun && (!onlyPhases || onlyPhases.includes("bootstrap"))) {
+  if (o.output === "text" && !o.dryRun && (!onlyPhases || onlyPhases.includes("bootstrap-token"))) {
     process.stdout.write("\n" + (await closingText(cluster, source, o)));
   }
   return summary;
@@ -108,19 +109,8 @@ export function register(program: Command): void {
       await runInit(o);
     });
   const phase = init.command("phase").description("run one phase of init (as `kubeadm init phase`)");
-  // Static list so --help works without loading the tasks.
-  const PHASES: Array<[string, string]> = [
-    ["preflight", "check the host can run Kubernetes"],
-    ["prepare", "container runtime, binaries, images"],
-    ["certs", "certificate authorities and certificates"],
-    ["kubeconfig", "kubeconfig files"],
-    ["kubelet-start", "kubelet configuration; kubelet running"],
-    ["etcd", "local etcd member"],
-    ["control-plane", "kube-apiserver, kube-controller-manager, kube-scheduler"],
-    ["wait-control-plane", "wait for the API server, diagnose what is not running"],
-    ["bootstrap", "cluster configuration, tokens, cluster-info, RBAC"],
-    ["addons", "CNI, kube-proxy, CoreDNS"],
-  ];
+  // One sub-command per phase of the plan, as kubeadm's `init phase <name>`.
+  const PHASES: Array<[string, string]> = initPhases().map((p) => [p.name, p.description]);
   for (const [name, description] of PHASES) {
     initLikeOptions(phase.command(name).description(description)).action(async (o: InitOptions) => {
       await runInit(o, [name]);
