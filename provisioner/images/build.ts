@@ -34,7 +34,8 @@ export interface ImagesIndex {
 }
 
 export const IMAGES_INDEX = "images.json";
-export const DEBIAN_BASE_IMAGE = "kubeprov/debian-base:bookworm";
+/** Bump the suffix when the recipe in ensureDebianBase changes. */
+export const DEBIAN_BASE_IMAGE = "kubeprov/debian-base:bookworm-2";
 
 export function imagesDir(bundle: string): string {
   return join(bundle, "images");
@@ -111,7 +112,8 @@ export async function ensureDebianBase(log: (m: string) => void): Promise<string
     ).catch((e: { stderr?: string; stdout?: string; message: string }) => {
       throw new RuntimeFailure(`debootstrap failed: ${e.message.split("\n")[0]}`, (e.stderr || e.stdout || "").slice(-2000));
     });
-    for (const d of ["var/cache/apt/archives", "var/lib/apt/lists"]) {
+    // Every node imports this image: drop what a program never reads (package caches, translations, documentation).
+    for (const d of ["var/cache/apt/archives", "var/lib/apt/lists", "usr/share/locale", "usr/share/doc", "usr/share/man", "usr/share/info"]) {
       rmSync(join(root, d), { recursive: true, force: true });
       mkdirSync(join(root, d), { recursive: true });
     }
