@@ -1,20 +1,24 @@
 // RSA keys. Private keys are written as PKCS#1 "RSA PRIVATE KEY", as kubeadm does; node-forge gets
 // the public key for the certificates it builds.
 //
-// Two generators, both on the platform's native crypto:
-// - "primes" (default): random odd candidates from the CSPRNG with the two top bits set, sieved by
-//   the first 2048 odd primes, then 20 Miller-Rabin rounds by OpenSSL (crypto.checkPrime, on the
-//   thread pool) — the method and round count of Go's crypto/rand.Prime (kubeadm's keys); FIPS
-//   186-4 table C.2 asks 5 rounds for 1024-bit primes. OpenSSL 3.0's own RSA keygen runs 64 rounds
-//   per prime and is 2-3x slower on this machine, which alone made a node's PKI slower than kubeadm.
-//   The key is assembled from p, q (|p-q| > 2^(bits/2-100), gcd(e, p-1) = gcd(e, q-1) = 1,
-//   d = e^-1 mod lcm(p-1, q-1)), imported by OpenSSL (JWK) and checked with a sign/verify round trip.
-// - "openssl": node:crypto's generateKeyPair (KUBEPROV_PKI_KEYGEN=openssl).
+// Two generators, both on the platform's native crypto (OpenSSL):
+// - "openssl" (default): node:crypto's async generateKeyPair on libuv's thread pool, so the keys of
+//   a run are made in parallel. OpenSSL's own RSA key generation (constant-time arithmetic on the
+//   secret primes).
+// - "primes" (opt-in: KUBEPROV_PKI_KEYGEN=primes, or setKeyGenerator): random odd candidates from
+//   the CSPRNG with the two top bits set, sieved by the first 2048 odd primes, each survivor tested
+//   by OpenSSL's Miller-Rabin through crypto.checkPrime (OpenSSL 3 runs at least 64 rounds on
+//   1024-bit numbers whatever is asked) — Go's crypto/rand.Prime method. The key is assembled from
+//   p, q (|p-q| > 2^(bits/2-100), gcd(e, p-1) = gcd(e, q-1) = 1, d = e^-1 mod lcm(p-1, q-1),
+//   d > 2^(bits/2)), imported by OpenSSL (JWK) and checked with a sign/verify round trip. It is
+//   2-3x faster here because checkPrime's modular exponentiation is not the constant-time one
+//   OpenSSL uses on secret primes: a timing side channel on the machine that generates the keys,
+//   which is why it is not the default.
 import { checkPrime, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, sign, verify, type KeyObject } from "node:crypto";
 import forge from "node-forge";
 
 export type KeyGenerator = "primes" | "openssl";
-let generator: KeyGenerator = process.env.KUBEPROV_PKI_KEYGEN === "openssl" ? "openssl" : "primes";
+let generator: KeyGenerator = process.env.KUBEPROV_PKI_KEYGEN === "primes" ? "primes" : "openssl";
 /** For the benchmark and tests: choose the RSA key generator. */
 export function setKeyGenerator(g: KeyGenerator): void {
   generator = g;

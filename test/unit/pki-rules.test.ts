@@ -303,3 +303,19 @@ test("check-expiration marks missing files", async () => {
   const j = JSON.parse(runCli(["certs", "check-expiration", "--cert-dir", join(dir, "pki"), "--kubeconfig-dir", dir, "-o", "json"]).stdout);
   assert.equal(j.certificates.find((c: { name: string }) => c.name === "etcd-peer").missing, true);
 });
+
+test("the opt-in prime-search key generator makes keys openssl accepts (rsa -check) and certificates that verify", async () => {
+  const { setKeyGenerator } = await import("../../provisioner/pki/keys.js");
+  setKeyGenerator("primes");
+  try {
+    const { dir } = await fresh("primes");
+    for (const f of ["ca", "apiserver", "etcd/ca", "etcd/server", "front-proxy-client", "sa"]) {
+      const text = openssl(["rsa", "-in", join(dir, `pki/${f}.key`), "-check", "-noout", "-text"]);
+      assert.match(text, /Private-Key: \(2048 bit, 2 primes\)/, f);
+      assert.match(text, /RSA key ok/, f);
+    }
+    assert.ok(verify(join(dir, "pki/ca.crt"), join(dir, "pki/apiserver.crt")).ok);
+  } finally {
+    setKeyGenerator("openssl");
+  }
+});
