@@ -70,7 +70,8 @@ export function imagesTask(opts: { after?: string[] } = {}): Task {
     ...(opts.after ? { after: opts.after } : {}),
     async check(host, ctx): Promise<CheckResult> {
       const index = readImagesIndex(bundlePath(ctx.cluster));
-      const have = await importedRefs(host);
+      // Before prepare ran (a dry run on a fresh host), containerd may not answer yet: all are to import.
+      const have = await importedRefs(host).catch(() => new Set<string>());
       if (!index) return { needed: true, reason: `images not built yet (no ${join(imagesDir(bundlePath(ctx.cluster)), "images.json")}); import ${imagesWanted(ctx.cluster, host).join(", ")}` };
       const missing = refsFor(ctx.cluster, host, index).filter((r) => !have.has(r.ref));
       if (!missing.length) return { needed: false, reason: `${refsFor(ctx.cluster, host, index).length} images present` };
