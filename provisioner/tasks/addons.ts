@@ -3,7 +3,7 @@
 // at the tenth address of the service subnet). Routes between nodes' pod CIDRs come with the
 // multi-node work (each node's bridge only knows its own /24 today).
 import type { Host, RunContext, Task } from "../engine/task.js";
-import { fileTask } from "../engine/file-task.js";
+import { fileDifferences, fileStateCommand, parseFileState, sha256Hex } from "../engine/file-task.js";
 import { HostError } from "../errors.js";
 import { KUBELET_CONFIG } from "../constants.js";
 import { parse as parseYaml } from "yaml";
@@ -104,18 +104,38 @@ export interface AddonsOptions {
   cniHosts?: (ctx: RunContext) => Host[];
 }
 
+/**
+ * The bridge CNI configuration on each node. check only reads (the Node's pod CIDR, the file's
+ * state); apply waits for the Node, gives it a pod CIDR when it is alone (see nodePodCIDR), then
+ * writes the file atomically.
+ */
 export function cniTask(opts: { hosts?: (ctx: RunContext) => Host[]; after?: string[] } = {}): Task {
-  return fileTask({
+  const readCidr = async (host: Host, ctx: RunContext) => {
+    const n = await (await apiClient(ctx)).get<KubeObject & { spec?: { podCIDR?: string } }>(objectPath("v1", "Node", host.name));
+    return { registered: !!n, cidr: n?.spec?.podCIDR || undefined };
+  };
+  return {
     name: CNI_TASK,
     phase: "addons",
     description: `bridge CNI configuration ${CNI_CONFIG_FILE} with the node's pod CIDR`,
-    path: CNI_CONFIG_FILE,
-    mode: 0o644,
     hosts: opts.hosts ?? ((ctx) => ctx.hosts),
     ...(opts.after?.length ? { after: opts.after } : {}),
     perHost: true,
-    content: async (host, ctx) => cniConfig(await nodePodCIDR(host, ctx)),
-  });
+    async check(host, ctx) {
+      const { registered, cidr } = await readCidr(host, ctx);
+      if (!cidr) return { needed: true, reason: registered ? `Node ${host.name} has no pod CIDR yet` : `Node ${host.name} not registered yet` };
+      const data = cniConfig(cidr);
+      const state = parseFileState((await host.transport.exec(fileStateCommand(CNI_CONFIG_FILE), { sudo: true })).stdout);
+      const diffs = fileDifferences(state, { sha256: sha256Hex(data), mode: 0o644 });
+      if (!diffs.length) return { needed: false, reason: `${CNI_CONFIG_FILE} up to date (${cidr})` };
+      return { needed: true, reason: `${state.exists ? "update" : "create"} ${CNI_CONFIG_FILE} (${cidr})${state.exists ? `: ${diffs.join(", ")}` : ""}` };
+    },
+    async apply(host, ctx) {
+      const cidr = await nodePodCIDR(host, ctx);
+      await host.transport.writeFile(CNI_CONFIG_FILE, cniConfig(cidr), { mode: 0o644 });
+      return { detail: `wrote ${CNI_CONFIG_FILE} (${cidr})` };
+    },
+  };
 }
 
 export function addonsTasks(opts: AddonsOptions = {}): Task[] {
