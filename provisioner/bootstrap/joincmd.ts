@@ -6,6 +6,7 @@ import { caCertHash } from "../pki/hash.js";
 import { splitHostPort } from "../pki/names.js";
 import type { Cluster } from "../spec/schema.js";
 import { firstControlPlane } from "./api.js";
+import { SHARED_TOKEN } from "./token.js";
 
 /** host:port that joining nodes use: the controlPlaneEndpoint, else the first control plane on 6443. */
 export function joinEndpoint(cluster: Cluster, firstControlPlaneIP: string): string {
@@ -61,11 +62,13 @@ export async function joinCommands(ctx: RunContext, opts: { token?: string; kube
     "",
     "To use the cluster:",
     "",
-    opts.kubeconfigPath ? `  export KUBECONFIG=${opts.kubeconfigPath}` : `  kubeprov kubeconfig ${target} > ~/.kube/config`,
+    ...(opts.kubeconfigPath
+      ? [`  export KUBECONFIG=${opts.kubeconfigPath}`]
+      : [`  kubeprov kubeconfig ${target} > admin.conf`, "  export KUBECONFIG=$PWD/admin.conf"]),
     `  (on ${cp.name}: /etc/kubernetes/admin.conf)`,
     "",
   ];
-  const token = opts.token ?? (ctx.shared.get("bootstrap.token") as string | undefined);
+  const token = opts.token ?? (ctx.shared.get(SHARED_TOKEN) as string | undefined);
   const ca = await cp.transport.readFile(`${PKI_DIR}/ca.crt`);
   if (!token || !ca) {
     lines.push(`Create a join token and print the join commands with: kubeprov token create ${target} --print-join-command`);

@@ -37,6 +37,7 @@ import {
   parseDuration,
   parseTokenSecret,
   requireToken,
+  SHARED_TOKEN,
   tokenSecret,
   type BootstrapToken,
   type TokenInfo,
@@ -48,8 +49,7 @@ export const MARK_CONTROL_PLANE_TASK = "mark-control-plane/node";
 export const BOOTSTRAP_TOKEN_TASK = "bootstrap-token/token";
 export const CLUSTER_INFO_TASK = "cluster-info/configmap";
 export const NODE_BOOTSTRAP_RBAC_TASK = "bootstrap-rbac/node-bootstrap";
-/** ctx.shared key: the join token of this run ("id.secret"); set by the bootstrap-token task. */
-export const SHARED_TOKEN = "bootstrap.token";
+export { SHARED_TOKEN };
 /** How long a Node may take to register after the API server is ready. */
 export const NODE_REGISTER_TIMEOUT_MS = 120_000;
 /** A token with less than this left is not reused for the join lines init prints. */
