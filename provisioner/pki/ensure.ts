@@ -12,7 +12,7 @@ export class PkiStateError extends RuntimeFailure {
     where: string,
     readonly problems: string[],
   ) {
-    super(`${where}: ${problems.length === 1 ? problems[0] : `${problems.length} problems with the existing PKI; nothing was written`}`, problems.length > 1 ? problems.join("\n") : "nothing was written");
+    super(`${where}: ${problems.length === 1 ? problems[0] : `${problems.length} problems with the existing PKI; nothing was written`}`, "nothing was written");
     this.name = "PkiStateError";
   }
 }
