@@ -92,7 +92,7 @@ test("dockerRunArgs: the flags checked on this machine, no --privileged, limits 
     "--volume /sys/fs/cgroup:/sys/fs/cgroup:rw",
     "--tmpfs /run",
     "--tmpfs /run/lock",
-    "--volume demo-worker-containerd:/var/lib/containerd",
+    "--mount type=volume,src=demo-worker-containerd,dst=/var/lib/containerd,volume-label=io.kubeprov.cluster=demo,volume-label=io.kubeprov.node=demo-worker",
     "--cap-add ALL",
     "--cap-drop SYS_RESOURCE",
     "--cap-drop SYS_MODULE",

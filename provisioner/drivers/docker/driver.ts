@@ -8,6 +8,9 @@ import { HostError, RuntimeFailure } from "../../errors.js";
 import type { Role } from "../../spec/schema.js";
 import type { ClusterMachinesPlan, Driver, Machine, ProvisionResult } from "../driver.js";
 import { sshBanner } from "../ssh.js";
+import { withFileLock } from "../filelock.js";
+import { cacheDir } from "../../paths.js";
+import { join } from "node:path";
 import { clusterFiles, ensureClusterKey, knownHostsLines, writeFileAtomic } from "../localfiles.js";
 import { checkDaemon, docker, inspect } from "./cli.js";
 import { ensureNodeImage } from "./nodeimage.js";
@@ -106,6 +109,14 @@ export class DockerDriver implements Driver {
   private async ensureNetwork(cluster: string): Promise<string> {
     const existing = await this.network(cluster);
     if (existing) return existing.subnet;
+    // Docker lets two networks have the same name, and two `up`s could pick the same free /24:
+    // kubeprov processes on this machine create networks one at a time.
+    return withFileLock(join(cacheDir(), "locks", "docker-network.lock"), () => this.createNetwork(cluster));
+  }
+
+  private async createNetwork(cluster: string): Promise<string> {
+    const existing = await this.network(cluster);
+    if (existing) return existing.subnet;
     const candidates = freeSubnets(await this.subnetsInUse());
     for (const subnet of candidates.slice(0, 16)) {
       const r = await docker(
@@ -133,12 +144,6 @@ export class DockerDriver implements Driver {
     throw new RuntimeFailure(`no free /24 left for ${networkName(cluster)} inside 10.213.0.0/16`);
   }
 
-  private async ensureVolume(cluster: string, node: string): Promise<string> {
-    const name = containerdVolumeName(node);
-    await docker(["volume", "create", "--label", `${DOCKER_LABEL_CLUSTER}=${cluster}`, "--label", `${DOCKER_LABEL_NODE}=${node}`, name]);
-    return name;
-  }
-
   // ---- converging ----------------------------------------------------------------------------
 
   async provision(plan: ClusterMachinesPlan): Promise<ProvisionResult> {
@@ -158,12 +163,13 @@ export class DockerDriver implements Driver {
     // Plan: what each node needs (create, start or nothing), then act on all nodes at once.
     let created = 0;
     let started = 0;
+    const hostKeys = new Map<string, string[]>();
     await Promise.all(
       plan.machines.map(async (m) => {
         const have = byNode.get(m.node);
         const address = addresses.get(m.node)!;
         if (!have) {
-          const volume = await this.ensureVolume(cluster, m.node);
+          const volume = containerdVolumeName(m.node);
           const args = dockerRunArgs({ cluster, node: m.node, roles: m.roles, address, network: networkName(cluster), image, volume, cpus: m.cpus, memory: m.memory });
           const r = await docker(args, { reject: false });
           if (r.exitCode === 0) {
@@ -189,14 +195,14 @@ export class DockerDriver implements Driver {
           this.log(`started ${m.node}`);
         }
         await this.waitReady(m.node, address);
-        await this.authorizeKey(m.node, publicKey);
+        hostKeys.set(m.node, await this.authorizeKey(m.node, publicKey));
       }),
     );
 
     const extra = existing.filter((c) => !plan.machines.some((m) => m.node === c.node)).map((c) => c.node);
     if (extra.length)
       this.log(`kept ${extra.join(", ")}: not in this plan (up never removes machines; \`kubeprov delete\` removes the whole cluster)`);
-    await this.writeKnownHosts(cluster);
+    await this.writeKnownHosts(cluster, hostKeys);
     const machines = (await this.list(cluster)).filter((mm) => plan.machines.some((p) => p.node === mm.node));
     return {
       machines,
@@ -244,22 +250,30 @@ export class DockerDriver implements Driver {
     }
   }
 
-  /** Puts the cluster's public key into root's authorized_keys (through stdin; changed only when different). */
-  private async authorizeKey(node: string, publicKey: string): Promise<void> {
+  /**
+   * Puts the cluster's public key into root's authorized_keys (through stdin; rewritten only when
+   * different) and returns the node's SSH host public keys, in the same docker exec.
+   */
+  private async authorizeKey(node: string, publicKey: string): Promise<string[]> {
     const script =
       'umask 077; mkdir -p /root/.ssh; k=$(cat); ' +
-      'if [ -f /root/.ssh/authorized_keys ] && grep -qxF "$k" /root/.ssh/authorized_keys; then exit 0; fi; ' +
-      't=/root/.ssh/.authorized_keys.$$; printf "%s\\n" "$k" > $t && chmod 600 $t && mv $t /root/.ssh/authorized_keys';
-    await docker(["exec", "-i", node, "sh", "-c", script], { input: publicKey + "\n" });
+      'if ! { [ -f /root/.ssh/authorized_keys ] && grep -qxF "$k" /root/.ssh/authorized_keys; }; then ' +
+      't=/root/.ssh/.authorized_keys.$$; printf "%s\\n" "$k" > $t && chmod 600 $t && mv $t /root/.ssh/authorized_keys || exit 1; fi; ' +
+      'cat /etc/ssh/ssh_host_*_key.pub';
+    const r = await docker(["exec", "-i", node, "sh", "-c", script], { input: publicKey + "\n" });
+    return r.stdout.split("\n").filter((l) => l.trim());
   }
 
-  /** Rewrites the cluster's known_hosts from the nodes' own host keys, read through docker exec. */
-  private async writeKnownHosts(cluster: string): Promise<void> {
+  /**
+   * Rewrites the cluster's known_hosts from the nodes' own host keys, read through docker exec
+   * (`known` holds the ones this run read already; other running nodes are read here).
+   */
+  private async writeKnownHosts(cluster: string, known: Map<string, string[]> = new Map()): Promise<void> {
     const containers = (await this.containers(cluster)).filter((c) => c.running && c.address);
     const entries = await Promise.all(
       containers.map(async (c) => {
-        const r = await docker(["exec", c.id, "sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub"]);
-        return { names: [c.address!, c.node], keys: r.stdout.split("\n").filter((l) => l.trim()) };
+        const keys = known.get(c.node) ?? (await docker(["exec", c.id, "sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub"])).stdout.split("\n").filter((l) => l.trim());
+        return { names: [c.address!, c.node], keys };
       }),
     );
     entries.sort((a, b) => a.names[1].localeCompare(b.names[1]));

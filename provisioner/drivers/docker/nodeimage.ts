@@ -1,12 +1,13 @@
 // The node image (kubeprov/node:<tag>): built from templates/node-image/ with debootstrap and
 // `docker import`, tagged with a hash of the recipe, so it is rebuilt only when the recipe changes.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, renameSync, chmodSync, copyFileSync, openSync, closeSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, renameSync, chmodSync, copyFileSync } from "node:fs";
 import { join, relative, dirname } from "node:path";
 import { execa } from "execa";
 import { cacheDir, templatesDir } from "../../paths.js";
 import { RuntimeFailure, lastLines } from "../../errors.js";
 import { docker, inspect } from "./cli.js";
+import { withFileLock } from "../filelock.js";
 
 export const NODE_IMAGE_REPO = "kubeprov/node";
 export const NODE_IMAGE_SUITE = "bookworm";
@@ -139,56 +140,20 @@ export async function ensureNodeImage(opts: NodeImageOptions = {}): Promise<Ensu
   const started = Date.now();
   const image = nodeImageRef();
   if (!opts.force && (await nodeImageExists(image))) return { image, built: false, durationMs: Date.now() - started };
-  const lock = await acquireBuildLock(opts.log);
-  try {
-    // Someone else may have built it while we waited for the lock.
-    if (!opts.force && (await nodeImageExists(image))) return { image, built: false, durationMs: Date.now() - started };
-    await buildNodeImage(image, opts.log ?? (() => {}));
-  } finally {
-    lock();
-  }
-  return { image, built: true, durationMs: Date.now() - started };
+  return withFileLock(
+    join(nodeImageCache(), "build.lock"),
+    async () => {
+      // Someone else may have built it while we waited for the lock.
+      if (!opts.force && (await nodeImageExists(image))) return { image, built: false, durationMs: Date.now() - started };
+      await buildNodeImage(image, opts.log ?? (() => {}));
+      return { image, built: true, durationMs: Date.now() - started };
+    },
+    { onWait: (pid) => opts.log?.(`waiting for another node image build (pid ${pid})`) },
+  );
 }
 
 function nodeImageCache(): string {
   return join(cacheDir(), "node-image");
-}
-
-/** One build at a time on this machine (O_EXCL lock file holding the owner's PID; stale when that PID is gone). */
-async function acquireBuildLock(log?: (m: string) => void): Promise<() => void> {
-  const dir = nodeImageCache();
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, "build.lock");
-  const deadline = Date.now() + 30 * 60_000;
-  let told = false;
-  for (;;) {
-    try {
-      const fd = openSync(path, "wx", 0o644);
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const owner = Number(readFileSync(path, "utf8").trim());
-      if (!owner || !pidAlive(owner)) {
-        rmSync(path, { force: true });
-        continue;
-      }
-      if (!told) log?.(`waiting for another node image build (pid ${owner})`);
-      told = true;
-      if (Date.now() > deadline) throw new RuntimeFailure(`node image build lock ${path} held by pid ${owner} for 30 minutes`);
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 async function run(cmd: string, args: string[], opts: { input?: string; cwd?: string; shell?: boolean } = {}): Promise<string> {

@@ -196,7 +196,8 @@ export function dockerRunArgs(p: NodeRunPlan): string[] {
     "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
     "--tmpfs", "/run",
     "--tmpfs", "/run/lock",
-    "--volume", `${p.volume}:/var/lib/containerd`,
+    // A named volume created on first use, labelled for cleanup (`docker volume create` in one go).
+    "--mount", `type=volume,src=${p.volume},dst=/var/lib/containerd,volume-label=${DOCKER_LABEL_CLUSTER}=${p.cluster},volume-label=${DOCKER_LABEL_NODE}=${p.node}`,
     "--cap-add", "ALL",
     "--cap-drop", "SYS_RESOURCE",
     "--cap-drop", "SYS_MODULE",
