@@ -10,9 +10,14 @@ import { readSnapshot, writeAll, type PkiStore } from "./store.js";
 export class PkiStateError extends RuntimeFailure {
   constructor(
     where: string,
-    readonly problems: string[],
+    /** Every problem (also in details, so task failures show them all). */
+    readonly pkiProblems: string[],
   ) {
-    super(`${where}: ${problems.length === 1 ? problems[0] : `${problems.length} problems with the existing PKI; nothing was written`}`, "nothing was written");
+    const problems = pkiProblems;
+    super(
+      `${where}: ${problems.length === 1 ? `${problems[0]}; nothing was written` : `${problems.length} problems with the existing PKI; nothing was written`}`,
+      problems.length > 1 ? problems.join("\n") : undefined,
+    );
     this.name = "PkiStateError";
   }
 }

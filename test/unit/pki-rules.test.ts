@@ -35,7 +35,7 @@ function changedFiles(before: Record<string, string>, after: Record<string, stri
 async function assertRefused(p: Promise<unknown>, dir: string, before: Record<string, string>, pattern: RegExp): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
     assert.ok(e instanceof PkiStateError, `PkiStateError, got ${e}`);
-    const text = `${(e as PkiStateError).message}\n${(e as PkiStateError).problems.join("\n")}`;
+    const text = `${(e as PkiStateError).message}\n${(e as PkiStateError).pkiProblems.join("\n")}`;
     assert.match(text, pattern);
     return true;
   });
