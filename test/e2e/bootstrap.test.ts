@@ -288,7 +288,7 @@ describe(`bootstrap and addons on a single-node cluster (${NAME})`, { timeout: 2
     assert.equal(data2["jws-kubeconfig-kptabc"], undefined);
   });
 
-  test("a token of the wrong format is refused with exit 2 before anything changes", async () => {
+  test("token create: a TOKEN or --ttl of the wrong format is refused with exit 2 before anything changes", async () => {
     const before = await tokens();
     const bad = await kubeprov(env, ["token", "create", "--name", NAME, "KPT.not-a-token"]);
     assert.equal(bad.code, 2, bad.stderr);
@@ -296,8 +296,14 @@ describe(`bootstrap and addons on a single-node cluster (${NAME})`, { timeout: 2
     assert.doesNotMatch(bad.stderr, /not-a-token/, "the bad value is not echoed");
     const badTtl = await kubeprov(env, ["token", "create", "--name", NAME, "--ttl", "soon"]);
     assert.equal(badTtl.code, 2, badTtl.stderr);
-    const badInit = await kubeprov(env, ["init", "--name", NAME, "--token", "abc.def"]);
+    assert.deepEqual((await tokens()).map((t) => t.id), before.map((t) => t.id));
+  });
+
+  test("init --token of the wrong format exits 2 before any host is touched", async () => {
+    const before = await tokens();
+    const badInit = await kubeprov(env, ["init", "--name", NAME, "--token", "abc.def", "-o", "json"]);
     assert.equal(badInit.code, 2, `init --token abc.def: ${badInit.stderr}`);
+    assert.ok(!badInit.stdout.includes('"type":"task"'), "no task ran");
     assert.deepEqual((await tokens()).map((t) => t.id), before.map((t) => t.id));
   });
 
