@@ -207,14 +207,15 @@ export function bootstrapTokenTask(opts: { after?: string[] } = {}): Task {
   // Decided in check, done in apply (so apply writes the token check chose).
   const decisions = new WeakMap<RunContext, { create?: BootstrapToken; use: string }>();
   const decide = async (ctx: RunContext) => {
-    const { token } = tokenOptions(ctx.options);
+    const { token, ttlMs } = tokenOptions(ctx.options);
     const tokens = await listTokens(await apiClient(ctx));
     if (token) {
       const have = tokens.find((t) => t.id === token.id);
       const ok = have && have.secret === token.secret && !isExpired(have) && isUsableJoinToken(have, new Date(), 0);
       return { ...(ok ? {} : { create: token }), use: formatToken(token), reason: ok ? `token ${token.id} exists` : have ? `replace token ${token.id}` : `create token ${token.id} (given)` };
     }
-    const existing = pickJoinToken(tokens);
+    // A short --token-ttl must not make every re-run create a token: reuse one with half its TTL left.
+    const existing = pickJoinToken(tokens, new Date(), ttlMs > 0 ? Math.min(TOKEN_REUSE_MARGIN_MS, ttlMs / 2) : TOKEN_REUSE_MARGIN_MS);
     if (existing) return { use: formatToken(existing), reason: `token ${existing.id} exists and is valid` };
     const fresh = generateToken();
     return { create: fresh, use: formatToken(fresh), reason: `create a bootstrap token (${tokens.length} exist, none usable)` };
