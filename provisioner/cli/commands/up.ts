@@ -37,8 +37,19 @@ export interface UpPlan {
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+/** What the Kubernetes plans in this build can do with more than one node. */
+export interface JoinCapabilities {
+  /** Workers join a cluster (provisioner/plan/join.ts joinTasks). */
+  workers: boolean;
+  /** More control planes join (HA). */
+  controlPlanes: boolean;
+}
+
 /** Pure: checks the command line and plans the machines. Throws UsageError (exit 2) before anything is touched. */
-export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "kubernetesVersion" | "kubernetes" | "cpus" | "memory" | "driver">): UpPlan {
+export function planUp(
+  o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "kubernetesVersion" | "kubernetes" | "cpus" | "memory" | "driver">,
+  can: JoinCapabilities = { workers: false, controlPlanes: false },
+): UpPlan {
   const warnings: string[] = [];
   if (!DNS1123_LABEL.test(o.name))
     throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63)`);
@@ -60,7 +71,11 @@ export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "
     if (memory === undefined || memory < 64 * 1024 * 1024) throw new UsageError(`--memory ${JSON.stringify(o.memory)}: a size such as 2g or 512m (at least 64m)`);
   }
   if (o.cpus !== undefined && !(o.cpus > 0)) throw new UsageError(`--cpus ${o.cpus}: must be more than 0`);
-  if (o.nodes > 1 && o.kubernetes)
+  if (o.kubernetes && o.controlPlanes > 1 && !can.controlPlanes)
+    throw new UsageError(
+      `--control-planes ${o.controlPlanes}: joining more control planes (multi-node join) is not implemented yet; create the machines with --no-kubernetes, or use --control-planes 1`,
+    );
+  if (o.kubernetes && o.nodes > 1 && !can.workers)
     throw new UsageError(
       `--nodes ${o.nodes}: multi-node join is not implemented yet; create the machines with --no-kubernetes, or use --nodes 1`,
     );
@@ -97,7 +112,7 @@ export function register(program: Command): void {
 
 export async function up(o: UpOptions): Promise<{ result: ProvisionResult; cluster: Cluster; clusterFile: string }> {
   const started = Date.now();
-  const plan = planUp(o);
+  const plan = planUp(o, await joinCapabilities());
   const reporter: Reporter = createReporter(o.output, { interactive: false });
   const log = (message: string, level: "info" | "warn" = "info") => reporter.emit({ type: "log", level, message });
   try {
@@ -147,6 +162,26 @@ function summaryEvent(changed: number, unchanged: number, durationMs: number): K
 interface InitModule {
   initTasks(): import("../../engine/task.js").Task[];
 }
+interface JoinModule {
+  joinTasks?(): import("../../engine/task.js").Task[];
+  /** Set by the join plan once control planes can join too. */
+  CONTROL_PLANE_JOIN?: boolean;
+}
+
+async function loadJoin(): Promise<JoinModule | undefined> {
+  try {
+    return (await import(new URL("../../plan/join.js", import.meta.url).href)) as JoinModule;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND") return undefined;
+    throw e;
+  }
+}
+
+/** Reads what the join plan of this build supports (only modules are loaded; nothing runs). */
+export async function joinCapabilities(): Promise<JoinCapabilities> {
+  const join = await loadJoin();
+  return { workers: typeof join?.joinTasks === "function", controlPlanes: join?.CONTROL_PLANE_JOIN === true };
+}
 
 /** H7's init tasks through H2's pipeline, then the admin kubeconfig merged as context NAME. */
 async function installKubernetes(o: UpOptions, cluster: Cluster, source: string): Promise<void> {
@@ -160,6 +195,11 @@ async function installKubernetes(o: UpOptions, cluster: Cluster, source: string)
   }
   const { runPipeline } = await import("../../engine/pipeline.js");
   await runPipeline({ cluster, source, tasks: init.initTasks(), output: o.output, acceptNewHostKeys: false });
+  if (cluster.spec.hosts.length > 1) {
+    const join = await loadJoin();
+    if (!join?.joinTasks) throw new RuntimeFailure("joining nodes (provisioner/plan/join.ts joinTasks) is not available in this build");
+    await runPipeline({ cluster, source, tasks: join.joinTasks(), output: o.output, acceptNewHostKeys: false });
+  }
   const files = clusterFiles(o.name);
   const admin = await fetchAdminKubeconfig(cluster);
   writeFileAtomic(files.kubeconfig, admin, 0o600);
