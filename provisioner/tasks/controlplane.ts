@@ -59,7 +59,7 @@ export function renderUnit(cluster: Cluster, host: Host, component: ComponentNam
 }
 
 /** A task that runs one of two tasks by spec.controlPlane.mode, and removes the other mode's leftovers. */
-function byMode(name: string, phase: string, description: string, hosts: (ctx: RunContext) => Host[], after: string[], tasks: Record<ControlPlaneMode, Task>, leftovers: Record<ControlPlaneMode, string>): Task {
+function byMode(component: ComponentName, name: string, phase: string, description: string, hosts: (ctx: RunContext) => Host[], after: string[], tasks: Record<ControlPlaneMode, Task>, leftovers: Record<ControlPlaneMode, string>): Task {
   const pick = (ctx: RunContext) => tasks[ctx.cluster.spec.controlPlane.mode];
   const other = (ctx: RunContext) => leftovers[ctx.cluster.spec.controlPlane.mode];
   return {
@@ -75,6 +75,8 @@ function byMode(name: string, phase: string, description: string, hosts: (ctx: R
       return r;
     },
     async apply(host, ctx) {
+      // The wait phase must not trust an answer from the instance this run is replacing.
+      markChanged(ctx, host, component);
       const path = other(ctx);
       if (path.endsWith(".service")) {
         const unit = path.split("/").pop()!;
@@ -89,6 +91,18 @@ function byMode(name: string, phase: string, description: string, hosts: (ctx: R
 }
 
 export const ETCD_TASK = "etcd/local";
+
+/** Components whose manifest or unit this run changed, per host (read by wait-control-plane). */
+export function changedComponents(ctx: RunContext, host: Host): ComponentName[] {
+  return [...((ctx.shared.get(`controlplane/changed/${host.name}`) as Set<ComponentName> | undefined) ?? [])];
+}
+
+function markChanged(ctx: RunContext, host: Host, component: ComponentName): void {
+  const key = `controlplane/changed/${host.name}`;
+  const set = (ctx.shared.get(key) as Set<ComponentName> | undefined) ?? new Set<ComponentName>();
+  set.add(component);
+  ctx.shared.set(key, set);
+}
 export const controlPlaneTaskName = (c: ComponentName) => `control-plane/${c}`;
 
 function componentTask(component: ComponentName, phase: string, name: string, hosts: (ctx: RunContext) => Host[], after: string[]): Task {
@@ -110,6 +124,7 @@ function componentTask(component: ComponentName, phase: string, name: string, ho
     beforeStart: component === "etcd" ? async (host) => void (await host.transport.exec(`mkdir -p ${ETCD_DATA_DIR} && chmod 0700 ${ETCD_DATA_DIR}`, { sudo: true })) : undefined,
   });
   return byMode(
+    component,
     name,
     phase,
     `${component}: static pod ${manifestPath(component)} or systemd unit ${unitPath(component)}, by spec.controlPlane.mode`,

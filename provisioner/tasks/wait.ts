@@ -4,12 +4,13 @@
 import { performance } from "node:perf_hooks";
 import { request } from "node:https";
 import { parse as parseYaml } from "yaml";
-import { BIN_DIR, KUBERNETES_DIR, MANIFESTS_DIR, PORT_APISERVER } from "../constants.js";
+import { BIN_DIR, KUBERNETES_DIR, MANIFESTS_DIR, PORT_APISERVER, PORT_CONTROLLER_MANAGER, PORT_SCHEDULER } from "../constants.js";
 import { HostError, lastLines } from "../errors.js";
 import { shq } from "../transport/transport.js";
 import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
 import { ALL_COMPONENTS, urlHost, type ComponentName } from "../plan/components.js";
 import { matchKnownCauses } from "../plan/diagnose.js";
+import { changedComponents } from "./controlplane.js";
 
 export const WAIT_CONTROL_PLANE_TASK = "wait-control-plane/readyz";
 export const ADMIN_CONF = `${KUBERNETES_DIR}/admin.conf`;
@@ -85,13 +86,15 @@ export async function componentStatuses(host: Host, ctx: RunContext, logLines = 
       parts.push(
         [
           `echo ${SEP} ${c}`,
-          // Only containers started since the manifest was written count (an older pod of the same
-          // component, e.g. the broken one just replaced, must not be blamed).
+          // Only containers started since the manifest was written count: a container's start adds
+          // its N.log to /var/log/pods/<pod>/<container>/ (the directory's mtime), a running one only
+          // appends to its file. So the broken pod just replaced, or the old one still running, is
+          // never judged as the new one.
           `m=${MANIFESTS_DIR}/${c}.yaml; d=""`,
-          `for x in $(ls -td /var/log/pods/kube-system_${c}-${host.name}_*/${c} 2>/dev/null); do if [ -n "$(find "$x" -maxdepth 1 -name '*.log' -newer "$m" 2>/dev/null | head -1)" ]; then d=$x; break; fi; done`,
-          `if [ -z "$d" ]; then echo "0 no"; else k=$(find "$d" -maxdepth 1 -name '*.log' -newer "$m" | wc -l); ` +
-            `n=$(ls "$d" | sed -n 's/^\\([0-9]*\\)\\.log$/\\1/p' | sort -n | tail -1); ` +
-            `echo "$k yes"; tail -n ${logLines} "$d/$n.log" 2>/dev/null; fi`,
+          `for x in $(ls -td /var/log/pods/kube-system_${c}-${host.name}_*/${c} 2>/dev/null); do if [ "$x" -nt "$m" ]; then d=$x; fi; break; done`,
+          // Attempts = the highest N of N.log + 1 (the kubelet numbers a pod's container logs by restart count).
+          `n=$(ls "$d" 2>/dev/null | sed -n 's/^\\([0-9]*\\)\\.log$/\\1/p' | sort -n | tail -1)`,
+          `if [ -z "$d" ] || [ -z "$n" ]; then echo "0 no"; else echo "$((n + 1)) yes"; tail -n ${logLines} "$d/$n.log" 2>/dev/null; fi`,
         ].join("\n"),
       );
     } else {
@@ -124,25 +127,56 @@ export async function componentStatuses(host: Host, ctx: RunContext, logLines = 
 /** Causes that no restart cures: one restart showing one of them is enough to fail. */
 const FATAL_CAUSES = new Set(["unknown-flag", "invalid-flag-value", "port-in-use", "certificate-sans", "certificate-unknown-authority"]);
 
-/** Components restarted too often while the API is not ready (or restarted once with a fatal known cause). */
-export function crashLooping(statuses: ComponentStatus[], mode: string): ComponentStatus[] {
-  return statuses.filter(
-    (s) =>
-      s.component !== "kubelet" &&
-      (s.attempts > RESTARTS_BEFORE_FAILING + (mode === "systemd" ? 1 : 0) ||
-        (s.attempts >= 2 && matchKnownCauses(s.log).some((c) => FATAL_CAUSES.has(c.id)))),
+export interface JudgeOptions {
+  /** Attempts per component when the wait began: only containers/runs started since count. */
+  baseline?: Map<string, number>;
+  /** Only these components are judged (others may restart because of them, e.g. when the API is down). */
+  judge?: string[];
+}
+
+/** Components restarted too often since the wait began (or once, with a cause no restart cures). */
+export function crashLooping(statuses: ComponentStatus[], mode: string, opts: JudgeOptions = {}): ComponentStatus[] {
+  return statuses.filter((s) => {
+    if (s.component === "kubelet") return false;
+    if (opts.judge && !opts.judge.includes(s.component)) return false;
+    const fresh = Math.max(0, s.attempts - (opts.baseline?.get(s.component) ?? 0));
+    return (
+      fresh > RESTARTS_BEFORE_FAILING + (mode === "systemd" ? 1 : 0) ||
+      (fresh >= 1 && s.attempts >= 2 && matchKnownCauses(s.log).some((c) => FATAL_CAUSES.has(c.id)))
+    );
+  });
+}
+
+/** kube-controller-manager's /healthz and kube-scheduler's /livez on the host (they answer anonymously). */
+export async function controllersHealthy(host: Host): Promise<{ ok: boolean; unhealthy: ComponentName[] }> {
+  const r = await host.transport.exec(
+    [
+      "command -v curl >/dev/null 2>&1 || { echo nocurl; exit 0; }",
+      `curl -sk -m 3 -o /dev/null -w 'kube-controller-manager %{http_code}\\n' https://127.0.0.1:${PORT_CONTROLLER_MANAGER}/healthz`,
+      `curl -sk -m 3 -o /dev/null -w 'kube-scheduler %{http_code}\\n' https://127.0.0.1:${PORT_SCHEDULER}/livez`,
+    ].join("\n"),
+    { sudo: true, check: false, timeoutMs: 15_000 },
   );
+  if (r.stdout.includes("nocurl")) return { ok: true, unhealthy: [] };
+  const unhealthy = r.stdout
+    .trim()
+    .split("\n")
+    .map((l) => l.split(" "))
+    .filter(([, code]) => code !== "200")
+    .map(([c]) => c as ComponentName);
+  return { ok: unhealthy.length === 0, unhealthy };
 }
 
 /** The failure text: which components, their log tails, known causes. */
-export function diagnosis(statuses: ComponentStatus[], mode: string, lastBody: string): { summary: string; details: string } {
-  const broken = crashLooping(statuses, mode);
-  const notStarted = statuses.filter((s) => s.component !== "kubelet" && s.attempts === 0);
+export function diagnosis(statuses: ComponentStatus[], mode: string, lastBody: string, opts: JudgeOptions & { unhealthy?: string[] } = {}): { summary: string; details: string } {
+  const broken = crashLooping(statuses, mode, opts);
+  const notStarted = statuses.filter((s) => s.component !== "kubelet" && s.attempts === 0 && (!opts.judge || opts.judge.includes(s.component)));
   const kubelet = statuses.find((s) => s.component === "kubelet");
   const blamed: ComponentStatus[] = [];
   if (kubelet && !kubelet.running) blamed.push(kubelet);
   blamed.push(...broken);
   if (!blamed.length) blamed.push(...notStarted);
+  if (!blamed.length && opts.unhealthy?.length) blamed.push(...statuses.filter((s) => opts.unhealthy!.includes(s.component)));
   if (!blamed.length) blamed.push(...statuses.filter((s) => s.component === "kube-apiserver" || s.component === "etcd"));
   const names = blamed.map((s) =>
     s.component === "kubelet"
@@ -173,6 +207,8 @@ export function waitControlPlaneTask(opts: { hosts: (ctx: RunContext) => Host[];
     hosts: opts.hosts,
     after: opts.after,
     async check(host, ctx): Promise<CheckResult> {
+      const changed = changedComponents(ctx, host);
+      if (changed.length) return { needed: true, reason: `wait for the new ${changed.join(", ")} and /readyz` };
       const r = await readyz(host, ctx);
       return r.ok ? { needed: false, reason: "/readyz ok" } : { needed: true, reason: `wait for /readyz (now: ${r.body.split("\n")[0] || "no answer"})` };
     },
@@ -182,15 +218,33 @@ export function waitControlPlaneTask(opts: { hosts: (ctx: RunContext) => Host[];
       const mode = ctx.cluster.spec.controlPlane.mode;
       let last = { ok: false, body: "" };
       let lastStatusAt = 0;
+      // Restarts before this wait do not count (a component may have restarted while the one it
+      // needs was being replaced).
+      const baseline = new Map((await componentStatuses(host, ctx, 1)).map((s) => [s.component, s.attempts] as [string, number]));
+      // Components this run changed: /readyz counts only once each runs a new container (static
+      // pods; the kubelet replaces them asynchronously) — systemd units were restarted synchronously.
+      let pending = mode === "static-pods" ? changedComponents(ctx, host) : [];
+      let unhealthy: ComponentName[] = [];
       for (;;) {
         last = await readyz(host, ctx);
-        if (last.ok) return { detail: `/readyz ok after ${((performance.now() - started) / 1000).toFixed(1)} s` };
+        if (last.ok && pending.length) {
+          const st = await componentStatuses(host, ctx, 1);
+          pending = pending.filter((c) => !st.some((s) => s.component === c && s.attempts > 0));
+        }
+        if (last.ok && !pending.length) {
+          // The API is ready: the controller-manager and the scheduler must be healthy too.
+          const h = await controllersHealthy(host);
+          unhealthy = h.unhealthy;
+          if (h.ok) return { detail: `control plane ready after ${((performance.now() - started) / 1000).toFixed(1)} s` };
+        }
         const elapsed = performance.now() - started;
         if (elapsed - lastStatusAt > 3000) {
           lastStatusAt = elapsed;
           const st = await componentStatuses(host, ctx, 40);
-          if (crashLooping(st, mode).length || elapsed > limit) {
-            const d = diagnosis(st, mode, last.body);
+          // While the API is down only etcd and kube-apiserver are judged: the others restart because of them.
+          const judge = last.ok ? [...ALL_COMPONENTS] : ["etcd", "kube-apiserver"];
+          if (crashLooping(st, mode, { baseline, judge }).length || elapsed > limit) {
+            const d = diagnosis(st, mode, last.body, { baseline, judge, unhealthy });
             throw new HostError(host.name, WAIT_CONTROL_PLANE_TASK, `control plane not ready after ${(elapsed / 1000).toFixed(0)} s: ${d.summary}`, d.details);
           }
         }
