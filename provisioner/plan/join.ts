@@ -15,6 +15,9 @@ import { cniTask } from "../tasks/addons.js";
 import { joinEndpoint } from "../bootstrap/joincmd.js";
 import { firstControlPlane } from "./init.js";
 
+/** Joining more control planes (stacked etcd member add, shared CAs) is not implemented yet. */
+export const CONTROL_PLANE_JOIN = false;
+
 /** Every host but the first control plane. */
 export function joiningHosts(ctx: RunContext): Host[] {
   const first = firstControlPlane(ctx);
