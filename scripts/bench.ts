@@ -1,0 +1,214 @@
+// `npm run bench`: prints the figures the issues ask for, in one run on this machine. Not a test.
+//   1. PKI: one node, and a 3-control-plane cluster (scripts/bench-pki.ts).
+//   2. Machines: `up --no-kubernetes` for 1 and for 10 nodes (scripts/bench-up.ts).
+//   3. A cold `up` of one node (node image and bundle cached) until a pod resolves a name through
+//      CoreDNS; the no-op re-run of `up`.
+//   4. `init` alone on a prepared node (binaries, containerd and images in place), against
+//      `kubeadm init` (same module, same binaries, same images) in a fresh node of the same image,
+//      prepared the same way; and the ratio.
+// Every cluster it makes carries a `kpt-bench-` name and is deleted at the end, also on failure.
+// BENCH_SKIP=pki,up,cluster,kubeadm leaves parts out; BENCH_UP_NODES=1,10 sets the machine counts.
+import { $ } from "zx";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { benchPki } from "./bench-pki.js";
+import { benchUp } from "./bench-up.js";
+import { bundleDir } from "../provisioner/paths.js";
+import { DEFAULT_KUBERNETES_VERSION } from "../provisioner/constants.js";
+
+$.verbose = false;
+$.quiet = true;
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const BIN = join(ROOT, "bin", "kubeprov.js");
+const skip = new Set((process.env.BENCH_SKIP ?? "").split(",").filter(Boolean));
+const home = mkdtempSync(join(tmpdir(), "kpt-bench-"));
+const env = { ...process.env, KUBEPROV_HOME: home, KUBECONFIG: join(home, "kubeconfig"), CI: "1" };
+const kubectlBin = join(bundleDir(DEFAULT_KUBERNETES_VERSION), "bin", "kubectl");
+const figures: Array<[string, string]> = [];
+
+function note(label: string, value: string): void {
+  figures.push([label, value]);
+  process.stderr.write(`[bench] ${label}: ${value}\n`);
+}
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+async function timed(args: string[]): Promise<number> {
+  const t0 = performance.now();
+  const r = await $({ env, nothrow: true })`node ${BIN} ${args}`;
+  const ms = performance.now() - t0;
+  if (r.exitCode !== 0) throw new Error(`kubeprov ${args.join(" ")} failed (exit ${r.exitCode}):\n${r.stderr}${r.stdout}`);
+  return ms;
+}
+
+async function kubeprovOut(args: string[]): Promise<string> {
+  const r = await $({ env, nothrow: true })`node ${BIN} ${args}`;
+  if (r.exitCode !== 0) throw new Error(`kubeprov ${args.join(" ")} failed (exit ${r.exitCode}):\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** Changed count of the last summary event of a `-o json` run. */
+function changedOf(jsonLines: string): number {
+  const summary = jsonLines
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.type === "summary")
+    .pop();
+  return summary?.changed ?? -1;
+}
+
+/** Runs a pod that resolves the kubernetes Service name through CoreDNS; resolves when it succeeded. */
+async function dnsProbe(cluster: string): Promise<void> {
+  const kubeconfig = join(home, `${cluster}.kubeconfig`);
+  writeFileSync(kubeconfig, await kubeprovOut(["kubeconfig", "--name", cluster]), { mode: 0o600 });
+  // The kube-proxy image is Debian-based (it needs iptables), so it has getent, and it is already
+  // on the node: nothing to pull or import.
+  const pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "kpt-bench-dns", namespace: "default" },
+    spec: {
+      restartPolicy: "Never",
+      containers: [
+        {
+          name: "dns",
+          image: `registry.k8s.io/kube-proxy:${DEFAULT_KUBERNETES_VERSION}`,
+          imagePullPolicy: "Never",
+          command: ["sh", "-c", "until getent hosts kubernetes.default.svc.cluster.local; do sleep 0.2; done"],
+        },
+      ],
+    },
+  };
+  await $({ input: JSON.stringify(pod), nothrow: false })`${kubectlBin} --kubeconfig ${kubeconfig} apply -f -`;
+  for (let i = 0; i < 600; i++) {
+    const phase = (await $({ nothrow: true })`${kubectlBin} --kubeconfig ${kubeconfig} -n default get pod kpt-bench-dns -o jsonpath={.status.phase}`).stdout;
+    if (phase === "Succeeded") return;
+    if (phase === "Failed") throw new Error("the DNS probe pod failed");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error("the DNS probe pod did not succeed within 120 s");
+}
+
+/** The kubelet unit kubeadm's packages install (kubelet.service + 10-kubeadm.conf), for the kubeadm node. */
+const KUBEADM_KUBELET_UNIT = `[Unit]
+Description=kubelet
+After=containerd.service
+[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+ExecStart=/usr/local/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS
+Restart=always
+RestartSec=1
+[Install]
+WantedBy=multi-user.target
+`;
+
+function kubeadmConfig(node: string, ip: string): string {
+  // The same choices kubeprov makes for a node container (DESIGN.md): cgroupfs, cgroup v1 allowed,
+  // a resolv.conf without loopback, kube-proxy without conntrack sizing.
+  return `apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint: {advertiseAddress: ${ip}, bindPort: 6443}
+nodeRegistration:
+  name: ${node}
+  criSocket: unix:///run/containerd/containerd.sock
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: ${DEFAULT_KUBERNETES_VERSION}
+networking: {podSubnet: 10.244.0.0/16, serviceSubnet: 10.96.0.0/12, dnsDomain: cluster.local}
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: cgroupfs
+failCgroupV1: false
+resolvConf: /etc/kubeadm-resolv.conf
+---
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+conntrack: {maxPerCore: 0}
+`;
+}
+
+async function nodeOf(cluster: string): Promise<{ name: string; address: string; machine: string }> {
+  const nodes = JSON.parse(await kubeprovOut(["node", "list", "--name", cluster, "-o", "json"]));
+  return nodes[0];
+}
+
+async function benchCluster(): Promise<void> {
+  const a = "kpt-bench-up";
+  try {
+    const t0 = performance.now();
+    const upMs = await timed(["up", "--name", a, "--no-kubeconfig"]);
+    await dnsProbe(a);
+    const dnsMs = performance.now() - t0;
+    note("cold up, 1 node (image and bundle cached), until up returns", secs(upMs));
+    note("cold up, 1 node, until a pod resolved kubernetes.default through CoreDNS", secs(dnsMs));
+    const t1 = performance.now();
+    const out = await kubeprovOut(["up", "--name", a, "--no-kubeconfig", "-o", "json"]);
+    note("no-op re-run of up (whole process)", `${secs(performance.now() - t1)}, ${changedOf(out)} changed`);
+    const t2 = performance.now();
+    const out2 = await kubeprovOut(["init", "--name", a, "-o", "json"]);
+    note("no-op re-run of init (whole process)", `${secs(performance.now() - t2)}, ${changedOf(out2)} changed`);
+  } finally {
+    await $({ env, nothrow: true })`node ${BIN} delete --name ${a}`;
+  }
+}
+
+async function benchInitVsKubeadm(): Promise<void> {
+  const b = "kpt-bench-init";
+  const c = "kpt-bench-kubeadm";
+  try {
+    // kubeprov: a fresh node, prepared (binaries, containerd, images), then init timed.
+    await timed(["up", "--name", b, "--no-kubernetes"]);
+    await timed(["init", "phase", "preflight", "--name", b]);
+    await timed(["init", "phase", "prepare", "--name", b]);
+    const initMs = await timed(["init", "--name", b]);
+    note("kubeprov init on a prepared node (whole process, to the node Ready with CNI, kube-proxy, CoreDNS)", secs(initMs));
+    await $({ env, nothrow: true })`node ${BIN} delete --name ${b}`;
+
+    // kubeadm: a fresh node of the same image, prepared by the same phases, kubeadm's kubelet unit.
+    await timed(["up", "--name", c, "--no-kubernetes"]);
+    await timed(["init", "phase", "preflight", "--name", c]);
+    await timed(["init", "phase", "prepare", "--name", c]);
+    const node = await nodeOf(c);
+    await $`docker cp ${join(bundleDir(DEFAULT_KUBERNETES_VERSION), "bin", "kubeadm")} ${node.machine}:/usr/local/bin/kubeadm`;
+    await $({ input: KUBEADM_KUBELET_UNIT })`docker exec -i ${node.machine} sh -c ${"cat > /etc/systemd/system/kubelet.service && systemctl daemon-reload && systemctl enable kubelet"}`;
+    await $({ input: kubeadmConfig(node.name, node.address) })`docker exec -i ${node.machine} sh -c ${"cat > /root/kubeadm.yaml && : > /etc/kubeadm-resolv.conf"}`;
+    const t0 = performance.now();
+    const r = await $({ nothrow: true })`docker exec ${node.machine} kubeadm init --config /root/kubeadm.yaml --ignore-preflight-errors=all`;
+    const kubeadmMs = performance.now() - t0;
+    if (r.exitCode !== 0) throw new Error(`kubeadm init failed:\n${r.stderr.slice(-3000)}`);
+    note("kubeadm init on a prepared node (docker exec, whole process; ends before the node is Ready)", secs(kubeadmMs));
+    note("ratio kubeprov init / kubeadm init", (initMs / kubeadmMs).toFixed(2));
+  } finally {
+    await $({ env, nothrow: true })`node ${BIN} delete --name ${b}`;
+    await $({ env, nothrow: true })`node ${BIN} delete --name ${c}`;
+  }
+}
+
+try {
+  if (!skip.has("pki")) {
+    const p = await benchPki(5, { compareKubeadm: true });
+    for (const [k, v] of Object.entries(p)) {
+      if (k !== "runs" && typeof v === "number") note(`pki ${k} (median of ${p.runs})`, `${v.toFixed(0)} ms`);
+    }
+  }
+  if (!skip.has("up")) {
+    const nodes = (process.env.BENCH_UP_NODES ?? "1,10").split(",").map(Number);
+    for (const r of await benchUp({ nodes, log: (m) => process.stderr.write(`[bench-up] ${m}\n`) })) {
+      note(`up --no-kubernetes, ${r.nodes} node(s)`, `${secs(r.upMs)} (re-up ${secs(r.reupMs)}, delete ${secs(r.deleteMs)})`);
+    }
+  }
+  if (!skip.has("cluster")) await benchCluster();
+  if (!skip.has("kubeadm")) await benchInitVsKubeadm();
+} finally {
+  rmSync(home, { recursive: true, force: true });
+  process.stdout.write("\nkubeprov benchmark (one run; this machine: 2 cores)\n");
+  const width = Math.max(...figures.map(([k]) => k.length), 10);
+  for (const [k, v] of figures) process.stdout.write(`  ${k.padEnd(width)}  ${v}\n`);
+}
