@@ -124,6 +124,9 @@ export async function componentStatuses(host: Host, ctx: RunContext, logLines = 
   return out;
 }
 
+/** Causes that mean the process exited at once and always will: the first exit is enough. */
+const IMMEDIATE_CAUSES = new Set(["unknown-flag", "invalid-flag-value"]);
+
 /** Causes that no restart cures: one restart showing one of them is enough to fail. */
 const FATAL_CAUSES = new Set(["unknown-flag", "invalid-flag-value", "port-in-use", "certificate-sans", "certificate-unknown-authority"]);
 
@@ -140,9 +143,12 @@ export function crashLooping(statuses: ComponentStatus[], mode: string, opts: Ju
     if (s.component === "kubelet") return false;
     if (opts.judge && !opts.judge.includes(s.component)) return false;
     const fresh = Math.max(0, s.attempts - (opts.baseline?.get(s.component) ?? 0));
+    const causes = matchKnownCauses(s.log).map((c) => c.id);
     return (
       fresh > RESTARTS_BEFORE_FAILING + (mode === "systemd" ? 1 : 0) ||
-      (fresh >= 1 && s.attempts >= 2 && matchKnownCauses(s.log).some((c) => FATAL_CAUSES.has(c.id)))
+      // A wrong command line is never transient: its first exit is enough.
+      (s.attempts >= 1 && causes.some((c) => IMMEDIATE_CAUSES.has(c))) ||
+      (fresh >= 1 && s.attempts >= 2 && causes.some((c) => FATAL_CAUSES.has(c)))
     );
   });
 }
