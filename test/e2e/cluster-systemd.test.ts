@@ -64,8 +64,13 @@ test("systemd mode: the node turns Ready and the leader leases are held", async 
   }, 90_000);
   assert.notEqual(ms, -1, "node not Ready within 90 s");
   for (const lease of ["kube-controller-manager", "kube-scheduler"]) {
-    const r = await kubectl(kubeconfig, ["-n", "kube-system", "get", "lease", lease, "-o", "jsonpath={.spec.holderIdentity}"]);
-    assert.ok(r.stdout.startsWith(NODE), `${lease}: ${r.stdout} ${r.stderr}`);
+    let seen = "";
+    const held = await waitFor(async () => {
+      const r = await kubectl(kubeconfig, ["-n", "kube-system", "get", "lease", lease, "-o", "jsonpath={.spec.holderIdentity}"]);
+      seen = `${r.stdout} ${r.stderr}`;
+      return r.code === 0 && r.stdout.startsWith(NODE);
+    }, 60_000);
+    assert.notEqual(held, -1, `${lease}: ${seen}`);
   }
 });
 
