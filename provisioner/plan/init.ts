@@ -7,7 +7,7 @@
 // phase fails with a clear message instead of pretending the phase succeeded.
 import { RuntimeFailure } from "../errors.js";
 import type { Host, RunContext, Task } from "../engine/task.js";
-import { imagesTask, IMAGES_TASK } from "../tasks/images.js";
+import { imagesTask, IMAGES_TASK, ADDON_IMAGES_TASK } from "../tasks/images.js";
 import { kubeletStartTask } from "../tasks/kubelet.js";
 import { controlPlaneTasks, etcdTasks } from "../tasks/controlplane.js";
 import { waitControlPlaneTask } from "../tasks/wait.js";
@@ -110,7 +110,9 @@ export function initTasks(): Task[] {
   const bootstrap = laneTasks("bootstrap", lanes.bootstrap, "bootstrap (provisioner/tasks/bootstrap.ts bootstrapTasks)");
   const addons = laneTasks("addons", lanes.addons, "addons (provisioner/tasks/addons.ts addonsTasks)");
 
-  const images = imagesTask({ after: names(prepareRuntime) });
+  // What the kubelet and the control plane need first; the addons' images import meanwhile.
+  const images = imagesTask({ after: names(prepareRuntime), set: "control-plane" });
+  const addonImages = imagesTask({ after: [images.name], set: "addons", name: ADDON_IMAGES_TASK });
   const prepare = [...prepareRuntime, images];
   const kubelet = kubeletStartTask({ hosts: onFirstControlPlane });
   const etcd = etcdTasks({ hosts: onFirstControlPlane, after: [] });
@@ -128,7 +130,8 @@ export function initTasks(): Task[] {
     [controlPlane, [...names(prepare), ...names(certs), ...names(kubeconfigs)]],
     [[wait], [kubelet.name, ...names(etcd), ...names(controlPlane)]],
     [bootstrap, [wait.name]],
-    [addons, [wait.name, ...names(bootstrap)]],
+    [[addonImages], []],
+    [addons, [wait.name, ...names(bootstrap), addonImages.name]],
   ];
   return groups.flatMap(([tasks, after]) => tasks.map((t) => adapt(t, after, onFirstControlPlane)));
 }

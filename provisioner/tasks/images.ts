@@ -18,13 +18,20 @@ export const NODE_BUNDLE_DIR = "/var/cache/kubeprov/bundle";
 /** Where uploaded tars wait for `ctr images import` (removed right after). */
 export const NODE_IMAGES_UPLOAD_DIR = "/var/lib/kubeprov/images";
 export const IMAGES_TASK = "prepare/images";
+export const ADDON_IMAGES_TASK = "prepare/images-addons";
+
+/** Which images a task imports: what the kubelet and the control plane need first, or the addons'. */
+export type ImageSet = "control-plane" | "addons" | "all";
+const ADDON_IMAGES: ImageName[] = ["kube-proxy", "coredns"];
 
 export function bundlePath(cluster: Cluster): string {
   return cluster.spec.artifacts.path ? expandHome(cluster.spec.artifacts.path) : bundleDir(cluster.spec.kubernetesVersion);
 }
 
-export function imagesWanted(cluster: Cluster, host: Host): ImageName[] {
-  return imagesForNode({ controlPlane: host.roles.includes("control-plane"), mode: cluster.spec.controlPlane.mode });
+export function imagesWanted(cluster: Cluster, host: Host, set: ImageSet = "all"): ImageName[] {
+  const all = imagesForNode({ controlPlane: host.roles.includes("control-plane"), mode: cluster.spec.controlPlane.mode });
+  if (set === "all") return all;
+  return all.filter((n) => ADDON_IMAGES.includes(n) === (set === "addons"));
 }
 
 /** The bundle's images index, built once per run when missing or stale (needs the local Docker engine). */
@@ -54,58 +61,69 @@ async function importedRefs(host: Host): Promise<Set<string>> {
   return new Set(r.stdout.split("\n").map((l) => l.trim()).filter(Boolean));
 }
 
-function refsFor(cluster: Cluster, host: Host, index: ImagesIndex | undefined): Array<{ name: ImageName; ref: string }> {
-  return imagesWanted(cluster, host).map((name) => {
+function refsFor(cluster: Cluster, host: Host, index: ImagesIndex | undefined, set: ImageSet): Array<{ name: ImageName; ref: string }> {
+  return imagesWanted(cluster, host, set).map((name) => {
     const rec = index?.images.find((i) => i.name === name);
     return { name, ref: rec?.ref ?? name };
   });
 }
 
-export function imagesTask(opts: { after?: string[] } = {}): Task {
+export function imagesTask(opts: { after?: string[]; set?: ImageSet; name?: string } = {}): Task {
+  const set = opts.set ?? "all";
+  const name = opts.name ?? IMAGES_TASK;
   return {
-    name: IMAGES_TASK,
+    name,
     phase: "prepare",
-    description: "import the cluster's images into containerd (k8s.io namespace)",
+    description: `import the ${set === "all" ? "cluster's" : set} images into containerd (k8s.io namespace)`,
     hosts: (ctx) => ctx.hosts,
     ...(opts.after ? { after: opts.after } : {}),
     async check(host, ctx): Promise<CheckResult> {
       const index = readImagesIndex(bundlePath(ctx.cluster));
       // Before prepare ran (a dry run on a fresh host), containerd may not answer yet: all are to import.
       const have = await importedRefs(host).catch(() => new Set<string>());
-      if (!index) return { needed: true, reason: `images not built yet (no ${join(imagesDir(bundlePath(ctx.cluster)), "images.json")}); import ${imagesWanted(ctx.cluster, host).join(", ")}` };
-      const missing = refsFor(ctx.cluster, host, index).filter((r) => !have.has(r.ref));
-      if (!missing.length) return { needed: false, reason: `${refsFor(ctx.cluster, host, index).length} images present` };
+      if (!index) return { needed: true, reason: `images not built yet (no ${join(imagesDir(bundlePath(ctx.cluster)), "images.json")}); import ${imagesWanted(ctx.cluster, host, set).join(", ")}` };
+      const missing = refsFor(ctx.cluster, host, index, set).filter((r) => !have.has(r.ref));
+      if (!missing.length) return { needed: false, reason: `${refsFor(ctx.cluster, host, index, set).length} images present` };
       return { needed: true, reason: `import ${missing.map((m) => m.ref).join(", ")}` };
     },
     async apply(host, ctx) {
       const index = await ensureIndex(ctx);
       const bundle = bundlePath(ctx.cluster);
       const have = await importedRefs(host);
-      const missing = refsFor(ctx.cluster, host, index).filter((r) => !have.has(r.ref));
+      const missing = refsFor(ctx.cluster, host, index, set).filter((r) => !have.has(r.ref));
       // Which tars the node already sees through the bundle mount (same size as ours).
       const recs = missing.map((m) => index.images.find((i) => i.name === m.name)!);
       const probe = recs.map((r) => `stat -c '%s' ${shq(`${NODE_BUNDLE_DIR}/images/${r.file}`)} 2>/dev/null || echo none`).join("; ");
       const sizes = probe ? (await host.transport.exec(probe, { sudo: true, check: false })).stdout.trim().split("\n") : [];
       const imported: string[] = [];
       let uploaded = 0;
-      for (const [i, rec] of recs.entries()) {
-        const local = join(imagesDir(bundle), rec.file);
-        const size = statSync(local).size;
-        let path = `${NODE_BUNDLE_DIR}/images/${rec.file}`;
-        let remove = false;
-        if (sizes[i]?.trim() !== String(size)) {
-          path = `${NODE_IMAGES_UPLOAD_DIR}/${rec.file}`;
-          await host.transport.writeFile(path, readFileSync(local), { mode: 0o600 });
-          uploaded += size;
-          remove = true;
-        }
+      // Upload the next tar while containerd imports the previous one.
+      let importing: Promise<void> = Promise.resolve();
+      const importOne = async (rec: (typeof recs)[number], path: string, remove: boolean) => {
         const r = await host.transport.exec(`ctr -n k8s.io images import ${shq(path)}${remove ? `; rc=$?; rm -f ${shq(path)}; exit $rc` : ""}`, {
           sudo: true,
           check: false,
           timeoutMs: 300_000,
         });
-        if (r.code !== 0) throw new HostError(host.name, IMAGES_TASK, `importing ${rec.ref} failed`, (r.stderr || r.stdout).trim());
+        if (r.code !== 0) throw new HostError(host.name, name, `importing ${rec.ref} failed`, (r.stderr || r.stdout).trim());
         imported.push(rec.ref);
+      };
+      try {
+        for (const [i, rec] of recs.entries()) {
+          const local = join(imagesDir(bundle), rec.file);
+          const size = statSync(local).size;
+          let path = `${NODE_BUNDLE_DIR}/images/${rec.file}`;
+          let remove = false;
+          if (sizes[i]?.trim() !== String(size)) {
+            path = `${NODE_IMAGES_UPLOAD_DIR}/${rec.file}`;
+            await host.transport.writeFile(path, readFileSync(local), { mode: 0o600 });
+            uploaded += size;
+            remove = true;
+          }
+          importing = importing.then(() => importOne(rec, path, remove));
+        }
+      } finally {
+        await importing;
       }
       return { detail: `imported ${imported.join(", ")}${uploaded ? ` (${(uploaded / 1e6).toFixed(0)} MB uploaded)` : ""}` };
     },
