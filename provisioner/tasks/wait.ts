@@ -173,6 +173,11 @@ export async function controllersHealthy(host: Host): Promise<{ ok: boolean; unh
   return { ok: unhealthy.length === 0, unhealthy };
 }
 
+/** The known cause in a component's own log that made it exit, if any. */
+function exitCause(s: ComponentStatus): string | undefined {
+  return matchKnownCauses(s.log).find((c) => IMMEDIATE_CAUSES.has(c.id) || FATAL_CAUSES.has(c.id))?.id;
+}
+
 /** The failure text: which components, their log tails, known causes. */
 export function diagnosis(statuses: ComponentStatus[], mode: string, lastBody: string, opts: JudgeOptions & { unhealthy?: string[] } = {}): { summary: string; details: string } {
   const broken = crashLooping(statuses, mode, opts);
@@ -189,7 +194,7 @@ export function diagnosis(statuses: ComponentStatus[], mode: string, lastBody: s
       ? "kubelet is not running"
       : s.attempts === 0
         ? `${s.component} never started`
-        : `${s.component} ${s.attempts > 1 ? `restarted ${s.attempts - 1} time${s.attempts === 2 ? "" : "s"}` : "not ready"}`,
+        : `${s.component} ${exitCause(s) ? `exited (${exitCause(s)})${s.attempts > 1 ? `, restarted ${s.attempts - 1} time${s.attempts === 2 ? "" : "s"}` : ""}` : s.attempts > 1 ? `restarted ${s.attempts - 1} time${s.attempts === 2 ? "" : "s"}` : "not ready"}`,
   );
   const details: string[] = [];
   for (const s of blamed) {

@@ -199,7 +199,7 @@ test("diagnosis names the crash-looping component, shows its log and the known c
     "static-pods",
     "connection refused",
   );
-  assert.match(d.summary, /kube-apiserver restarted 2 times/);
+  assert.match(d.summary, /kube-apiserver exited \(unknown-flag\), restarted 2 times/);
   assert.match(d.details, /unknown flag: --no-such-flag/);
   assert.match(d.details, /cause \(unknown-flag\)/);
   assert.ok(!/etcd/.test(d.summary));
