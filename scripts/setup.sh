@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Prepares this machine for kubeprov (and for its tests): Debian packages, a running dockerd, npm
+# dependencies (compiled into dist/), the offline bundle (Kubernetes, etcd and CoreDNS built with Go
+# through the Go module proxy, and the images made from them) and the docker driver's node image.
+# Everything is cached under ~/.cache/kubeprov: a second run takes seconds.
+# Usage: bash scripts/setup.sh        (as root, from the repository)
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+started=$(date +%s)
+step() { printf '\n=== [%s +%ss] %s\n' "$(date +%H:%M:%S)" "$(( $(date +%s) - started ))" "$*"; }
+
+# Debian packages: Docker engine and nodes, real OpenSSH servers and sudo (transport tests), etcd
+# (PKI tests), openssl, debootstrap (node image), gcc (the static pause program), the runtime tools
+# the preflight/prepare tests use on this machine, and util-linux's script(1) (terminal output test).
+APT_PACKAGES=(
+  docker.io
+  openssh-server openssh-client sudo
+  debootstrap
+  etcd-server etcd-client
+  openssl
+  iproute2 iptables
+  haproxy keepalived
+  containerd runc containernetworking-plugins
+  conntrack socat
+  gcc libc6-dev
+  bsdutils
+  ca-certificates curl git
+)
+
+step "Debian packages"
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "all present"
+fi
+
+step "Go toolchain (for the offline bundle)"
+if [ -x /usr/local/go/bin/go ]; then export PATH="/usr/local/go/bin:$PATH"; fi
+if ! command -v go >/dev/null 2>&1; then
+  echo "error: no Go toolchain (the bundle builds Kubernetes with Go 1.26 through the Go module proxy; Debian's golang-go is too old)" >&2
+  exit 1
+fi
+go version
+
+step "dockerd"
+if ! docker info >/dev/null 2>&1; then
+  echo "starting dockerd in the background (log: /var/log/kubeprov-dockerd.log)"
+  nohup dockerd >/var/log/kubeprov-dockerd.log 2>&1 &
+  echo "dockerd pid $!"
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  if ! docker info >/dev/null 2>&1; then
+    echo "error: dockerd did not come up in 60 s; last lines of its log:" >&2
+    tail -n 30 /var/log/kubeprov-dockerd.log >&2 || true
+    exit 1
+  fi
+fi
+docker version --format 'client {{.Client.Version}}, server {{.Server.Version}}'
+
+step "npm dependencies (and the TypeScript build)"
+if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npx tsc -p .
+
+step "offline bundle (Kubernetes $(sed -n 's/^export const DEFAULT_KUBERNETES_VERSION = "\(v[0-9.]*\)".*/\1/p' provisioner/constants.ts))"
+bash scripts/build-bundle.sh
+
+step "node image"
+node bin/kubeprov.js image build node
+
+step "images from the bundle"
+node dist/scripts/images.js
+
+step "ready in $(( $(date +%s) - started ))s"
