@@ -68,6 +68,13 @@ if ! docker info >/dev/null 2>&1; then
 fi
 docker version --format 'client {{.Client.Version}}, server {{.Server.Version}}'
 
+step "inotify limit"
+# Every node container runs systemd, which takes inotify instances from the host's per-user limit;
+# with the default 128, a few nodes exhaust it and systemd hangs ("Too many open files"). kind
+# documents the same. Raised only when lower.
+if [ "$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 1024 ]; then sysctl -w fs.inotify.max_user_instances=1024; fi
+if [ "$(cat /proc/sys/fs/inotify/max_user_watches)" -lt 524288 ]; then sysctl -w fs.inotify.max_user_watches=524288; fi
+
 step "npm dependencies (and the TypeScript build)"
 if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund

@@ -24,9 +24,18 @@ export interface Machine {
   ssh: { host: string; port: number; user: string; identityFile: string; knownHostsFile: string };
 }
 
+/** A directory of the machine kubeprov runs on, shared into every machine (read-only by default). */
+export interface SharedDirectory {
+  hostPath: string;
+  machinePath: string;
+  readOnly: boolean;
+}
+
 export interface ClusterMachinesPlan {
   cluster: string;
   machines: MachineSpec[];
+  /** Directories shared into new machines (e.g. the artifact bundle, so nothing is uploaded). Optional for drivers that cannot. */
+  sharedDirectories?: SharedDirectory[];
   /** Reserve an address for a virtual IP (HA clusters). */
   reserveVirtualIP: boolean;
 }

@@ -3,14 +3,18 @@
 //   control-plane → wait-control-plane → bootstrap (H8) → addons (H8)
 // Order comes from `after` (the runner runs independent tasks at once): images import while
 // certificates are made; etcd and the control plane wait for certs, kubeconfigs and images.
-// Lanes written in parallel are loaded guarded: when one is missing from this build, a task in its
-// phase fails with a clear message instead of pretending the phase succeeded.
 import { RuntimeFailure } from "../errors.js";
 import type { Host, RunContext, Task } from "../engine/task.js";
 import { imagesTask, IMAGES_TASK, ADDON_IMAGES_TASK } from "../tasks/images.js";
 import { kubeletStartTask } from "../tasks/kubelet.js";
 import { controlPlaneTasks, etcdTasks } from "../tasks/controlplane.js";
 import { waitControlPlaneTask } from "../tasks/wait.js";
+import { preflightTasks } from "../tasks/preflight.js";
+import { prepareTasks } from "../tasks/prepare.js";
+import { certsTasks } from "../tasks/certs.js";
+import { kubeconfigTasks } from "../tasks/kubeconfig.js";
+import { bootstrapTasks, CLUSTER_ADMINS_TASK } from "../tasks/bootstrap.js";
+import { addonsTasks } from "../tasks/addons.js";
 
 /** What each phase does (for `init phase --help`); phases come from the tasks themselves. */
 export const PHASE_DESCRIPTIONS: Record<string, string> = {
@@ -45,48 +49,6 @@ export function firstControlPlane(ctx: RunContext): Host {
 
 const onFirstControlPlane = (ctx: RunContext): Host[] => [firstControlPlane(ctx)];
 
-// ---- other lanes, loaded guarded -------------------------------------------------------------
-type TaskListFn = () => Task[];
-async function optionalTasks(relative: string, exportName: string): Promise<TaskListFn | undefined> {
-  try {
-    const mod = (await import(new URL(relative, import.meta.url).href)) as Record<string, unknown>;
-    const fn = mod[exportName];
-    return typeof fn === "function" ? (fn as TaskListFn) : undefined;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException)?.code === "ERR_MODULE_NOT_FOUND") return undefined;
-    throw e;
-  }
-}
-
-const lanes = {
-  preflight: await optionalTasks("../tasks/preflight.js", "preflightTasks"),
-  prepare: await optionalTasks("../tasks/prepare.js", "prepareTasks"),
-  certs: await optionalTasks("../tasks/certs.js", "certsTasks"),
-  kubeconfig: await optionalTasks("../tasks/kubeconfig.js", "kubeconfigTasks"),
-  bootstrap: await optionalTasks("../tasks/bootstrap.js", "bootstrapTasks"),
-  addons: await optionalTasks("../tasks/addons.js", "addonsTasks"),
-};
-
-/** A task standing for a phase whose code is not in this build: it fails, naming what is missing. */
-function missingLane(phase: string, what: string): Task {
-  return {
-    name: `${phase}/unavailable`,
-    phase,
-    description: `${phase}: ${what} is not available in this build`,
-    hosts: onFirstControlPlane,
-    async check() {
-      return { needed: true, reason: `${what} is not available in this build` };
-    },
-    async apply() {
-      throw new RuntimeFailure(`phase ${phase}: ${what} is not available in this build (skip it with --skip-phases ${phase} if it was done another way)`);
-    },
-  };
-}
-
-function laneTasks(phase: string, fn: TaskListFn | undefined, what: string): Task[] {
-  return fn ? fn() : [missingLane(phase, what)];
-}
-
 /** The same task with more dependencies and restricted hosts (keeps the task's prototype). */
 function adapt(task: Task, extraAfter: string[], restrict: (ctx: RunContext) => Host[]): Task {
   const copy = Object.assign(Object.create(Object.getPrototypeOf(task)) as Task, task);
@@ -103,12 +65,12 @@ const names = (tasks: Task[]) => tasks.map((t) => t.name);
 
 /** init's tasks, in order, each restricted to the first control plane. */
 export function initTasks(): Task[] {
-  const preflight = laneTasks("preflight", lanes.preflight, "preflight (provisioner/tasks/preflight.ts preflightTasks)");
-  const prepareRuntime = laneTasks("prepare", lanes.prepare, "prepare (provisioner/tasks/prepare.ts prepareTasks)");
-  const certs = laneTasks("certs", lanes.certs, "certificates (provisioner/tasks/certs.ts certsTasks)");
-  const kubeconfigs = laneTasks("kubeconfig", lanes.kubeconfig, "kubeconfigs (provisioner/tasks/kubeconfig.ts kubeconfigTasks)");
-  const bootstrap = laneTasks("bootstrap", lanes.bootstrap, "bootstrap (provisioner/tasks/bootstrap.ts bootstrapTasks)");
-  const addons = laneTasks("addons", lanes.addons, "addons (provisioner/tasks/addons.ts addonsTasks)");
+  const preflight = preflightTasks();
+  const prepareRuntime = prepareTasks();
+  const certs = certsTasks();
+  const kubeconfigs = kubeconfigTasks();
+  const bootstrap = bootstrapTasks();
+  const addons = addonsTasks();
 
   // What the kubelet and the control plane need first; the addons' images import meanwhile.
   const images = imagesTask({ after: names(prepareRuntime), set: "control-plane" });
@@ -131,7 +93,8 @@ export function initTasks(): Task[] {
     [[wait], [kubelet.name, ...names(etcd), ...names(controlPlane)]],
     [bootstrap, [wait.name]],
     [[addonImages], []],
-    [addons, [wait.name, ...names(bootstrap), addonImages.name]],
+    // Add-ons need the API and the cluster-admins binding (admin.conf), not the other bootstrap objects.
+    [addons, [wait.name, CLUSTER_ADMINS_TASK, addonImages.name]],
   ];
   return groups.flatMap(([tasks, after]) => tasks.map((t) => adapt(t, after, onFirstControlPlane)));
 }

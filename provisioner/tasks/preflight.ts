@@ -43,6 +43,9 @@ export function preflightInput(host: Host, ctx: RunContext, g: Gathered): Prefli
  * --ignore-preflight-errors as given (array or comma list). Throws UsageError naming the unknown
  * IDs: commands call this before connecting to anything.
  */
+/** commander collector for --ignore-preflight-errors (comma separated, repeatable). */
+export const collectIds = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(",").map((s) => s.trim()).filter(Boolean)];
+
 export function validateIgnorePreflightErrors(value: string[] | string | undefined): string[] {
   const parsed = parseIgnoreList(value);
   if (parsed.unknown.length > 0) {

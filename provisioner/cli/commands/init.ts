@@ -6,13 +6,16 @@ import { loadTarget } from "../target.js";
 import { runOptions, type CommonOptions } from "../options.js";
 import type { RunSummary } from "../../engine/runner.js";
 import type { Cluster } from "../../spec/schema.js";
-import { initPhases } from "../../plan/init.js";
+import { initPhases, initTasks } from "../../plan/init.js";
+import { validateTokenOptions } from "../../tasks/bootstrap.js";
+import { collectIds, validateIgnorePreflightErrors } from "../../tasks/preflight.js";
 
 interface InitOptions extends CommonOptions {
   skipPhases?: string[];
   token?: string;
   tokenTtl?: string;
   waitTimeout?: number;
+  ignorePreflightErrors?: string[];
 }
 
 export function parsePhaseList(value: string): string[] {
@@ -27,7 +30,9 @@ function parseSeconds(value: string): number {
 }
 
 async function runInit(o: InitOptions, onlyPhases?: string[]): Promise<RunSummary> {
-  const { initPhases, initTasks } = await import("../../plan/init.js");
+  // Bad flags are refused before any file is read or any host is touched (exit 2).
+  validateTokenOptions({ token: o.token, tokenTtl: o.tokenTtl });
+  const ignorePreflightErrors = validateIgnorePreflightErrors(o.ignorePreflightErrors);
   const known: string[] = initPhases().map((p) => p.name);
   const unknown = (o.skipPhases ?? []).filter((p) => !known.includes(p));
   if (unknown.length) throw new UsageError(`--skip-phases: unknown phase ${unknown.join(", ")}; the phases of init are: ${known.join(", ")}`);
@@ -48,6 +53,7 @@ async function runInit(o: InitOptions, onlyPhases?: string[]): Promise<RunSummar
       ...(o.token !== undefined ? { token: o.token } : {}),
       ...(o.tokenTtl !== undefined ? { tokenTtl: o.tokenTtl } : {}),
       ...(o.waitTimeout !== undefined ? { waitTimeoutMs: o.waitTimeout * 1000 } : {}),
+      ignorePreflightErrors,
       verbose: o.verbose ?? 0,
     },
   });
@@ -95,7 +101,8 @@ function initLikeOptions(cmd: Command): Command {
   return runOptions(cmd)
     .option("--token <token>", "bootstrap token to create ([a-z0-9]{6}.[a-z0-9]{16}; default: generated)")
     .option("--token-ttl <duration>", "bootstrap token lifetime, e.g. 24h; 0 never expires")
-    .option("--wait-timeout <seconds>", "how long to wait for the control plane before diagnosing (default 100)", parseSeconds);
+    .option("--wait-timeout <seconds>", "how long to wait for the control plane before diagnosing (default 100)", parseSeconds)
+    .option("--ignore-preflight-errors <ids>", "preflight check IDs whose failures become warnings (comma separated), or all", collectIds);
 }
 
 export function register(program: Command): void {

@@ -2,7 +2,7 @@
 // kubeadm's preflight checks on every host of the cluster (by role); with --fix, repairs first.
 import type { Command } from "commander";
 import { runPipeline } from "../../engine/pipeline.js";
-import { preflightTasks, validateIgnorePreflightErrors } from "../../tasks/preflight.js";
+import { collectIds as collect, preflightTasks, validateIgnorePreflightErrors } from "../../tasks/preflight.js";
 import { loadTarget } from "../target.js";
 import { runOptions, type CommonOptions } from "../options.js";
 
@@ -11,7 +11,6 @@ interface PreflightOptions extends CommonOptions {
   ignorePreflightErrors?: string[];
 }
 
-const collect = (v: string, prev: string[] = []) => [...prev, ...v.split(",").map((s) => s.trim()).filter(Boolean)];
 
 export function register(program: Command): void {
   runOptions(

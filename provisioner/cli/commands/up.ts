@@ -16,6 +16,11 @@ import { getDriver } from "../../drivers/index.js";
 import { MAX_NODES, parseMemory, planNodes } from "../../drivers/docker/plan.js";
 import { createReporter } from "../../output/index.js";
 import { outputOption, parsePositiveInt, type OutputFormat } from "../options.js";
+import { runPipeline } from "../../engine/pipeline.js";
+import { NODE_BUNDLE_DIR } from "../../tasks/images.js";
+import { initTasks } from "../../plan/init.js";
+import { joinTasks, CONTROL_PLANE_JOIN } from "../../plan/join.js";
+import { validateIgnorePreflightErrors, collectIds } from "../../tasks/preflight.js";
 
 export interface UpOptions {
   name: string;
@@ -28,6 +33,7 @@ export interface UpOptions {
   driver: string;
   kubeconfig: boolean;
   output: OutputFormat;
+  ignorePreflightErrors?: string[];
 }
 
 export interface UpPlan {
@@ -103,7 +109,8 @@ export function register(program: Command): void {
     .option("--cpus <c>", "CPU limit per machine", parseCpus)
     .option("--memory <size>", "memory limit per machine (e.g. 2g)")
     .option("--driver <driver>", "machine driver: docker or virtualbox", "docker")
-    .option("--no-kubeconfig", "do not merge the admin kubeconfig into ~/.kube/config");
+    .option("--no-kubeconfig", "do not merge the admin kubeconfig into ~/.kube/config")
+    .option("--ignore-preflight-errors <ids>", "preflight check IDs whose failures become warnings (comma separated), or all", collectIds);
   outputOption(cmd);
   cmd.action(async (o: UpOptions) => {
     await up(o);
@@ -112,14 +119,19 @@ export function register(program: Command): void {
 
 export async function up(o: UpOptions): Promise<{ result: ProvisionResult; cluster: Cluster; clusterFile: string }> {
   const started = Date.now();
-  const plan = planUp(o, await joinCapabilities());
+  const ignorePreflightErrors = validateIgnorePreflightErrors(o.ignorePreflightErrors);
+  const plan = planUp(o, joinCapabilities());
   const reporter: Reporter = createReporter(o.output, { interactive: false });
   const log = (message: string, level: "info" | "warn" = "info") => reporter.emit({ type: "log", level, message });
   try {
     for (const w of plan.warnings) log(w, "warn");
     const driver: Driver = getDriver(o.driver, { log: (m) => log(m) });
     await driver.preflight();
-    const result = await driver.provision(plan.machines);
+    // The artifact bundle is shared read-only into new nodes: prepare then imports and copies from
+    // it (checking sizes and sha256) instead of uploading ~600 MB over SSH.
+    const bundle = bundleDir(o.kubernetesVersion);
+    const sharedDirectories = o.kubernetes && existsSync(bundle) ? [{ hostPath: bundle, machinePath: NODE_BUNDLE_DIR, readOnly: true }] : [];
+    const result = await driver.provision({ ...plan.machines, sharedDirectories });
     const files = clusterFiles(o.name);
     const text = renderDriverClusterFile({
       name: o.name,
@@ -148,7 +160,7 @@ export async function up(o: UpOptions): Promise<{ result: ProvisionResult; clust
       return { result, cluster, clusterFile: files.clusterFile };
     }
     await reporter.close();
-    await installKubernetes(o, cluster, files.clusterFile);
+    await installKubernetes(o, cluster, files.clusterFile, ignorePreflightErrors);
     return { result, cluster, clusterFile: files.clusterFile };
   } finally {
     await reporter.close();
@@ -159,46 +171,17 @@ function summaryEvent(changed: number, unchanged: number, durationMs: number): K
   return { type: "summary", changed, unchanged, failed: 0, skipped: 0, durationMs };
 }
 
-interface InitModule {
-  initTasks(): import("../../engine/task.js").Task[];
-}
-interface JoinModule {
-  joinTasks?(): import("../../engine/task.js").Task[];
-  /** Set by the join plan once control planes can join too. */
-  CONTROL_PLANE_JOIN?: boolean;
-}
-
-async function loadJoin(): Promise<JoinModule | undefined> {
-  try {
-    return (await import(new URL("../../plan/join.js", import.meta.url).href)) as JoinModule;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND") return undefined;
-    throw e;
-  }
-}
-
-/** Reads what the join plan of this build supports (only modules are loaded; nothing runs). */
-export async function joinCapabilities(): Promise<JoinCapabilities> {
-  const join = await loadJoin();
-  return { workers: typeof join?.joinTasks === "function", controlPlanes: join?.CONTROL_PLANE_JOIN === true };
+/** What the join plan of this build supports. */
+export function joinCapabilities(): JoinCapabilities {
+  return { workers: true, controlPlanes: CONTROL_PLANE_JOIN };
 }
 
 /** H7's init tasks through H2's pipeline, then the admin kubeconfig merged as context NAME. */
-async function installKubernetes(o: UpOptions, cluster: Cluster, source: string): Promise<void> {
-  let init: InitModule;
-  try {
-    init = (await import(new URL("../../plan/init.js", import.meta.url).href)) as InitModule;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND")
-      throw new RuntimeFailure("installing Kubernetes (provisioner/plan/init.ts initTasks) is not available in this build; the machines are up: use --no-kubernetes");
-    throw e;
-  }
-  const { runPipeline } = await import("../../engine/pipeline.js");
-  await runPipeline({ cluster, source, tasks: init.initTasks(), output: o.output, acceptNewHostKeys: false });
+async function installKubernetes(o: UpOptions, cluster: Cluster, source: string, ignorePreflightErrors: string[]): Promise<void> {
+  const options = { ignorePreflightErrors };
+  await runPipeline({ cluster, source, tasks: initTasks(), output: o.output, acceptNewHostKeys: false, options });
   if (cluster.spec.hosts.length > 1) {
-    const join = await loadJoin();
-    if (!join?.joinTasks) throw new RuntimeFailure("joining nodes (provisioner/plan/join.ts joinTasks) is not available in this build");
-    await runPipeline({ cluster, source, tasks: join.joinTasks(), output: o.output, acceptNewHostKeys: false });
+    await runPipeline({ cluster, source, tasks: joinTasks(), output: o.output, acceptNewHostKeys: false, options });
   }
   const files = clusterFiles(o.name);
   const admin = await fetchAdminKubeconfig(cluster);

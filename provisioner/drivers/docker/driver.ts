@@ -170,7 +170,7 @@ export class DockerDriver implements Driver {
         const address = addresses.get(m.node)!;
         if (!have) {
           const volume = containerdVolumeName(m.node);
-          const args = dockerRunArgs({ cluster, node: m.node, roles: m.roles, address, network: networkName(cluster), image, volume, cpus: m.cpus, memory: m.memory });
+          const args = dockerRunArgs({ cluster, node: m.node, roles: m.roles, address, network: networkName(cluster), image, volume, cpus: m.cpus, memory: m.memory, shared: plan.sharedDirectories });
           const r = await docker(args, { reject: false });
           if (r.exitCode === 0) {
             created++;

@@ -1,5 +1,6 @@
 // Pure planning for the docker driver: node names, the cluster subnet, node addresses and the
 // exact `docker run` arguments. No I/O here; provision.ts acts on what these functions return.
+import type { SharedDirectory } from "../driver.js";
 import { DOCKER_LABEL_CLUSTER, DOCKER_LABEL_NODE, DOCKER_LABEL_ROLE, DOCKER_NETWORK_POOL } from "../../constants.js";
 import type { MachineSpec } from "../driver.js";
 import type { Role } from "../../spec/schema.js";
@@ -164,6 +165,7 @@ export interface NodeRunPlan {
   volume: string;
   cpus?: number;
   memory?: number;
+  shared?: SharedDirectory[];
 }
 
 export function nodeLabels(cluster: string, node: string, roles: Role[]): Record<string, string> {
@@ -208,6 +210,7 @@ export function dockerRunArgs(p: NodeRunPlan): string[] {
     "--security-opt", "apparmor=unconfined",
     "--device-cgroup-rule", "a *:* rwm",
     "--env", "container=docker",
+    ...(p.shared ?? []).flatMap((d) => ["--volume", `${d.hostPath}:${d.machinePath}:${d.readOnly ? "ro" : "rw"}`]),
     ...limits,
     p.image,
     "/sbin/init",
