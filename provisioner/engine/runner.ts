@@ -5,7 +5,7 @@
 // never prints: it emits events to ctx.reporter and returns a summary.
 import { performance } from "node:perf_hooks";
 import { isKubeprovError, UsageError } from "../errors.js";
-import type { TaskStatus } from "../events.js";
+import type { KubeprovEvent, TaskStatus } from "../events.js";
 import type { CheckResult, Host, RunContext, Task } from "./task.js";
 
 /** Default number of (task, host) nodes running at once: plenty for hundreds of hosts over one SSH connection each. */
@@ -33,17 +33,7 @@ export interface RunOptions {
 }
 
 /** What happened to one task on one host: the "task" event without its type. */
-export interface TaskResult {
-  host: string;
-  task: string;
-  phase: string;
-  status: TaskStatus;
-  dryRun?: boolean;
-  reason?: string;
-  error?: string;
-  details?: string;
-  durationMs: number;
-}
+export type TaskResult = Omit<Extract<KubeprovEvent, { type: "task" }>, "type">;
 
 export interface RunSummary {
   changed: number;

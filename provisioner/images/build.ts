@@ -2,6 +2,7 @@
 // each as a tar next to the bundle (<bundle>/images/<name>.tar) with an index (images.json) that
 // records the tar's sha256 and a digest of everything that went in. An image is rebuilt only when
 // its tar is missing or an input changed (a binary's sha256, the recipe, the base image).
+import { debianMirror } from "../drivers/docker/nodeimage.js";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, linkSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -125,20 +126,6 @@ export async function ensureDebianBase(log: (m: string) => void): Promise<string
     rmSync(root, { recursive: true, force: true });
   }
   return DEBIAN_BASE_IMAGE;
-}
-
-function debianMirror(): string {
-  const dir = "/etc/apt/sources.list.d";
-  try {
-    for (const f of readdirSync(dir)) {
-      if (!f.endsWith(".sources")) continue;
-      const m = /^URIs:\s*(\S+)/m.exec(readFileSync(join(dir, f), "utf8"));
-      if (m && !m[1].includes("security")) return m[1];
-    }
-  } catch {
-    /* fall through */
-  }
-  return "http://deb.debian.org/debian";
 }
 
 export interface BuildImagesOptions {

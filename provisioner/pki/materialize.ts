@@ -55,28 +55,29 @@ export async function materialize(plan: PkiPlan): Promise<FileWrite[]> {
   await Promise.all([...issuers.values()]);
   const caNotAfter = (i: Issuer) => (i.cert as forge.pki.Certificate).validity.notAfter;
 
+  /** A leaf (or a kubeconfig's client certificate) signed by its CA, never outliving it. */
+  const issueLeaf = async (ca: CAName, name: string, subject: Pick<Parameters<typeof issueCertificate>[0], "commonName" | "organizations" | "altNames" | "extKeyUsages">) => {
+    const issuer = (await issuers.get(ca))!;
+    const key = await keys.get(name)!;
+    const { pem } = issueCertificate(
+      { ...subject, isCA: false, validityDays: ctx.certificateValidityDays, key, now: plan.now, notAfterLimit: caNotAfter(issuer) },
+      issuer,
+    );
+    return { key, pem, issuer };
+  };
+
   const jobs: Promise<void>[] = [];
   for (const leaf of LEAVES) {
     const d = changed.get(leaf.name);
     if (!d) continue;
     jobs.push(
       (async () => {
-        const issuer = (await issuers.get(leaf.ca))!;
-        const key = await keys.get(leaf.name)!;
-        const { pem } = issueCertificate(
-          {
-            commonName: leaf.commonName(ctx),
-            organizations: leaf.organizations,
-            altNames: leaf.altNames?.(ctx),
-            extKeyUsages: leaf.extKeyUsages,
-            isCA: false,
-            validityDays: ctx.certificateValidityDays,
-            key,
-            now: plan.now,
-            notAfterLimit: caNotAfter(issuer),
-          },
-          issuer,
-        );
+        const { key, pem } = await issueLeaf(leaf.ca, leaf.name, {
+          commonName: leaf.commonName(ctx),
+          organizations: leaf.organizations,
+          altNames: leaf.altNames?.(ctx),
+          extKeyUsages: leaf.extKeyUsages,
+        });
         put(certPath(ctx, leaf.baseName, "key"), key.privatePem, MODE_KEY);
         put(certPath(ctx, leaf.baseName, "crt"), pem, MODE_CERT);
       })(),
@@ -105,21 +106,11 @@ export async function materialize(plan: PkiPlan): Promise<FileWrite[]> {
     if (!d) continue;
     jobs.push(
       (async () => {
-        const issuer = (await issuers.get(kc.ca))!;
-        const key = await keys.get(kc.name)!;
-        const { pem } = issueCertificate(
-          {
-            commonName: kc.commonName(ctx),
-            organizations: kc.organizations,
-            extKeyUsages: ["clientAuth"],
-            isCA: false,
-            validityDays: ctx.certificateValidityDays,
-            key,
-            now: plan.now,
-            notAfterLimit: caNotAfter(issuer),
-          },
-          issuer,
-        );
+        const { key, pem, issuer } = await issueLeaf(kc.ca, kc.name, {
+          commonName: kc.commonName(ctx),
+          organizations: kc.organizations,
+          extKeyUsages: ["clientAuth"],
+        });
         const caPem = plan.cas.get(kc.ca)!.cert?.pem ?? toPemOf(issuer);
         const text = buildKubeconfig({ clusterName: ctx.clusterName, server: kc.server(ctx), caCertPem: caPem, userName: kc.commonName(ctx), clientCertPem: pem, clientKeyPem: key.privatePem });
         put(kubeconfigPath(ctx, kc.name), text, MODE_KUBECONFIG);

@@ -4,7 +4,7 @@ import { userInfo } from "node:os";
 import { execa } from "execa";
 import { CommandError } from "../errors.js";
 import type { ExecOptions, ExecResult, Transport, WriteOptions } from "./transport.js";
-import { READ_MISSING_CODE, readScript, sudoWrap, writeScript } from "./scripts.js";
+import { execOutcome, READ_MISSING_CODE, readScript, sudoWrap, writeScript } from "./scripts.js";
 
 const DEFAULT_EXEC_TIMEOUT_MS = 10 * 60_000;
 
@@ -64,14 +64,7 @@ export class LocalTransport implements Transport {
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
     const r = await this.run(this.wrap(command, opts.sudo), opts.stdin, timeoutMs);
-    const res: ExecResult = { stdout: r.stdout.toString("utf8"), stderr: r.stderr.toString("utf8"), code: r.code ?? -1 };
-    if (r.timedOut) {
-      const err = new CommandError(this.host, command, null, res.stdout, res.stderr);
-      err.message = `${this.host}: command timed out after ${timeoutMs} ms and was killed: ${command.length > 300 ? `${command.slice(0, 300)}…` : command}`;
-      throw err;
-    }
-    if (res.code !== 0 && opts.check !== false) throw new CommandError(this.host, command, r.code, res.stdout, res.stderr);
-    return res;
+    return execOutcome(this.host, command, r, timeoutMs, opts.check);
   }
 
   async readFile(path: string): Promise<Buffer | undefined> {

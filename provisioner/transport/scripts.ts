@@ -1,7 +1,8 @@
 // The shell side of file operations, shared by the SSH and local transports so both behave the
 // same. Data always travels on stdin; only paths, sizes, modes and owners appear in the command.
 import { dirname, basename } from "node:path/posix";
-import { shq } from "./transport.js";
+import { shq, type ExecResult } from "./transport.js";
+import { CommandError } from "../errors.js";
 
 /** Exit code of the read script when the file does not exist. */
 export const READ_MISSING_CODE = 44;
@@ -46,4 +47,22 @@ export function writeScript(path: string, size: number, mode: number, owner?: st
     `mv -f "$t" ${shq(path)}`,
     "trap - EXIT",
   ].join("\n");
+}
+
+/** What a transport's exec turns its raw process result into: a result, or a CommandError (timeout, non-zero exit unless check is false). */
+export function execOutcome(
+  host: string,
+  command: string,
+  raw: { stdout: Buffer; stderr: Buffer; code: number | null; timedOut: boolean },
+  timeoutMs: number,
+  check: boolean | undefined,
+): ExecResult {
+  const res: ExecResult = { stdout: raw.stdout.toString("utf8"), stderr: raw.stderr.toString("utf8"), code: raw.code ?? -1 };
+  if (raw.timedOut) {
+    const err = new CommandError(host, command, null, res.stdout, res.stderr);
+    err.message = `${host}: command timed out after ${timeoutMs} ms and was killed: ${command.length > 300 ? `${command.slice(0, 300)}…` : command}`;
+    throw err;
+  }
+  if (res.code !== 0 && check !== false) throw new CommandError(host, command, raw.code, res.stdout, res.stderr);
+  return res;
 }

@@ -21,7 +21,7 @@ import {
   readKnownHostsFile,
   verifyHostKey,
 } from "./knownhosts.js";
-import { READ_MISSING_CODE, readScript, sudoWrap, writeScript } from "./scripts.js";
+import { execOutcome, READ_MISSING_CODE, readScript, sudoWrap, writeScript } from "./scripts.js";
 
 const { Client, utils } = ssh2;
 
@@ -455,14 +455,7 @@ export class SshTransport implements Transport {
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
     const r = await this.run(this.wrap(command, opts.sudo, opts.timeoutMs), opts.stdin, timeoutMs);
-    const res: ExecResult = { stdout: r.stdout.toString("utf8"), stderr: r.stderr.toString("utf8"), code: r.code ?? -1 };
-    if (r.timedOut) {
-      const err = new CommandError(this.host, command, null, res.stdout, res.stderr);
-      err.message = `${this.host}: command timed out after ${timeoutMs} ms and was killed: ${command.length > 300 ? `${command.slice(0, 300)}…` : command}`;
-      throw err;
-    }
-    if (res.code !== 0 && opts.check !== false) throw new CommandError(this.host, command, r.code, res.stdout, res.stderr);
-    return res;
+    return execOutcome(this.host, command, r, timeoutMs, opts.check);
   }
 
   /** File operations run through sudo when the user is not root (they manage system files). */
