@@ -67,6 +67,34 @@ test("controller-manager and scheduler hold their leader leases in kube-system",
   }
 });
 
+test("status reports each component healthy, the etcd member and certificate expiry", async () => {
+  // Components are asked on their own health endpoints; wait for controller-manager and scheduler
+  // to finish starting (they answer once they hold their leases).
+  let doc: { hosts: Array<Record<string, any>> } = { hosts: [] };
+  const ms = await waitFor(async () => {
+    const r = await kubeprov(home, ["status", "--name", NAME, "-o", "json"]);
+    if (r.code !== 0) return false;
+    doc = JSON.parse(r.stdout);
+    const comps = doc.hosts[0]?.components ?? {};
+    return ["kubelet", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"].every((c) => comps[c]?.health === "ok");
+  }, 60_000);
+  assert.notEqual(ms, -1, `components not all healthy: ${JSON.stringify(doc.hosts[0]?.components)}`);
+  const host = doc.hosts[0];
+  assert.equal(host.name, NODE);
+  assert.deepEqual(host.etcdMembers.map((m: { name: string }) => m.name), [NODE]);
+  assert.match(host.etcdMembers[0].clientURLs[0], /^https:\/\/10\.213\.\d+\.\d+:2379$/);
+  const certs = new Map<string, { expires: string }>(host.certificates.map((c: { name: string; expires: string }) => [c.name, c]));
+  for (const name of ["ca", "apiserver", "etcd-server", "admin.conf"]) assert.ok(certs.has(name), `certificate ${name} missing from status`);
+  const days = (name: string) => (Date.parse(certs.get(name)!.expires) - Date.now()) / 86_400_000;
+  assert.ok(days("apiserver") > 360 && days("apiserver") <= 366, `apiserver expires in ${days("apiserver")} days`);
+  assert.ok(days("ca") > 3640, `ca expires in ${days("ca")} days`);
+  // The text form names the same things.
+  const text = await kubeprov(home, ["status", "--name", NAME]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /kube-apiserver\s+ok/);
+  assert.match(text.stdout, new RegExp(`etcd members: ${NODE} https://`));
+});
+
 test("static pods run the images built from the bundle; keys and kubeconfigs are 0600 on the node", async () => {
   // Mirror pods of the static pods appear in the API as the kubelet registers them.
   let seen = "";

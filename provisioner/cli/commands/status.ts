@@ -3,7 +3,8 @@
 // Exit 0 when every host answered, 1 when any host is unreachable (the others are still reported).
 import type { Command } from "commander";
 import { RuntimeFailure } from "../../errors.js";
-import { collectStatus, renderStatusText } from "../../status/probes.js";
+import { collectStatus, DEFAULT_PROBES, renderStatusText } from "../../status/probes.js";
+import { kubernetesProbe, renderKubernetesText } from "../../status/kubernetes.js";
 import { loadTarget } from "../target.js";
 import { concurrencyOption, outputOption, targetOptions, type CommonOptions } from "../options.js";
 
@@ -21,9 +22,9 @@ export function register(program: Command): void {
   concurrencyOption(cmd);
   cmd.action(async (o: StatusOptions) => {
     const { cluster } = await loadTarget(o);
-    const hosts = await collectStatus(cluster, { acceptNewHostKeys: o.acceptNewHostKeys, concurrency: o.concurrency });
+    const hosts = await collectStatus(cluster, { acceptNewHostKeys: o.acceptNewHostKeys, concurrency: o.concurrency, probes: [...DEFAULT_PROBES, kubernetesProbe] });
     if (o.output === "json") process.stdout.write(`${JSON.stringify({ hosts })}\n`);
-    else process.stdout.write(renderStatusText(hosts));
+    else process.stdout.write(renderStatusText(hosts) + renderKubernetesText(hosts).map((l) => `${l}\n`).join(""));
     const down = hosts.filter((h) => !h.reachable);
     if (down.length) {
       throw new RuntimeFailure(`${down.length} of ${hosts.length} host${hosts.length === 1 ? "" : "s"} unreachable: ${down.map((h) => h.name).join(", ")}`);

@@ -1,0 +1,113 @@
+// `kubeprov status`, the Kubernetes side of a host: health of each component (from its own health
+// endpoint on the host), the etcd members (from the local etcd, with the healthcheck client
+// certificate) and the expiry of every certificate and kubeconfig (read from the host). Read-only.
+import type { Host } from "../engine/task.js";
+import type { HostStatus, StatusProbe } from "./probes.js";
+import { parseKeyValues } from "./probes.js";
+import { PKI_DIR, KUBERNETES_DIR, PORT_APISERVER, PORT_CONTROLLER_MANAGER, PORT_SCHEDULER, PORT_ETCD_CLIENT } from "../constants.js";
+import { ETCD_METRICS_PORT } from "../plan/components.js";
+import { expirationReport, type ExpirationRow } from "../pki/expiration.js";
+import { TransportStore } from "../pki/store.js";
+
+export interface ComponentHealth {
+  /** "ok", or what the endpoint answered / why it could not be asked. */
+  health: string;
+  endpoint: string;
+}
+
+export interface EtcdMember {
+  name: string;
+  id: string;
+  peerURLs: string[];
+  clientURLs: string[];
+}
+
+/** Each component's own health endpoint, asked on the host itself (loopback). */
+const ENDPOINTS: Array<{ component: string; url: string; tls: boolean; controlPlane: boolean }> = [
+  { component: "kubelet", url: "http://127.0.0.1:10248/healthz", tls: false, controlPlane: false },
+  { component: "etcd", url: `http://127.0.0.1:${ETCD_METRICS_PORT}/health`, tls: false, controlPlane: true },
+  { component: "kube-apiserver", url: `https://127.0.0.1:${PORT_APISERVER}/livez`, tls: true, controlPlane: true },
+  { component: "kube-controller-manager", url: `https://127.0.0.1:${PORT_CONTROLLER_MANAGER}/healthz`, tls: true, controlPlane: true },
+  { component: "kube-scheduler", url: `https://127.0.0.1:${PORT_SCHEDULER}/livez`, tls: true, controlPlane: true },
+];
+
+const ETCD_CLIENT = `--cacert ${PKI_DIR}/etcd/ca.crt --cert ${PKI_DIR}/etcd/healthcheck-client.crt --key ${PKI_DIR}/etcd/healthcheck-client.key`;
+
+function script(controlPlane: boolean): string {
+  const lines = ["command -v curl >/dev/null 2>&1 || { echo nocurl=1; exit 0; }"];
+  for (const e of ENDPOINTS.filter((x) => controlPlane || !x.controlPlane)) {
+    // -k: the serving certificates of controller-manager and scheduler are self-signed; we only read health.
+    lines.push(`printf '%s=%s\\n' ${e.component} "$(curl -s${e.tls ? "k" : ""} -m 3 ${e.url} 2>/dev/null | head -c 200 | tr '\\n' ' ' || true)"`);
+  }
+  if (controlPlane) {
+    lines.push(
+      `[ -f ${PKI_DIR}/etcd/healthcheck-client.key ] && printf 'etcd.members=%s\\n' "$(curl -s -m 3 ${ETCD_CLIENT} -X POST https://127.0.0.1:${PORT_ETCD_CLIENT}/v3/cluster/member/list -d '{}' 2>/dev/null | tr '\\n' ' ')"`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Pure: the probe script's output → components and etcd members. */
+export function parseKubernetesProbe(stdout: string, controlPlane: boolean): Partial<HostStatus> {
+  const kv = parseKeyValues(stdout);
+  if (kv.nocurl) return { components: { error: "curl is not installed on this host: component health not asked" } };
+  const components: Record<string, ComponentHealth> = {};
+  for (const e of ENDPOINTS.filter((x) => controlPlane || !x.controlPlane)) {
+    const body = (kv[e.component] ?? "").trim();
+    components[e.component] = { endpoint: e.url, health: body === "ok" || body.startsWith('{"health":"true"') ? "ok" : body ? body.slice(0, 120) : "no answer" };
+  }
+  const out: Partial<HostStatus> = { components };
+  if (controlPlane && kv["etcd.members"] !== undefined) {
+    try {
+      const doc = JSON.parse(kv["etcd.members"]) as { members?: Array<{ ID?: string; name?: string; peerURLs?: string[]; clientURLs?: string[] }> };
+      out.etcdMembers = (doc.members ?? []).map<EtcdMember>((m) => ({ id: m.ID ?? "", name: m.name ?? "", peerURLs: m.peerURLs ?? [], clientURLs: m.clientURLs ?? [] }));
+    } catch {
+      out.etcdMembers = { error: "etcd did not answer the member list" };
+    }
+  }
+  return out;
+}
+
+/** Certificates and kubeconfigs with their expiry, as `certs check-expiration` reports them. */
+async function certificates(host: Host): Promise<Partial<HostStatus>> {
+  const report = await expirationReport(new TransportStore(host.transport), { certDir: PKI_DIR, kubeconfigDir: KUBERNETES_DIR });
+  const present = (rows: ExpirationRow[]) => rows.filter((r) => !r.missing);
+  const all = [...present(report.certificateAuthorities), ...present(report.certificates)];
+  if (all.length === 0) return {};
+  return { certificates: all.map((r) => ({ name: r.name, expires: r.expires, residualTime: r.residualTime, ...(r.error ? { error: r.error } : {}) })) };
+}
+
+export const kubernetesProbe: StatusProbe = {
+  name: "kubernetes",
+  async run(host: Host): Promise<Partial<HostStatus>> {
+    const has = await host.transport.exec(`test -e ${KUBERNETES_DIR}/kubelet.conf -o -e ${PKI_DIR}/ca.crt && echo yes || echo no`, { sudo: true, check: false });
+    if (has.stdout.trim() !== "yes") return {};
+    const controlPlane = host.roles.includes("control-plane");
+    const [probe, certs] = await Promise.all([
+      host.transport.exec(script(controlPlane), { sudo: true, check: false, timeoutMs: 30_000 }),
+      controlPlane ? certificates(host) : Promise.resolve({}),
+    ]);
+    return { ...parseKubernetesProbe(probe.stdout, controlPlane), ...certs };
+  },
+};
+
+/** Text lines for the Kubernetes part of `kubeprov status` (under the hosts table). */
+export function renderKubernetesText(statuses: HostStatus[]): string[] {
+  const lines: string[] = [];
+  for (const s of statuses) {
+    const comps = s.components as Record<string, ComponentHealth> | { error: string } | undefined;
+    if (!comps) continue;
+    lines.push("", `${s.name}:`);
+    if ("error" in comps && typeof comps.error === "string") lines.push(`  components: ${comps.error}`);
+    else for (const [c, h] of Object.entries(comps as Record<string, ComponentHealth>)) lines.push(`  ${c.padEnd(24)} ${h.health}`);
+    const members = s.etcdMembers as EtcdMember[] | { error: string } | undefined;
+    if (Array.isArray(members)) lines.push(`  etcd members: ${members.map((m) => `${m.name} ${m.clientURLs.join(",")}`).join("; ") || "none"}`);
+    else if (members) lines.push(`  etcd members: ${members.error}`);
+    const certs = s.certificates as Array<{ name: string; expires?: string; residualTime?: string; error?: string }> | undefined;
+    if (certs?.length) {
+      const soonest = [...certs].filter((c) => c.expires).sort((a, b) => Date.parse(a.expires!) - Date.parse(b.expires!))[0];
+      lines.push(`  certificates: ${certs.length}, first to expire: ${soonest ? `${soonest.name} ${soonest.expires} (${soonest.residualTime})` : "-"}`);
+    }
+  }
+  return lines;
+}
