@@ -119,8 +119,10 @@ export function register(program: Command): void {
   // One sub-command per phase of the plan, as kubeadm's `init phase <name>`.
   const PHASES: Array<[string, string]> = initPhases().map((p) => [p.name, p.description]);
   for (const [name, description] of PHASES) {
-    initLikeOptions(phase.command(name).description(description)).action(async (o: InitOptions) => {
-      await runInit(o, [name]);
+    // `init phase etcd --name X`: commander may hand --name to `init` (it has the same options);
+    // optsWithGlobals() merges both, so the flags work wherever they stand.
+    initLikeOptions(phase.command(name).description(description)).action(async (_o: InitOptions, cmd: Command) => {
+      await runInit(cmd.optsWithGlobals<InitOptions>(), [name]);
     });
   }
 }
