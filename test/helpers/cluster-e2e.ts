@@ -62,14 +62,5 @@ export function summaryOf(stdout: string): { changed: number; unchanged: number;
   return undefined;
 }
 
-/** Everything labelled for the cluster: containers, volumes, networks. */
-export async function dockerCleanup(cluster: string): Promise<void> {
-  const label = `label=io.kubeprov.cluster=${cluster}`;
-  const ids = async (args: string[]) => String((await execa("docker", args, { reject: false })).stdout).split("\n").filter(Boolean);
-  const cs = await ids(["ps", "-aq", "--filter", label]);
-  if (cs.length) await execa("docker", ["rm", "-f", "-v", ...cs], { reject: false });
-  const vs = await ids(["volume", "ls", "-q", "--filter", label]);
-  if (vs.length) await execa("docker", ["volume", "rm", "-f", ...vs], { reject: false });
-  const ns = await ids(["network", "ls", "-q", "--filter", label]);
-  if (ns.length) await execa("docker", ["network", "rm", ...ns], { reject: false });
-}
+/** Everything labelled for the cluster: containers, volumes, networks (one implementation for all e2e helpers). */
+export { dockerCleanup } from "./kubeprov-cli.js";
