@@ -2,7 +2,7 @@
 // directory tree (content + mode of every file) to prove that nothing was written.
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { clusterSchema, type Cluster, type ClusterInput } from "../../provisioner/spec/schema.js";
@@ -10,8 +10,16 @@ import { clusterSchema, type Cluster, type ClusterInput } from "../../provisione
 export const REPO = join(import.meta.dirname, "..", "..", "..");
 export const CLI = join(REPO, "bin", "kubeprov.js");
 
+/** Directories made by tmp(), removed when the test file's process exits (they hold test keys). */
+const made: string[] = [];
+process.on("exit", () => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
 export function tmp(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `kpt-pki-${prefix}-`));
+  const d = mkdtempSync(join(tmpdir(), `kpt-pki-${prefix}-`));
+  made.push(d);
+  return d;
 }
 
 export function cluster(spec: Partial<ClusterInput["spec"]> = {}, name = "demo"): Cluster {
