@@ -6,7 +6,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { freePort } from "../helpers/sshd.js";
 import { join } from "node:path";
 import { pkiContext } from "../../provisioner/pki/certlist.js";
 import { ensurePki } from "../../provisioner/pki/ensure.js";
@@ -23,17 +23,6 @@ let cp1 = "";
 let cp2 = "";
 let foreign = "";
 const logs: Record<string, string> = {};
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function etcdctl(pkiDir: string, endpoint: string, args: string[], cert = "apiserver-etcd-client"): { code: number; out: string } {
   const r = spawnSync(
