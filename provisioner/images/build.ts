@@ -4,7 +4,7 @@
 // its tar is missing or an input changed (a binary's sha256, the recipe, the base image).
 import { debianMirror } from "../drivers/docker/nodeimage.js";
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, linkSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { createReadStream, existsSync, linkSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";

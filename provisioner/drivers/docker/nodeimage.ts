@@ -1,7 +1,7 @@
 // The node image (kubeprov/node:<tag>): built from templates/node-image/ with debootstrap and
 // `docker import`, tagged with a hash of the recipe, so it is rebuilt only when the recipe changes.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, renameSync, chmodSync, copyFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, renameSync, chmodSync, copyFileSync } from "node:fs";
 import { join, relative, dirname } from "node:path";
 import { execa } from "execa";
 import { cacheDir, templatesDir } from "../../paths.js";
