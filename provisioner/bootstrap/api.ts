@@ -6,7 +6,7 @@
 // both addresses of the cluster file.
 import { Agent, request as httpsRequest } from "node:https";
 import { parse as parseYaml } from "yaml";
-import { HostError, RuntimeFailure } from "../errors.js";
+import { HostError } from "../errors.js";
 import type { Host, RunContext } from "../engine/task.js";
 import { KUBERNETES_DIR } from "../constants.js";
 import { KubectlApi } from "./kubectl.js";
@@ -272,11 +272,8 @@ function stripForCompare(o: KubeObject): KubeObject {
 // ---- clients for a run -----------------------------------------------------------------------
 
 /** The first control plane: where cluster-wide bootstrap work runs. */
-export function firstControlPlane(ctx: RunContext): Host {
-  const cp = ctx.hosts.find((h) => h.roles.includes("control-plane"));
-  if (!cp) throw new RuntimeFailure("the cluster has no control-plane host");
-  return cp;
-}
+import { firstControlPlane } from "../plan/topology.js";
+export { firstControlPlane };
 
 /** The transport for API requests: KUBEPROV_API_TRANSPORT (or ctx.options.apiTransport) = direct | kubectl | auto (default). */
 export function apiTransportChoice(ctx: RunContext): "direct" | "kubectl" | "auto" {

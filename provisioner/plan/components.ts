@@ -47,8 +47,11 @@ function nodeIPOf(h: Cluster["spec"]["hosts"][number]): string {
 export function etcdFlags(cluster: Cluster, host: Host): Flags {
   const ip = host.nodeIP;
   const cps = controlPlaneHosts(cluster);
-  // The first control plane starts the cluster alone; members added later join it (the join lane).
-  const initial = cps.length && cps[0].name === host.name ? [cps[0]] : cps;
+  // The first control plane starts the cluster alone. Each later one joins the members before it in
+  // file order (they join one at a time, in that order), so its --initial-cluster is exactly the
+  // member list etcd holds once it was added, and stays the same on every later run.
+  const index = Math.max(0, cps.findIndex((h) => h.name === host.name));
+  const initial = cps.length ? cps.slice(0, index + 1) : [];
   return new Map([
     ["name", host.name],
     ["data-dir", ETCD_DATA_DIR],
@@ -58,7 +61,7 @@ export function etcdFlags(cluster: Cluster, host: Host): Flags {
     ["initial-advertise-peer-urls", `https://${urlHost(ip)}:${PORT_ETCD_PEER}`],
     ["listen-peer-urls", `https://${urlHost(ip)}:${PORT_ETCD_PEER}`],
     ["initial-cluster", initial.map((h) => `${h.name}=https://${urlHost(h.name === host.name ? ip : nodeIPOf(h))}:${PORT_ETCD_PEER}`).join(",")],
-    ["initial-cluster-state", "new"],
+    ["initial-cluster-state", index === 0 ? "new" : "existing"],
     ["cert-file", pki("etcd/server.crt")],
     ["key-file", pki("etcd/server.key")],
     ["trusted-ca-file", pki("etcd/ca.crt")],

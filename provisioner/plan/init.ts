@@ -1,20 +1,9 @@
-// The plan of `kubeprov init` (and of `up`): kubeadm's phases in order, on the first control plane.
-//   preflight → prepare (runtime, binaries, images) → certs → kubeconfig → kubelet-start → etcd →
-//   control-plane → wait-control-plane → bootstrap (H8) → addons (H8)
-// Order comes from `after` (the runner runs independent tasks at once): images import while
-// certificates are made; etcd and the control plane wait for certs, kubeconfigs and images.
-import { RuntimeFailure } from "../errors.js";
-import type { Host, RunContext, Task } from "../engine/task.js";
-import { imagesTask, IMAGES_TASK, ADDON_IMAGES_TASK } from "../tasks/images.js";
-import { kubeletStartTask } from "../tasks/kubelet.js";
-import { controlPlaneTasks, etcdTasks } from "../tasks/controlplane.js";
-import { waitControlPlaneTask } from "../tasks/wait.js";
-import { preflightTasks } from "../tasks/preflight.js";
-import { prepareTasks } from "../tasks/prepare.js";
-import { certsTasks } from "../tasks/certs.js";
-import { kubeconfigTasks } from "../tasks/kubeconfig.js";
-import { bootstrapTasks, CLUSTER_ADMINS_TASK } from "../tasks/bootstrap.js";
-import { addonsTasks } from "../tasks/addons.js";
+// The phases of `kubeprov init` and `kubeprov join`, kubeadm's names, as the cluster plan
+// (plan/cluster.ts) declares them: init is the first control plane's part of it, join the rest.
+import type { Task } from "../engine/task.js";
+import { IMAGES_TASK } from "../tasks/images.js";
+import { clusterTasks } from "./cluster.js";
+import { firstControlPlane } from "./topology.js";
 
 /** What each phase does (for `init phase --help`); phases come from the tasks themselves. */
 export const PHASE_DESCRIPTIONS: Record<string, string> = {
@@ -32,7 +21,15 @@ export const PHASE_DESCRIPTIONS: Record<string, string> = {
   "bootstrap-token": "a bootstrap token for joining nodes",
   "cluster-info": "kube-public/cluster-info, signed for each token",
   addons: "CNI configuration, kube-proxy, CoreDNS",
+  ha: "haproxy in front of every API server and keepalived holding the virtual IP (spec.ha)",
+  "control-plane-join": "another control plane: etcd learner added, local etcd, promoted; control plane; wait; marked",
+  "join": "a worker's CNI configuration once its kubelet registered the Node",
 };
+
+/** join's phases in order, as its tasks declare them. */
+export function joinPhases(): Array<{ name: string; description: string }> {
+  return [...new Set(clusterTasks("join").map((t) => t.phase))].map((name) => ({ name, description: PHASE_DESCRIPTIONS[name] ?? name }));
+}
 
 /** init's phases in order, as its tasks declare them. */
 export function initPhases(): Array<{ name: string; description: string }> {
@@ -40,63 +37,9 @@ export function initPhases(): Array<{ name: string; description: string }> {
 }
 
 
-/** The first control plane (in file order): where init runs. */
-export function firstControlPlane(ctx: RunContext): Host {
-  const h = ctx.hosts.find((x) => x.roles.includes("control-plane"));
-  if (!h) throw new RuntimeFailure(`cluster ${ctx.cluster.metadata.name} has no host with role control-plane`);
-  return h;
-}
-
-const onFirstControlPlane = (ctx: RunContext): Host[] => [firstControlPlane(ctx)];
-
-/** The same task with more dependencies and restricted hosts (keeps the task's prototype). */
-function adapt(task: Task, extraAfter: string[], restrict: (ctx: RunContext) => Host[]): Task {
-  const copy = Object.assign(Object.create(Object.getPrototypeOf(task)) as Task, task);
-  const own = new Set(task.after ?? []);
-  copy.after = [...own, ...extraAfter.filter((n) => n !== task.name && !own.has(n))];
-  copy.hosts = (ctx) => {
-    const allowed = new Set(restrict(ctx).map((h) => h.name));
-    return task.hosts(ctx).filter((h) => allowed.has(h.name));
-  };
-  return copy;
-}
-
-const names = (tasks: Task[]) => tasks.map((t) => t.name);
-
-/** init's tasks, in order, each restricted to the first control plane. */
+/** init's tasks: the first control plane's part of the cluster plan (kubeadm init). */
 export function initTasks(): Task[] {
-  const preflight = preflightTasks();
-  const prepareRuntime = prepareTasks();
-  const certs = certsTasks();
-  const kubeconfigs = kubeconfigTasks();
-  const bootstrap = bootstrapTasks();
-  const addons = addonsTasks();
-
-  // What the kubelet and the control plane need first; the addons' images import meanwhile.
-  const images = imagesTask({ after: names(prepareRuntime), set: "control-plane" });
-  const addonImages = imagesTask({ after: [images.name], set: "addons", name: ADDON_IMAGES_TASK });
-  const prepare = [...prepareRuntime, images];
-  const kubelet = kubeletStartTask({ hosts: onFirstControlPlane });
-  const etcd = etcdTasks({ hosts: onFirstControlPlane, after: [] });
-  const controlPlane = controlPlaneTasks({ hosts: onFirstControlPlane, after: [] });
-  const wait = waitControlPlaneTask({ hosts: onFirstControlPlane, after: [] });
-
-  const pre = names(preflight);
-  const groups: Array<[Task[], string[]]> = [
-    [preflight, []],
-    [prepare, pre],
-    [certs, pre],
-    [kubeconfigs, [...pre, ...names(certs)]],
-    [[kubelet], [...names(prepare), ...names(certs), ...names(kubeconfigs)]],
-    [etcd, [...names(prepare), ...names(certs)]],
-    [controlPlane, [...names(prepare), ...names(certs), ...names(kubeconfigs)]],
-    [[wait], [kubelet.name, ...names(etcd), ...names(controlPlane)]],
-    [bootstrap, [wait.name]],
-    [[addonImages], []],
-    // Add-ons need the API and the cluster-admins binding (admin.conf), not the other bootstrap objects.
-    [addons, [wait.name, CLUSTER_ADMINS_TASK, addonImages.name]],
-  ];
-  return groups.flatMap(([tasks, after]) => tasks.map((t) => adapt(t, after, onFirstControlPlane)));
+  return clusterTasks("init");
 }
 
-export { IMAGES_TASK };
+export { firstControlPlane, IMAGES_TASK };

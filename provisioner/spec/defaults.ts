@@ -46,7 +46,8 @@ spec:
   kubernetesVersion: ${DEFAULT_KUBERNETES_VERSION}
   # host:port that clients and nodes use to reach the API server: the HA virtual IP with haproxy's
   # port, an external load balancer, or the first control plane's address with 6443.
-  # Default: the first control-plane host's internal address, port 6443 (example value here).
+  # Default: with ha.enabled, ha.virtualIP and ha.haproxyPort; otherwise the first control-plane
+  # host's internal address, port 6443 (example value here).
   controlPlaneEndpoint: "192.168.99.100:8443"
   networking:
     podSubnet: 10.244.0.0/16          # pod IPs; "IPv4CIDR,IPv6CIDR" for dual stack
@@ -78,6 +79,7 @@ spec:
     interface: eth0                   # network interface that carries the virtual IP
     haproxyPort: 8443                 # port haproxy listens on (the API servers keep 6443)
     virtualRouterId: 51               # VRRP router id (1-255), unique per network segment
+    advertInterval: 0.2               # VRRP v3 advertisement interval in seconds (0.01-40.95): failover takes about 3.5 of them
   containerRuntime:
     # systemd on hosts whose init is systemd with its own cgroups (real machines);
     # cgroupfs in node containers (the docker driver). Preflight checks it against the runtime.

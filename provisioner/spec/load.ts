@@ -62,7 +62,17 @@ export function parseClusterText(text: string, source: string): Cluster {
   }
   const semantic = validateCluster(parsed.data);
   if (semantic.length) throw problemsError(source, dedupe(semantic.map(where)));
-  return parsed.data;
+  return withDerivedDefaults(parsed.data);
+}
+
+/** Defaults that depend on other fields: with HA on, the endpoint is the virtual IP and haproxy's port. */
+export function withDerivedDefaults(cluster: Cluster): Cluster {
+  const { ha } = cluster.spec;
+  if (ha.enabled && ha.virtualIP && cluster.spec.controlPlaneEndpoint === undefined) {
+    const host = ha.virtualIP.includes(":") ? `[${ha.virtualIP}]` : ha.virtualIP;
+    return { ...cluster, spec: { ...cluster.spec, controlPlaneEndpoint: `${host}:${ha.haproxyPort}` } };
+  }
+  return cluster;
 }
 
 /** Reads and parses a cluster file; "-" reads standard input. */

@@ -92,6 +92,8 @@ export const clusterSpecSchema = z.strictObject({
       interface: z.string().default("eth0"),
       haproxyPort: port.default(8443),
       virtualRouterId: z.number().int().min(1).max(255).default(51),
+      /** VRRP advertisement interval in seconds (VRRP v3: 0.01 to 40.95, in steps of 0.01). */
+      advertInterval: z.number().min(0.01).max(40.95).default(0.2),
     })
     .prefault({}),
   containerRuntime: z

@@ -155,6 +155,8 @@ export function validateCluster(cluster: Cluster): Problem[] {
   }
   if (ha.enabled) {
     if (ha.virtualIP === undefined) add(["spec", "ha"], "ha.enabled needs virtualIP (the address keepalived moves between control planes)");
+    if (ha.haproxyPort === 6443)
+      add(["spec", "ha", "haproxyPort"], "haproxy cannot listen on 6443: kube-apiserver listens there on every control plane; use another port (8443 is the usual one)");
     const cps = spec.hosts.filter((h) => h.roles.includes("control-plane")).length;
     if (cps < 2) add(["spec", "ha", "enabled"], `HA needs at least 2 control-plane hosts (3 for etcd to survive a failure); found ${cps}`);
   }

@@ -109,14 +109,14 @@ export interface AddonsOptions {
  * state); apply waits for the Node, gives it a pod CIDR when it is alone (see nodePodCIDR), then
  * writes the file atomically.
  */
-export function cniTask(opts: { hosts?: (ctx: RunContext) => Host[]; after?: string[] } = {}): Task {
+export function cniTask(opts: { hosts?: (ctx: RunContext) => Host[]; after?: string[]; name?: string; phase?: string } = {}): Task {
   const readCidr = async (host: Host, ctx: RunContext) => {
     const n = await (await apiClient(ctx)).get<KubeObject & { spec?: { podCIDR?: string } }>(objectPath("v1", "Node", host.name));
     return { registered: !!n, cidr: n?.spec?.podCIDR || undefined };
   };
   return {
-    name: CNI_TASK,
-    phase: "addons",
+    name: opts.name ?? CNI_TASK,
+    phase: opts.phase ?? "addons",
     description: `bridge CNI configuration ${CNI_CONFIG_FILE} with the node's pod CIDR`,
     hosts: opts.hosts ?? ((ctx) => ctx.hosts),
     ...(opts.after?.length ? { after: opts.after } : {}),

@@ -146,10 +146,10 @@ export function controlPlaneMarks(host: Host, node: NodeObject): { labels: Recor
 }
 
 /** Label (and taint or untaint) control-plane nodes. Default: the first control plane (init). */
-export function markControlPlaneTask(opts: { hosts?: (ctx: RunContext) => Host[]; after?: string[] } = {}): Task {
+export function markControlPlaneTask(opts: { hosts?: (ctx: RunContext) => Host[]; after?: string[]; name?: string; phase?: string } = {}): Task {
   return {
-    name: MARK_CONTROL_PLANE_TASK,
-    phase: "mark-control-plane",
+    name: opts.name ?? MARK_CONTROL_PLANE_TASK,
+    phase: opts.phase ?? "mark-control-plane",
     description: `label ${LABEL_CONTROL_PLANE}; taint it NoSchedule unless the node is also a worker`,
     hosts: opts.hosts ?? onFirstControlPlane,
     ...(opts.after?.length ? { after: opts.after } : {}),

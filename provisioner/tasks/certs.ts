@@ -9,8 +9,7 @@ import { ensurePki, planOn } from "../pki/ensure.js";
 import { changes, sharedRelPaths, type Decision, type PlanOptions, type SharedCaSet } from "../pki/plan.js";
 import { TransportStore } from "../pki/store.js";
 
-export const controlPlanes = (ctx: RunContext): Host[] => ctx.hosts.filter((h) => h.roles.includes("control-plane"));
-export const firstControlPlane = (ctx: RunContext): Host | undefined => controlPlanes(ctx)[0];
+import { controlPlanes, firstControlPlane } from "../plan/topology.js";
 
 /** The node's PKI context in a run (cert dir and kubeconfig dir: kubeadm's, unless options override them). */
 export function hostPkiContext(host: Host, ctx: RunContext): PkiContext {
@@ -29,7 +28,7 @@ export function hostPkiContext(host: Host, ctx: RunContext): PkiContext {
  */
 export async function readSharedCaSet(host: Host, ctx: RunContext): Promise<SharedCaSet | undefined> {
   const first = firstControlPlane(ctx);
-  if (!first || first.name === host.name) return undefined;
+  if (first.name === host.name) return undefined;
   const certDir = hostPkiContext(first, ctx).certDir;
   const set: SharedCaSet = new Map();
   await Promise.all(
@@ -69,7 +68,7 @@ export function pkiTask(spec: { name: string; phase: string; description: string
       const pctx = hostPkiContext(host, ctx);
       const shared = await readSharedCaSet(host, ctx);
       if (shared && !shared.has("ca.crt")) {
-        return { needed: true, reason: `the CAs come from ${firstControlPlane(ctx)!.name}, which has none yet` };
+        return { needed: true, reason: `the CAs come from ${firstControlPlane(ctx).name}, which has none yet` };
       }
       const plan = await planOn(new TransportStore(host.transport), pctx, { ...spec.plan, shared });
       const todo = changes(plan);

@@ -105,7 +105,7 @@ function markChanged(ctx: RunContext, host: Host, component: ComponentName): voi
 }
 export const controlPlaneTaskName = (c: ComponentName) => `control-plane/${c}`;
 
-function componentTask(component: ComponentName, phase: string, name: string, hosts: (ctx: RunContext) => Host[], after: string[]): Task {
+export function componentTask(component: ComponentName, phase: string, name: string, hosts: (ctx: RunContext) => Host[], after: string[]): Task {
   const staticPod = fileTask({
     name,
     phase,
@@ -169,9 +169,9 @@ export function etcdTasks(opts: ControlPlaneTaskOptions): Task[] {
 }
 
 /** Phase "control-plane": the three components (binaries for mode systemd come from prepare/binaries). */
-export function controlPlaneTasks(opts: ControlPlaneTaskOptions): Task[] {
+export function controlPlaneTasks(opts: ControlPlaneTaskOptions & { phase?: string; prefix?: string }): Task[] {
   return (["kube-apiserver", "kube-controller-manager", "kube-scheduler"] as ComponentName[]).map((c) =>
-    componentTask(c, "control-plane", controlPlaneTaskName(c), opts.hosts, opts.after),
+    componentTask(c, opts.phase ?? "control-plane", opts.prefix ? `${opts.prefix}/${c}` : controlPlaneTaskName(c), opts.hosts, opts.after),
   );
 }
 

@@ -109,9 +109,10 @@ export async function kubeletFiles(cluster: Cluster, host: Host, opts: { bootstr
   return files;
 }
 
-export function kubeletStartTask(opts: { after?: string[]; hosts?: (ctx: RunContext) => Host[]; bootstrap?: boolean } = {}): Task {
+export function kubeletStartTask(opts: { after?: string[]; hosts?: (ctx: RunContext) => Host[]; bootstrap?: boolean; name?: string; perHost?: boolean } = {}): Task {
   return serviceTask({
-    name: KUBELET_START_TASK,
+    name: opts.name ?? KUBELET_START_TASK,
+    ...(opts.perHost ? { perHost: true } : {}),
     phase: "kubelet-start",
     description: "write the kubelet configuration and flags; kubelet enabled and running",
     unit: "kubelet",

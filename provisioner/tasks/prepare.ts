@@ -49,6 +49,9 @@ export function binariesFor(cluster: Cluster, roles: readonly string[], availabl
   if (roles.includes("control-plane") && cluster.spec.controlPlane.mode === "systemd") {
     names.push("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "etcdctl");
   }
+  // etcdctl on every control plane: kubeprov adds, promotes and removes stacked etcd members with it,
+  // and operators use it for snapshots and health checks.
+  if (roles.includes("control-plane") && !names.includes("etcdctl") && (available === undefined || available.includes("etcdctl"))) names.push("etcdctl");
   if (available?.includes("crictl")) names.push("crictl");
   return names;
 }
@@ -93,7 +96,13 @@ export type PackageManager = HostFacts["packageManager"];
  * dnf/yum; containerd there is Docker's `containerd.io` package (RHEL, CentOS, Rocky, Alma have
  * none of their own), Fedora's own packages otherwise. Pure (unit-tested; only Debian runs here).
  */
-export function installCommands(pm: PackageManager, osId: string, what: "containerd" | "cni-plugins"): string[] {
+export function installCommands(pm: PackageManager, osId: string, what: "containerd" | "cni-plugins" | "ha"): string[] {
+  if (what === "ha") {
+    // haproxy and keepalived have the same package names on Debian/Ubuntu and the RHEL family.
+    if (pm === "apt") return ["DEBIAN_FRONTEND=noninteractive apt-get update -q", "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends haproxy keepalived"];
+    if (pm === "dnf" || pm === "yum") return [`${pm} -y install haproxy keepalived`];
+    throw new Error("no known package manager on this host (apt-get, dnf or yum): install haproxy and keepalived yourself");
+  }
   if (pm === "apt") {
     const pkgs = what === "containerd" ? "containerd runc" : "containernetworking-plugins";
     return ["DEBIAN_FRONTEND=noninteractive apt-get update -q", `DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ${pkgs}`];

@@ -24,6 +24,8 @@ export interface ServiceTaskSpec {
   after?: string[];
   perHost?: boolean;
   files: (host: Host, ctx: RunContext) => ServiceFile[] | Promise<ServiceFile[]>;
+  /** When only its files changed and it is running, `systemctl reload` instead of restart (no dropped connections). */
+  reload?: boolean;
   /** Runs before the (re)start, after files are written (e.g. mkdir of a data directory). */
   beforeStart?: (host: Host, ctx: RunContext) => Promise<void>;
 }
@@ -90,10 +92,13 @@ export function serviceTask(spec: ServiceTaskSpec): Task {
       const cmds: string[] = [];
       if (unitChanged) cmds.push("systemctl daemon-reload");
       if (!st.enabled) cmds.push(`systemctl enable ${shq(spec.unit)} >/dev/null 2>&1 || systemctl enable ${shq(spec.unit)}`);
-      cmds.push(st.diffs.length || !st.active ? `systemctl restart ${shq(spec.unit)}` : "true");
+      if (!st.active) cmds.push(`systemctl restart ${shq(spec.unit)}`);
+      else if (st.diffs.length) cmds.push(`systemctl ${spec.reload && !unitChanged ? "reload" : "restart"} ${shq(spec.unit)}`);
+      if (!cmds.length) cmds.push("true");
       await host.transport.exec(cmds.join(" && "), { sudo: true, timeoutMs: 120_000 });
       const written = st.diffs.map((d) => `${d.file.path} (${octal(d.file.mode)})`);
-      return { detail: written.length ? `wrote ${written.join(", ")}; ${spec.unit} restarted` : `${spec.unit} started` };
+      const how = !st.active ? "started" : spec.reload && !unitChanged ? "reloaded" : "restarted";
+      return { detail: written.length ? `wrote ${written.join(", ")}; ${spec.unit} ${how}` : `${spec.unit} started` };
     },
   };
 }

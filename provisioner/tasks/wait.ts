@@ -31,7 +31,8 @@ export interface ComponentStatus {
 /** /readyz through the node's kubectl (with admin.conf), falling back to an HTTPS request from here. */
 export async function readyz(host: Host, ctx: RunContext): Promise<{ ok: boolean; body: string }> {
   const kubectl = await host.transport.exec(
-    `if [ -x ${BIN_DIR}/kubectl ]; then ${BIN_DIR}/kubectl --kubeconfig=${ADMIN_CONF} --request-timeout=3s get --raw=/readyz 2>&1; else echo @@no-kubectl@@; exit 3; fi`,
+    // This host's own API server, not the endpoint admin.conf names (a VIP, a load balancer).
+    `if [ -x ${BIN_DIR}/kubectl ]; then ${BIN_DIR}/kubectl --kubeconfig=${ADMIN_CONF} --server=https://${urlHost(host.nodeIP)}:${PORT_APISERVER} --request-timeout=3s get --raw=/readyz 2>&1; else echo @@no-kubectl@@; exit 3; fi`,
     { sudo: true, check: false, timeoutMs: 10_000 },
   );
   if (!kubectl.stdout.includes("@@no-kubectl@@")) return { ok: kubectl.code === 0 && kubectl.stdout.trim() === "ok", body: kubectl.stdout.trim() };
@@ -210,10 +211,11 @@ export function diagnosis(statuses: ComponentStatus[], mode: string, lastBody: s
   return { summary: names.join("; "), details: [...new Set(details)].join("\n") };
 }
 
-export function waitControlPlaneTask(opts: { hosts: (ctx: RunContext) => Host[]; after: string[] }): Task {
+export function waitControlPlaneTask(opts: { hosts: (ctx: RunContext) => Host[]; after: string[]; name?: string; phase?: string; perHost?: boolean }): Task {
   return {
-    name: WAIT_CONTROL_PLANE_TASK,
-    phase: "wait-control-plane",
+    name: opts.name ?? WAIT_CONTROL_PLANE_TASK,
+    phase: opts.phase ?? "wait-control-plane",
+    ...(opts.perHost ? { perHost: true } : {}),
     description: "wait until kube-apiserver answers /readyz ok (bounded; diagnoses what is not running)",
     hosts: opts.hosts,
     after: opts.after,
@@ -256,7 +258,7 @@ export function waitControlPlaneTask(opts: { hosts: (ctx: RunContext) => Host[];
           const judge = last.ok ? [...ALL_COMPONENTS] : ["etcd", "kube-apiserver"];
           if (crashLooping(st, mode, { baseline, judge }).length || elapsed > limit) {
             const d = diagnosis(st, mode, last.body, { baseline, judge, unhealthy });
-            throw new HostError(host.name, WAIT_CONTROL_PLANE_TASK, `control plane not ready after ${(elapsed / 1000).toFixed(0)} s: ${d.summary}`, d.details);
+            throw new HostError(host.name, opts.name ?? WAIT_CONTROL_PLANE_TASK, `control plane not ready after ${(elapsed / 1000).toFixed(0)} s: ${d.summary}`, d.details);
           }
         }
         await new Promise((r) => setTimeout(r, 400));

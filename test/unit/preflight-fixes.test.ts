@@ -147,7 +147,9 @@ test("install commands: apt on Debian/Ubuntu, dnf/yum on the RHEL family (contai
 test("binaries per role and control-plane mode (kube-proxy is an image, kubeadm is not used)", () => {
   const c = cluster();
   assert.deepEqual(binariesFor(c, ["worker"]), ["kubelet", "kubectl"]);
-  assert.deepEqual(binariesFor(c, ["control-plane"]), ["kubelet", "kubectl"]);
+  // Control planes get etcdctl (stacked etcd members are added, promoted and removed with it).
+  assert.deepEqual(binariesFor(c, ["control-plane"]), ["kubelet", "kubectl", "etcdctl"]);
+  assert.deepEqual(binariesFor(c, ["control-plane"], ["kubelet", "kubectl"]), ["kubelet", "kubectl"]);
   const sd = cluster("  controlPlane: {mode: systemd}\n");
   assert.deepEqual(binariesFor(sd, ["control-plane"], ["crictl"]), ["kubelet", "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "etcdctl", "crictl"]);
   assert.deepEqual(binariesFor(sd, ["worker"]), ["kubelet", "kubectl"]);

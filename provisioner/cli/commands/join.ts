@@ -1,30 +1,50 @@
-// kubeprov join -f FILE|--name NAME: the workers listed in the cluster file join the cluster that
-// `kubeprov init` made on its first control plane (kubeadm join: TLS bootstrap with a bootstrap
-// token). Idempotent: joined hosts report nothing to do. Joining control planes is not implemented yet.
+// kubeprov join -f FILE|--name NAME: every host of the cluster file but the first control plane
+// joins the cluster init made there: other control planes one at a time (stacked etcd learner,
+// promoted once in sync), workers by TLS bootstrap with a bootstrap token (kubeadm join).
+// Idempotent: joined hosts report nothing to do. `join phase <name>` runs one phase.
 import type { Command } from "commander";
 import { loadTarget } from "../target.js";
 import { runOptions, type CommonOptions } from "../options.js";
 import { validateTokenOptions } from "../../tasks/bootstrap.js";
 import { collectIds, validateIgnorePreflightErrors } from "../../tasks/preflight.js";
+import { joinPhases } from "../../plan/init.js";
+
+type JoinOptions = CommonOptions & { token?: string; ignorePreflightErrors?: string[] };
+
+async function runJoin(o: JoinOptions, onlyPhases?: string[]): Promise<void> {
+  validateTokenOptions({ token: o.token });
+  const ignorePreflightErrors = validateIgnorePreflightErrors(o.ignorePreflightErrors);
+  const { cluster, source } = await loadTarget(o);
+  const { joinTasks } = await import("../../plan/join.js");
+  const { runPipeline } = await import("../../engine/pipeline.js");
+  await runPipeline({
+    cluster,
+    source,
+    tasks: joinTasks(),
+    dryRun: o.dryRun,
+    output: o.output,
+    concurrency: o.concurrency,
+    onlyPhases,
+    options: { ...(o.token ? { token: o.token } : {}), ignorePreflightErrors, verbose: o.verbose ?? 0 },
+  });
+}
+
+function joinLikeOptions(cmd: Command): Command {
+  return runOptions(cmd)
+    .option("--token <token>", "bootstrap token to use ([a-z0-9]{6}.[a-z0-9]{16}; default: a valid existing one, else a new one)")
+    .option("--ignore-preflight-errors <ids>", "preflight check IDs whose failures become warnings (comma separated), or all", collectIds);
+}
 
 export function register(program: Command): void {
-  runOptions(program.command("join").description("join the cluster file's workers to the cluster init made (TLS bootstrap with a bootstrap token)"))
-    .option("--token <token>", "bootstrap token to use ([a-z0-9]{6}.[a-z0-9]{16}; default: a valid existing one, else a new one)")
-    .option("--ignore-preflight-errors <ids>", "preflight check IDs whose failures become warnings (comma separated), or all", collectIds)
-    .action(async (o: CommonOptions & { token?: string; ignorePreflightErrors?: string[] }) => {
-      validateTokenOptions({ token: o.token });
-      const ignorePreflightErrors = validateIgnorePreflightErrors(o.ignorePreflightErrors);
-      const { cluster, source } = await loadTarget(o);
-      const { joinTasks } = await import("../../plan/join.js");
-      const { runPipeline } = await import("../../engine/pipeline.js");
-      await runPipeline({
-        cluster,
-        source,
-        tasks: joinTasks(),
-        dryRun: o.dryRun,
-        output: o.output,
-        concurrency: o.concurrency,
-        options: { ...(o.token ? { token: o.token } : {}), ignorePreflightErrors, verbose: o.verbose ?? 0 },
-      });
+  const join = joinLikeOptions(
+    program.command("join").description("join the cluster file's other control planes (stacked etcd, one at a time) and workers (TLS bootstrap) to the cluster init made"),
+  ).action(async (o: JoinOptions) => {
+    await runJoin(o);
+  });
+  const phase = join.command("phase").description("run one phase of join (as `kubeadm join phase`)");
+  for (const p of joinPhases()) {
+    joinLikeOptions(phase.command(p.name).description(p.description)).action(async (_o: JoinOptions, cmd: Command) => {
+      await runJoin(cmd.optsWithGlobals<JoinOptions>(), [p.name]);
     });
+  }
 }

@@ -18,8 +18,8 @@ import { createReporter } from "../../output/index.js";
 import { outputOption, parsePositiveInt, type OutputFormat } from "../options.js";
 import { runPipeline } from "../../engine/pipeline.js";
 import { NODE_BUNDLE_DIR } from "../../tasks/images.js";
-import { initTasks } from "../../plan/init.js";
-import { joinTasks, CONTROL_PLANE_JOIN } from "../../plan/join.js";
+import { clusterTasks } from "../../plan/cluster.js";
+import { CONTROL_PLANE_JOIN } from "../../plan/join.js";
 import { validateIgnorePreflightErrors, collectIds } from "../../tasks/preflight.js";
 
 export interface UpOptions {
@@ -176,13 +176,11 @@ export function joinCapabilities(): JoinCapabilities {
   return { workers: true, controlPlanes: CONTROL_PLANE_JOIN };
 }
 
-/** H7's init tasks through H2's pipeline, then the admin kubeconfig merged as context NAME. */
+/** The cluster plan through the pipeline, then the admin kubeconfig merged as context NAME. */
 async function installKubernetes(o: UpOptions, cluster: Cluster, source: string, ignorePreflightErrors: string[]): Promise<void> {
   const options = { ignorePreflightErrors };
-  await runPipeline({ cluster, source, tasks: initTasks(), output: o.output, acceptNewHostKeys: false, options });
-  if (cluster.spec.hosts.length > 1) {
-    await runPipeline({ cluster, source, tasks: joinTasks(), output: o.output, acceptNewHostKeys: false, options });
-  }
+  // One plan for the whole cluster: one lock, one facts phase, one event stream, one summary.
+  await runPipeline({ cluster, source, tasks: clusterTasks("all"), output: o.output, acceptNewHostKeys: false, options });
   const files = clusterFiles(o.name);
   const admin = await fetchAdminKubeconfig(cluster);
   writeFileAtomic(files.kubeconfig, admin, 0o600);
@@ -194,7 +192,7 @@ async function installKubernetes(o: UpOptions, cluster: Cluster, source: string,
   }
 }
 
-/** /etc/kubernetes/admin.conf of the first control plane, read over SSH (H3's transport). */
+/** /etc/kubernetes/admin.conf of the first control plane, read over SSH. */
 async function fetchAdminKubeconfig(cluster: Cluster): Promise<string> {
   const { connectHosts, closeHosts } = await import("../../transport/pool.js");
   const first = cluster.spec.hosts.find((h) => h.roles.includes("control-plane"));

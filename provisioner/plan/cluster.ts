@@ -1,0 +1,142 @@
+// THE plan of a cluster: one task graph for every topology, used by apply, up, init and join.
+//   every host:          preflight → prepare (runtime, binaries, images)
+//   every control plane: certs (first control plane first: it owns the CAs) → kubeconfigs → kubelet;
+//                        haproxy + keepalived when spec.ha is on
+//   first control plane: etcd → control plane → wait-control-plane → (VIP answers) → bootstrap → add-ons
+//   other control planes, one at a time in file order: etcd learner added → local etcd →
+//                        promoted → control plane → wait → mark-control-plane → CNI
+//   workers, in parallel: bootstrap token → bootstrap kubeconfig → kubelet (TLS bootstrap) → CNI
+// Scopes: "init" is the first control plane's part (kubeadm init), "join" every other host's
+// (kubeadm join), "all" both (apply, up). Dependencies on tasks outside the scope are dropped: the
+// part they stand for already exists (the cluster is the source of truth).
+import type { Host, RunContext, Task } from "../engine/task.js";
+import { imagesTask, ADDON_IMAGES_TASK } from "../tasks/images.js";
+import { kubeletStartTask } from "../tasks/kubelet.js";
+import { componentTask, controlPlaneTasks, etcdTasks } from "../tasks/controlplane.js";
+import { waitControlPlaneTask } from "../tasks/wait.js";
+import { preflightTasks } from "../tasks/preflight.js";
+import { prepareTasks } from "../tasks/prepare.js";
+import { certsTasks } from "../tasks/certs.js";
+import { kubeconfigTasks } from "../tasks/kubeconfig.js";
+import { bootstrapTasks, bootstrapTokenTask, CLUSTER_ADMINS_TASK, markControlPlaneTask } from "../tasks/bootstrap.js";
+import { addonsTasks, cniTask } from "../tasks/addons.js";
+import { haTasks, HA_ENDPOINT_TASK } from "../tasks/ha.js";
+import { etcdMemberAddTask, etcdPromoteTask } from "../tasks/etcdmember.js";
+import { joinKubeconfigTask } from "../tasks/join.js";
+import { joinEndpoint } from "../bootstrap/joincmd.js";
+import { firstControlPlane, joiningControlPlanes, workers } from "./topology.js";
+
+export type PlanScope = "init" | "join" | "all";
+
+type Select = (ctx: RunContext) => Host[];
+
+/** The same task on other hosts (intersected with its own), after more tasks; keeps its prototype. */
+function place(task: Task, hosts: Select, after: string[], opts: { perHost?: boolean } = {}): Task {
+  const copy = Object.assign(Object.create(Object.getPrototypeOf(task)) as Task, task);
+  const own = new Set(task.after ?? []);
+  copy.after = [...own, ...after.filter((n) => n !== task.name && !own.has(n))];
+  copy.hosts = (ctx) => {
+    const allowed = new Set(hosts(ctx).map((h) => h.name));
+    return task.hosts(ctx).filter((h) => allowed.has(h.name));
+  };
+  if (opts.perHost) copy.perHost = true;
+  return copy;
+}
+
+const names = (tasks: Task[]) => tasks.map((t) => t.name);
+
+/** Task names of the joining control planes' own steps. */
+export const CP_JOIN = "control-plane-join";
+
+export function clusterTasks(scope: PlanScope = "all"): Task[] {
+  const inInit = scope !== "join";
+  const inJoin = scope !== "init";
+  const first: Select = (ctx) => (inInit ? [firstControlPlane(ctx)] : []);
+  const joining: Select = (ctx) => (inJoin ? joiningControlPlanes(ctx) : []);
+  const joiningWorkers: Select = (ctx) => (inJoin ? workers(ctx) : []);
+  const inFileOrder = (...sets: Select[]): Select => (ctx) => {
+    const chosen = new Set(sets.flatMap((s) => s(ctx)).map((h) => h.name));
+    return ctx.hosts.filter((h) => chosen.has(h.name));
+  };
+  const cps = inFileOrder(first, joining);
+  const everyone = inFileOrder(first, joining, joiningWorkers);
+
+  // ---- every host, every control plane ----
+  const preflight = preflightTasks().map((t) => place(t, everyone, []));
+  const pre = names(preflight);
+  const prepareRuntime = prepareTasks().map((t) => place(t, everyone, pre));
+  const images = place(imagesTask({ after: names(prepareRuntime), set: "control-plane" }), everyone, pre);
+  const addonImages = place(imagesTask({ after: [images.name], set: "addons", name: ADDON_IMAGES_TASK }), everyone, pre);
+  const prepare = [...prepareRuntime, images];
+  const certs = certsTasks().map((t) => place(t, cps, pre));
+  const kubeconfigs = kubeconfigTasks().map((t) => place(t, cps, [...pre, ...names(certs)]));
+  const kubelet = place(kubeletStartTask(), cps, [...names(prepare), ...names(certs), ...names(kubeconfigs)]);
+  const [etcdDataDir, etcdLocal] = etcdTasks({ hosts: cps, after: [] });
+  const dataDir = place(etcdDataDir, cps, [...names(prepare), ...names(certs)]);
+
+  // ---- the first control plane (init) ----
+  const etcd = place(etcdLocal, first, [dataDir.name, ...names(prepare), ...names(certs)]);
+  const controlPlane = controlPlaneTasks({ hosts: first, after: [] }).map((t) => place(t, first, [...names(prepare), ...names(certs), ...names(kubeconfigs)]));
+  const wait = waitControlPlaneTask({ hosts: first, after: [kubelet.name, etcd.name, ...names(controlPlane)] });
+  const ha = haTasks({ hosts: cps, after: names(prepareRuntime), endpoint: { hosts: first, after: [wait.name] } });
+  const apiReady = [wait.name, HA_ENDPOINT_TASK];
+  const bootstrap = inInit ? bootstrapTasks().map((t) => place(t, first, apiReady)) : [place(bootstrapTokenTask(), first, apiReady)];
+  const addons = inInit ? addonsTasks().map((t) => place(t, first, [...apiReady, CLUSTER_ADMINS_TASK, addonImages.name])) : [];
+
+  // ---- the other control planes (join --control-plane), one etcd member at a time ----
+  const memberAdd = etcdMemberAddTask({ hosts: joining, after: [kubelet.name, dataDir.name, ...apiReady] });
+  const joinEtcd = place(componentTask("etcd", CP_JOIN, `${CP_JOIN}/etcd`, joining, []), joining, [memberAdd.name], { perHost: true });
+  const promote = etcdPromoteTask({ hosts: joining, after: [joinEtcd.name] });
+  const joinControlPlane = controlPlaneTasks({ hosts: joining, after: [], prefix: CP_JOIN, phase: CP_JOIN }).map((t) =>
+    place(t, joining, [promote.name, ...names(kubeconfigs)], { perHost: true }),
+  );
+  const joinWait = waitControlPlaneTask({ hosts: joining, after: names(joinControlPlane), name: `${CP_JOIN}/wait`, phase: CP_JOIN, perHost: true });
+  const joinMark = markControlPlaneTask({ hosts: joining, after: [joinWait.name, CLUSTER_ADMINS_TASK], name: `${CP_JOIN}/mark-control-plane`, phase: CP_JOIN });
+  const joinCni = cniTask({ hosts: joining, after: [joinWait.name, CLUSTER_ADMINS_TASK], name: `${CP_JOIN}/cni`, phase: CP_JOIN });
+
+  // ---- workers (join, TLS bootstrap) ----
+  const token = bootstrap.find((t) => t.name.startsWith("bootstrap-token/"))!;
+  const workerKubeconfig = joinKubeconfigTask({
+    hosts: joiningWorkers,
+    after: [...names(prepare), token.name],
+    server: (ctx) => `https://${joinEndpoint(ctx.cluster, firstControlPlane(ctx).nodeIP)}`,
+    first: firstControlPlane,
+  });
+  const workerKubelet = kubeletStartTask({ hosts: joiningWorkers, bootstrap: true, name: "kubelet-start/kubelet-bootstrap", after: [workerKubeconfig.name], perHost: true });
+  const workerCni = cniTask({ hosts: joiningWorkers, after: [workerKubelet.name], name: "join/cni", phase: "join" });
+
+  const all: Task[] = [
+    ...preflight,
+    ...prepare,
+    ...certs,
+    ...kubeconfigs,
+    kubelet,
+    dataDir,
+    etcd,
+    ...controlPlane,
+    wait,
+    ...ha,
+    ...bootstrap,
+    addonImages,
+    ...addons,
+    memberAdd,
+    joinEtcd,
+    promote,
+    ...joinControlPlane,
+    joinWait,
+    joinMark,
+    joinCni,
+    workerKubeconfig,
+    workerKubelet,
+    workerCni,
+  ];
+  // A dependency outside this scope stands for what already exists on the cluster.
+  const present = new Set(names(all));
+  return all.map((t) => {
+    const after = (t.after ?? []).filter((n) => present.has(n));
+    if (after.length === (t.after ?? []).length) return t;
+    const copy = Object.assign(Object.create(Object.getPrototypeOf(t)) as Task, t);
+    copy.after = after;
+    return copy;
+  });
+}
