@@ -80,7 +80,8 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
   const wait = waitControlPlaneTask({ hosts: first, after: [kubelet.name, etcd.name, ...names(controlPlane)] });
   const ha = haTasks({ hosts: cps, after: names(prepareRuntime), endpoint: { hosts: first, after: [wait.name] } });
   const apiReady = [wait.name, HA_ENDPOINT_TASK];
-  const bootstrap = inInit ? bootstrapTasks().map((t) => place(t, first, apiReady)) : [place(bootstrapTokenTask(), first, apiReady)];
+  // join alone still needs a bootstrap token for its workers: the first control plane makes or reuses it.
+  const bootstrap = inInit ? bootstrapTasks().map((t) => place(t, first, apiReady)) : [place(bootstrapTokenTask(), (ctx) => [firstControlPlane(ctx)], apiReady)];
   const addons = inInit ? addonsTasks().map((t) => place(t, first, [...apiReady, CLUSTER_ADMINS_TASK, addonImages.name])) : [];
 
   // ---- the other control planes (join --control-plane), one etcd member at a time ----

@@ -243,13 +243,6 @@ describe("machines: bad input fails clearly and creates nothing", () => {
     await nothingCreated();
   });
 
-  test("several control planes with Kubernetes (control-plane join not implemented): exit 2 before anything is created", async () => {
-    const r = await kubeprov(env, ["up", "--name", bad, "--nodes", "3", "--control-planes", "3"]);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /multi-node join\) is not implemented yet|multi-node join is not implemented yet/);
-    await nothingCreated();
-  });
-
   test("Docker not running: exit 1 naming dockerd; an even number of control planes warns about etcd quorum", async () => {
     const sock = join(closed, "docker.sock"); // nothing listens there
     const r = await kubeprov(env, ["up", "--name", bad, "--nodes", "2", "--control-planes", "2", "--no-kubernetes"], { DOCKER_HOST: `unix://${sock}` });

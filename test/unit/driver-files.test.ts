@@ -147,14 +147,10 @@ test("up flags: bad input is a usage error (exit 2) before anything is created",
   bad({ name: "Bad_Name" }, /DNS-1123/);
   bad({ name: "-x" }, /DNS-1123/);
   bad({ nodes: 2, controlPlanes: 3, kubernetes: false }, /more than --nodes/);
-  bad({ nodes: 3, kubernetes: true }, /multi-node join is not implemented yet/);
-  // With worker join available, workers are fine but more control planes are not.
-  assert.equal(planUp({ ...upBase, nodes: 3 }, { workers: true, controlPlanes: false }).machines.machines.length, 3);
-  assert.throws(
-    () => planUp({ ...upBase, nodes: 3, controlPlanes: 3 }, { workers: true, controlPlanes: false }),
-    (e: unknown) => e instanceof UsageError && /--control-planes 3: joining more control planes \(multi-node join\) is not implemented yet/.test((e as Error).message),
-  );
-  assert.equal(planUp({ ...upBase, nodes: 3, controlPlanes: 3 }, { workers: true, controlPlanes: true }).machines.reserveVirtualIP, true);
+  // Several control planes and workers are one plan: the HA layout reserves a virtual IP.
+  assert.equal(planUp({ ...upBase, nodes: 3 }).machines.machines.length, 3);
+  assert.equal(planUp({ ...upBase, nodes: 3, controlPlanes: 3 }).machines.reserveVirtualIP, true);
+  assert.equal(planUp({ ...upBase, nodes: 3, controlPlanes: 1 }).machines.reserveVirtualIP, false);
   bad({ kubernetesVersion: "1.37" }, /must look like/);
   bad({ memory: "lots" }, /--memory/);
   bad({ driver: "ssh" }, /apply -f/);

@@ -19,7 +19,6 @@ import { outputOption, parsePositiveInt, type OutputFormat } from "../options.js
 import { runPipeline } from "../../engine/pipeline.js";
 import { NODE_BUNDLE_DIR } from "../../tasks/images.js";
 import { clusterTasks } from "../../plan/cluster.js";
-import { CONTROL_PLANE_JOIN } from "../../plan/join.js";
 import { validateIgnorePreflightErrors, collectIds } from "../../tasks/preflight.js";
 
 export interface UpOptions {
@@ -43,19 +42,8 @@ export interface UpPlan {
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
-/** What the Kubernetes plans in this build can do with more than one node. */
-export interface JoinCapabilities {
-  /** Workers join a cluster (provisioner/plan/join.ts joinTasks). */
-  workers: boolean;
-  /** More control planes join (HA). */
-  controlPlanes: boolean;
-}
-
 /** Pure: checks the command line and plans the machines. Throws UsageError (exit 2) before anything is touched. */
-export function planUp(
-  o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "kubernetesVersion" | "kubernetes" | "cpus" | "memory" | "driver">,
-  can: JoinCapabilities = { workers: false, controlPlanes: false },
-): UpPlan {
+export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "kubernetesVersion" | "kubernetes" | "cpus" | "memory" | "driver">): UpPlan {
   const warnings: string[] = [];
   if (!DNS1123_LABEL.test(o.name))
     throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63)`);
@@ -77,14 +65,6 @@ export function planUp(
     if (memory === undefined || memory < 64 * 1024 * 1024) throw new UsageError(`--memory ${JSON.stringify(o.memory)}: a size such as 2g or 512m (at least 64m)`);
   }
   if (o.cpus !== undefined && !(o.cpus > 0)) throw new UsageError(`--cpus ${o.cpus}: must be more than 0`);
-  if (o.kubernetes && o.controlPlanes > 1 && !can.controlPlanes)
-    throw new UsageError(
-      `--control-planes ${o.controlPlanes}: joining more control planes (multi-node join) is not implemented yet; create the machines with --no-kubernetes, or use --control-planes 1`,
-    );
-  if (o.kubernetes && o.nodes > 1 && !can.workers)
-    throw new UsageError(
-      `--nodes ${o.nodes}: multi-node join is not implemented yet; create the machines with --no-kubernetes, or use --nodes 1`,
-    );
   const machines = planNodes(o.name, o.nodes, o.controlPlanes).map((m) => ({ ...m, cpus: o.cpus, memory }));
   for (const m of machines)
     if (!DNS1123_LABEL.test(m.node)) throw new UsageError(`--name ${JSON.stringify(o.name)} is too long: node name ${m.node} would be over 63 characters`);
@@ -120,7 +100,7 @@ export function register(program: Command): void {
 export async function up(o: UpOptions): Promise<{ result: ProvisionResult; cluster: Cluster; clusterFile: string }> {
   const started = Date.now();
   const ignorePreflightErrors = validateIgnorePreflightErrors(o.ignorePreflightErrors);
-  const plan = planUp(o, joinCapabilities());
+  const plan = planUp(o);
   const reporter: Reporter = createReporter(o.output, { interactive: false });
   const log = (message: string, level: "info" | "warn" = "info") => reporter.emit({ type: "log", level, message });
   try {
@@ -169,11 +149,6 @@ export async function up(o: UpOptions): Promise<{ result: ProvisionResult; clust
 
 function summaryEvent(changed: number, unchanged: number, durationMs: number): KubeprovEvent {
   return { type: "summary", changed, unchanged, failed: 0, skipped: 0, durationMs };
-}
-
-/** What the join plan of this build supports. */
-export function joinCapabilities(): JoinCapabilities {
-  return { workers: true, controlPlanes: CONTROL_PLANE_JOIN };
 }
 
 /** The cluster plan through the pipeline, then the admin kubeconfig merged as context NAME. */

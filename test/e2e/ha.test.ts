@@ -1,0 +1,170 @@
+// `kubeprov up --control-planes 3 --nodes 4`: the seeds' HA layout on real binaries. One plan (one
+// summary), three control planes with stacked etcd (three voting members), haproxy + keepalived
+// on each, the kubeconfig pointing at the virtual IP; then the VIP holder is stopped and the API
+// must be writable through the VIP again quickly, with never two holders at once.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { dockerCleanup, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+
+const NAME = "kpt-ha";
+const CPS = [`${NAME}-control-plane`, `${NAME}-control-plane2`, `${NAME}-control-plane3`];
+const home = mkdtempSync(join(tmpdir(), "kpt-ha-"));
+const kubeconfig = join(home, "admin.conf");
+let vip = "";
+const ips = new Map<string, string>();
+
+const ETCDCTL =
+  "ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt " +
+  "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key";
+
+/** The control planes that hold the VIP on eth0 right now (docker exec, the truth on each node). */
+async function holders(): Promise<string[]> {
+  const out = await Promise.all(
+    CPS.map(async (n) => {
+      const r = await execa("docker", ["exec", n, "ip", "-4", "-o", "addr", "show", "dev", "eth0"], { reject: false, timeout: 5000 });
+      return r.exitCode === 0 && String(r.stdout).includes(` ${vip}/`) ? n : undefined;
+    }),
+  );
+  return out.filter((x): x is string => !!x);
+}
+
+before(async () => {
+  await dockerCleanup(NAME);
+  const up = await kubeprov(home, ["up", "--name", NAME, "--control-planes", "3", "--nodes", "4", "--no-kubeconfig", "-o", "json"], 15 * 60_000);
+  assert.equal(up.code, 0, `up failed:\n${up.stdout.split("\n").filter((l) => l.includes('"failed"')).join("\n")}\n${up.stderr.slice(-4000)}`);
+  const summaries = up.stdout.split("\n").filter((l) => l.includes('"type":"summary"'));
+  assert.equal(summaries.length, 1, `one plan, one summary; got ${summaries.length}`);
+  process.stderr.write(`# up --control-planes 3 --nodes 4: ${(up.ms / 1000).toFixed(1)} s\n`);
+  const kc = await kubeprov(home, ["kubeconfig", "--name", NAME]);
+  assert.equal(kc.code, 0, kc.stderr);
+  writeFileSync(kubeconfig, kc.stdout, { mode: 0o600 });
+  const file = readFileSync(join(home, "clusters", NAME, "cluster.yaml"), "utf8");
+  vip = /virtualIP: (\S+)/.exec(file)?.[1] ?? "";
+  for (const m of file.matchAll(/name: (\S+)\n\s+address: (\S+)/g)) ips.set(m[1], m[2]);
+});
+
+after(async () => {
+  await kubeprov(home, ["delete", "--name", NAME], 120_000).catch(() => undefined);
+  await dockerCleanup(NAME);
+  rmSync(home, { recursive: true, force: true });
+});
+
+test("the kubeconfig's server is the VIP, /readyz answers through it, and every node turns Ready", async () => {
+  assert.match(vip, /^10\.213\.\d+\.100$/);
+  assert.match(readFileSync(kubeconfig, "utf8"), new RegExp(`server: https://${vip.replace(/\./g, "\\.")}:8443`));
+  const r = await kubectl(kubeconfig, ["get", "--raw", "/readyz"]);
+  assert.equal(r.stdout.trim(), "ok", r.stderr);
+  const ms = await waitFor(async () => {
+    const n = await kubectl(kubeconfig, ["get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=='Ready')].status}{\"\\n\"}{end}"]);
+    const ready = n.stdout.split("\n").filter((l) => l.endsWith("=True")).length;
+    return ready === 4;
+  }, 180_000, 2000);
+  assert.notEqual(ms, -1, "not all 4 nodes Ready within 180 s");
+  const roles = await kubectl(kubeconfig, ["get", "nodes", "-l", "node-role.kubernetes.io/control-plane", "-o", "name"]);
+  assert.equal(roles.stdout.trim().split("\n").length, 3, roles.stdout);
+});
+
+test("etcd has 3 started voting members; each API server answers /readyz on its own address", async () => {
+  const list = await onNode(CPS[0], `${ETCDCTL} member list -w simple`);
+  assert.equal(list.code, 0, list.stderr);
+  const members = list.stdout.trim().split("\n").map((l) => l.split(", "));
+  assert.equal(members.length, 3, list.stdout);
+  for (const m of members) {
+    assert.equal(m[1], "started", list.stdout);
+    assert.equal(m[5], "false", `a learner is left: ${list.stdout}`);
+  }
+  assert.deepEqual(members.map((m) => m[2]).sort(), [...CPS].sort());
+  const health = await onNode(CPS[0], `${ETCDCTL} endpoint health --cluster`);
+  assert.equal((health.stdout.match(/is healthy/g) ?? []).length, 3, health.stdout + health.stderr);
+  for (const cp of CPS) {
+    const ip = ips.get(cp)!;
+    // The admin kubeconfig's CA must accept each API server's certificate for its own address.
+    const r = await kubectl(kubeconfig, ["--server", `https://${ip}:6443`, "get", "--raw", "/readyz"]);
+    assert.equal(r.stdout.trim(), "ok", `${cp} (${ip}): ${r.stderr}`);
+  }
+});
+
+test("every control plane's leaves chain to the same CA and carry its own address", async () => {
+  const cas = new Set<string>();
+  for (const cp of CPS) {
+    const r = await onNode(
+      cp,
+      "cd /etc/kubernetes/pki && sha256sum ca.crt etcd/ca.crt sa.key front-proxy-ca.crt | cut -d' ' -f1 | tr '\\n' ' '; echo; " +
+        "openssl verify -CAfile ca.crt apiserver.crt apiserver-kubelet-client.crt && openssl verify -CAfile etcd/ca.crt etcd/server.crt etcd/peer.crt && " +
+        "openssl x509 -in apiserver.crt -noout -ext subjectAltName && openssl x509 -in etcd/peer.crt -noout -ext subjectAltName && stat -c '%a %n' ca.key sa.key etcd/ca.key front-proxy-ca.key",
+    );
+    assert.equal(r.code, 0, `${cp}: ${r.stdout}\n${r.stderr}`);
+    cas.add(r.stdout.split("\n")[0]);
+    const ip = ips.get(cp)!;
+    assert.ok(r.stdout.split("IP Address:").length > 2 && r.stdout.includes(`IP Address:${ip}`), `${cp}: SANs lack ${ip}:\n${r.stdout}`);
+    assert.ok(r.stdout.includes(`IP Address:${vip}`), `${cp}: apiserver SANs lack the VIP ${vip}`);
+    assert.match(r.stdout, /^600 ca\.key$/m);
+    assert.match(r.stdout, /^600 etcd\/ca\.key$/m);
+  }
+  assert.equal(cas.size, 1, `the control planes have different CAs or service account keys: ${[...cas].join(" | ")}`);
+});
+
+test("exactly one control plane holds the VIP; each haproxy has 3 backends up", async () => {
+  assert.equal((await holders()).length, 1);
+  for (const cp of CPS) {
+    const r = await onNode(cp, "echo 'show servers state kube-apiservers' | socat stdio unix-connect:/run/haproxy/admin.sock");
+    // Columns: be_id be_name srv_id srv_name srv_addr srv_op_state ...; 2 = running (up).
+    const up = r.stdout.split("\n").filter((l) => /^\d+ kube-apiservers \d+ \S+ \S+ 2 /.test(l));
+    assert.equal(up.length, 3, `${cp}: ${r.stdout}${r.stderr}`);
+  }
+});
+
+test("a second up reports 0 changed", async () => {
+  const r = await kubeprov(home, ["up", "--name", NAME, "--control-planes", "3", "--nodes", "4", "--no-kubeconfig", "-o", "json"]);
+  assert.equal(r.code, 0, r.stderr.slice(-3000));
+  const s = summaryOf(r.stdout);
+  assert.equal(s?.changed, 0, r.stdout.split("\n").filter((l) => l.includes('"status":"changed"')).join("\n"));
+  process.stderr.write(`# no-op up of 3+1: ${(r.ms / 1000).toFixed(1)} s\n`);
+});
+
+test("failover: the VIP holder stops; the API is writable through the VIP again, never two holders", async () => {
+  const [holder] = await holders();
+  assert.ok(holder, "nobody holds the VIP");
+  let double = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      if ((await holders()).length > 1) double++;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  try {
+    await execa("docker", ["stop", holder]);
+    const t0 = Date.now();
+    let writable = -1;
+    for (let i = 0; Date.now() - t0 < 60_000; i++) {
+      const r = await kubectl(kubeconfig, ["--request-timeout=2s", "create", "configmap", `failover-${i}`, "-n", "default"], 5000);
+      if (r.code === 0) {
+        writable = Date.now() - t0;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.notEqual(writable, -1, "the API was not writable through the VIP within 60 s of the holder stopping");
+    process.stderr.write(`# failover: writable through the VIP ${(writable / 1000).toFixed(2)} s after docker stop of ${holder}\n`);
+    const now = await holders();
+    assert.equal(now.length, 1);
+    assert.notEqual(now[0], holder);
+  } finally {
+    sampling = false;
+    await sampler;
+    await execa("docker", ["start", holder], { reject: false });
+  }
+  assert.equal(double, 0, "two control planes held the VIP at once");
+  // The stopped control plane comes back: etcd has 3 healthy members again.
+  const other = CPS.find((c) => c !== holder)!;
+  const ms = await waitFor(async () => {
+    const h = await onNode(other, `${ETCDCTL} endpoint health --cluster`);
+    return (h.stdout.match(/is healthy/g) ?? []).length === 3;
+  }, 240_000, 3000);
+  assert.notEqual(ms, -1, "etcd did not get back to 3 healthy members within 240 s");
+});
