@@ -4,6 +4,7 @@
 // file changed, and restarts only when something changed or the service is not running.
 import { fileDifferences, fileStateCommand, octal, parseFileState, sha256Hex } from "../engine/file-task.js";
 import { shq } from "../transport/transport.js";
+import { HostError } from "../errors.js";
 import type { ApplyResult, CheckResult, Host, RunContext, Task } from "../engine/task.js";
 
 export interface ServiceFile {
@@ -95,7 +96,12 @@ export function serviceTask(spec: ServiceTaskSpec): Task {
       if (!st.active) cmds.push(`systemctl restart ${shq(spec.unit)}`);
       else if (st.diffs.length) cmds.push(`systemctl ${spec.reload && !unitChanged ? "reload" : "restart"} ${shq(spec.unit)}`);
       if (!cmds.length) cmds.push("true");
-      await host.transport.exec(cmds.join(" && "), { sudo: true, timeoutMs: 120_000 });
+      const r = await host.transport.exec(cmds.join(" && "), { sudo: true, check: false, timeoutMs: 120_000 });
+      if (r.code !== 0) {
+        // The unit's own log says why it did not start; systemctl only says that it did not.
+        const log = await host.transport.exec(`journalctl -u ${shq(spec.unit)} -n 15 --no-pager -o cat`, { sudo: true, check: false });
+        throw new HostError(host.name, spec.name, `${spec.unit} did not start (${cmds.join(" && ")})`, [(r.stderr || r.stdout).trim(), `--- journalctl -u ${spec.unit}:`, log.stdout.trim()].join("\n"));
+      }
       const written = st.diffs.map((d) => `${d.file.path} (${octal(d.file.mode)})`);
       const how = !st.active ? "started" : spec.reload && !unitChanged ? "reloaded" : "restarted";
       return { detail: written.length ? `wrote ${written.join(", ")}; ${spec.unit} ${how}` : `${spec.unit} started` };

@@ -1,0 +1,82 @@
+// A cluster file over SSH grows from one control plane to three: machines from `up --no-kubernetes`,
+// then `apply -f FILE` with the first control plane only, then the file edited to list all three and
+// `apply -f FILE` again. The cluster is read from the hosts (no init again): etcd grows to three
+// voting members, one at a time, and a third apply changes nothing.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse, stringify } from "yaml";
+import { dockerCleanup, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+
+const NAME = "kpt-grow";
+const FIRST = `${NAME}-control-plane`;
+const home = mkdtempSync(join(tmpdir(), "kpt-grow-"));
+const file = join(home, "cluster.yaml");
+const kubeconfig = join(home, "admin.conf");
+let hosts: Array<{ name: string; address: string; roles: string[] }> = [];
+let base: { apiVersion: string; kind: string; metadata: { name: string }; spec: Record<string, unknown> };
+
+const ETCDCTL =
+  "ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt " +
+  "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key";
+
+/** The cluster file with the first n control planes, without HA (the endpoint is the first one). */
+function writeFile(n: number): void {
+  const spec: Record<string, unknown> = { ...base.spec, hosts: hosts.slice(0, n) };
+  delete spec.ha;
+  delete spec.controlPlaneEndpoint;
+  writeFileSync(file, stringify({ ...base, spec }));
+}
+
+before(async () => {
+  await dockerCleanup(NAME);
+  const up = await kubeprov(home, ["up", "--name", NAME, "--nodes", "3", "--control-planes", "3", "--no-kubernetes", "--no-kubeconfig"]);
+  assert.equal(up.code, 0, up.stderr.slice(-3000));
+  base = parse(readFileSync(join(home, "clusters", NAME, "cluster.yaml"), "utf8"));
+  hosts = base.spec.hosts as typeof hosts;
+  assert.equal(hosts.length, 3);
+});
+
+after(async () => {
+  await kubeprov(home, ["delete", "--name", NAME], 120_000).catch(() => undefined);
+  await dockerCleanup(NAME);
+  rmSync(home, { recursive: true, force: true });
+});
+
+test("apply -f FILE over SSH: one control plane, then the file lists three and apply joins two, one at a time", async () => {
+  writeFile(1);
+  const one = await kubeprov(home, ["apply", "-f", file, "-o", "json"]);
+  assert.equal(one.code, 0, one.stderr.slice(-3000));
+  const kc = await kubeprov(home, ["kubeconfig", "-f", file]);
+  writeFileSync(kubeconfig, kc.stdout, { mode: 0o600 });
+  assert.equal((await kubectl(kubeconfig, ["get", "--raw", "/readyz"])).stdout.trim(), "ok");
+
+  writeFile(3);
+  const grow = await kubeprov(home, ["apply", "-f", file, "-o", "json"]);
+  assert.equal(grow.code, 0, grow.stdout.split("\n").filter((l) => l.includes('"failed"')).join("\n") + grow.stderr.slice(-3000));
+  process.stderr.write(`# apply growing 1 -> 3 control planes: ${(grow.ms / 1000).toFixed(1)} s\n`);
+  // init did not run again on the first control plane: its etcd and control plane were kept.
+  const firstChanged = grow.stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as { type: string; host?: string; task?: string; status?: string })
+    .filter((e) => e.type === "task" && e.host === FIRST && e.status === "changed" && /^(etcd|control-plane)\//.test(e.task ?? ""));
+  assert.deepEqual(firstChanged.map((e) => e.task), []);
+
+  const list = await onNode(FIRST, `${ETCDCTL} member list -w simple`);
+  const members = list.stdout.trim().split("\n").map((l) => l.split(", "));
+  assert.equal(members.length, 3, list.stdout + list.stderr);
+  for (const m of members) assert.deepEqual([m[1], m[5]], ["started", "false"], list.stdout);
+  const ms = await waitFor(async () => {
+    const n = await kubectl(kubeconfig, ["get", "nodes", "-o", "jsonpath={range .items[*]}{.status.conditions[?(@.type=='Ready')].status}{\"\\n\"}{end}"]);
+    return n.stdout.split("\n").filter((l) => l === "True").length === 3;
+  }, 150_000, 2000);
+  assert.notEqual(ms, -1, "not all 3 control planes Ready within 150 s");
+
+  const again = await kubeprov(home, ["apply", "-f", file, "-o", "json"]);
+  assert.equal(again.code, 0, again.stderr.slice(-2000));
+  assert.equal(summaryOf(again.stdout)?.changed, 0, again.stdout.split("\n").filter((l) => l.includes('"status":"changed"')).join("\n"));
+  process.stderr.write(`# no-op apply of 3 control planes: ${(again.ms / 1000).toFixed(1)} s\n`);
+});
