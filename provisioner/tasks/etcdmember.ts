@@ -109,19 +109,29 @@ export function etcdMemberAddTask(opts: { hosts: (ctx: RunContext) => Host[]; af
       return { needed: true, reason: `add ${host.name} (${peerURL(host)}) to etcd's ${members.length} member(s) as a learner` };
     },
     async apply(host, ctx) {
-      // etcd admits one learner at a time: wait until an earlier one is promoted.
+      // etcd admits one learner at a time, and refuses a change ("unhealthy cluster") until every
+      // member has been connected for a few seconds: wait for both, within a bound.
       const deadline = Date.now() + LEARNER_WAIT_MS;
       for (;;) {
         const members = await listMembers(ctx, host);
         if (memberOf(members, host)) return { detail: "already a member" };
         const other = members.find((m) => m.learner);
-        if (!other) break;
-        if (Date.now() > deadline) throw new HostError(host.name, ETCD_MEMBER_ADD_TASK, `etcd member ${other.name || other.id} is still a learner after ${LEARNER_WAIT_MS / 1000} s; etcd admits one learner at a time`);
+        let why: string;
+        if (other) why = `etcd member ${other.name || other.id} is still a learner (etcd admits one at a time)`;
+        else {
+          try {
+            const r = await onEtcdMember(ctx, `member add ${shq(host.name)} --peer-urls=${peerURL(host)} --learner`, host);
+            const id = /Member\s+([0-9a-f]+)\s+added/.exec(r.stdout)?.[1];
+            return { detail: `added learner${id ? ` ${id}` : ""} through ${r.host.name}` };
+          } catch (e) {
+            const details = (e as HostError).details ?? "";
+            if (!/unhealthy cluster|too many learner|not in sync|timed out/i.test(details)) throw e;
+            why = details.split("\n").pop() ?? "etcd refused the change";
+          }
+        }
+        if (Date.now() > deadline) throw new HostError(host.name, ETCD_MEMBER_ADD_TASK, `could not add the etcd member within ${LEARNER_WAIT_MS / 1000} s: ${why}`);
         await sleep(1000);
       }
-      const r = await onEtcdMember(ctx, `member add ${shq(host.name)} --peer-urls=${peerURL(host)} --learner`, host);
-      const id = /Member\s+([0-9a-f]+)\s+added/.exec(r.stdout)?.[1];
-      return { detail: `added learner ${id ?? ""} through ${r.host.name}`.replace("  ", " ") };
     },
   };
 }

@@ -126,7 +126,7 @@ test("a second up reports 0 changed", async () => {
   process.stderr.write(`# no-op up of 3+1: ${(r.ms / 1000).toFixed(1)} s\n`);
 });
 
-test("failover: the VIP holder stops; the API is writable through the VIP again, never two holders", async () => {
+test("failover: the VIP holder is killed; the API is writable through the VIP again within 3 s, never two holders", async () => {
   const [holder] = await holders();
   assert.ok(holder, "nobody holds the VIP");
   let double = 0;
@@ -138,8 +138,10 @@ test("failover: the VIP holder stops; the API is writable through the VIP again,
     }
   })();
   try {
-    await execa("docker", ["stop", holder]);
+    // A crash, not a shutdown: keepalived on the holder gets no chance to hand the VIP over, so a
+    // backup must notice the missing advertisements itself.
     const t0 = Date.now();
+    await execa("docker", ["kill", holder]);
     let writable = -1;
     for (let i = 0; Date.now() - t0 < 60_000; i++) {
       const r = await kubectl(kubeconfig, ["--request-timeout=2s", "create", "configmap", `failover-${i}`, "-n", "default"], 5000);
@@ -150,7 +152,8 @@ test("failover: the VIP holder stops; the API is writable through the VIP again,
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.notEqual(writable, -1, "the API was not writable through the VIP within 60 s of the holder stopping");
-    process.stderr.write(`# failover: writable through the VIP ${(writable / 1000).toFixed(2)} s after docker stop of ${holder}\n`);
+    assert.ok(writable < 3000, `failover took ${writable} ms (goal: under 3 s)`);
+    process.stderr.write(`# failover: writable through the VIP ${(writable / 1000).toFixed(2)} s after docker kill of ${holder}\n`);
     const now = await holders();
     assert.equal(now.length, 1);
     assert.notEqual(now[0], holder);
