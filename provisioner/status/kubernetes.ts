@@ -22,6 +22,14 @@ export interface EtcdMember {
   clientURLs: string[];
 }
 
+export interface HaStatus {
+  virtualIP: string;
+  /** keepalived put the virtual IP on this control plane. */
+  holdsVIP: boolean;
+  /** haproxy's health of each API server. */
+  backends: Array<{ name: string; up: boolean }>;
+}
+
 /** Each component's own health endpoint, asked on the host itself (loopback). */
 const ENDPOINTS: Array<{ component: string; url: string; tls: boolean; controlPlane: boolean }> = [
   { component: "kubelet", url: "http://127.0.0.1:10248/healthz", tls: false, controlPlane: false },
@@ -40,6 +48,12 @@ function script(controlPlane: boolean): string {
     lines.push(`printf '%s=%s\\n' ${e.component} "$(curl -s${e.tls ? "k" : ""} -m 3 ${e.url} 2>/dev/null | head -c 200 | tr '\\n' ' ' || true)"`);
   }
   if (controlPlane) {
+    // HA (spec.ha): whether this control plane holds keepalived's VIP, and haproxy's view of each API server.
+    lines.push(
+      `if [ -s /etc/keepalived/keepalived.conf ]; then vip=$(sed -n '/virtual_ipaddress/{n;s/^ *\\([0-9a-f.:]*\\).*/\\1/p}' /etc/keepalived/keepalived.conf); ` +
+        `printf 'ha.vip=%s\\n' "$vip"; if ip -o addr show 2>/dev/null | grep -q " $vip/"; then echo ha.holder=yes; else echo ha.holder=no; fi; fi`,
+      `if [ -S /run/haproxy/admin.sock ] && command -v socat >/dev/null 2>&1; then printf 'ha.backends=%s\\n' "$(echo 'show servers state kube-apiservers' | socat -t 2 stdio unix-connect:/run/haproxy/admin.sock 2>/dev/null | awk '$2=="kube-apiservers"{printf "%s:%s ", $4, $6}')"; fi`,
+    );
     lines.push(
       `[ -f ${PKI_DIR}/etcd/healthcheck-client.key ] && printf 'etcd.members=%s\\n' "$(curl -s -m 3 ${ETCD_CLIENT} -X POST https://127.0.0.1:${PORT_ETCD_CLIENT}/v3/cluster/member/list -d '{}' 2>/dev/null | tr '\\n' ' ')"`,
     );
@@ -57,6 +71,14 @@ export function parseKubernetesProbe(stdout: string, controlPlane: boolean): Par
     components[e.component] = { endpoint: e.url, health: body === "ok" || body.startsWith('{"health":"true"') ? "ok" : body ? body.slice(0, 120) : "no answer" };
   }
   const out: Partial<HostStatus> = { components };
+  if (controlPlane && kv["ha.vip"] !== undefined) {
+    // haproxy's srv_op_state: 2 is running (up); anything else is down or starting.
+    const backends = (kv["ha.backends"] ?? "").trim().split(/\s+/).filter(Boolean).map((b) => {
+      const [name, state] = b.split(":");
+      return { name, up: state === "2" };
+    });
+    out.ha = { virtualIP: kv["ha.vip"], holdsVIP: kv["ha.holder"] === "yes", backends };
+  }
   if (controlPlane && kv["etcd.members"] !== undefined) {
     try {
       const doc = JSON.parse(kv["etcd.members"]) as { members?: Array<{ ID?: string; name?: string; peerURLs?: string[]; clientURLs?: string[] }> };
@@ -103,6 +125,11 @@ export function renderKubernetesText(statuses: HostStatus[]): string[] {
     const members = s.etcdMembers as EtcdMember[] | { error: string } | undefined;
     if (Array.isArray(members)) lines.push(`  etcd members: ${members.map((m) => `${m.name} ${m.clientURLs.join(",")}`).join("; ") || "none"}`);
     else if (members) lines.push(`  etcd members: ${members.error}`);
+    const ha = s.ha as HaStatus | undefined;
+    if (ha) {
+      const backends = ha.backends.map((b) => `${b.name} ${b.up ? "up" : "DOWN"}`).join(", ") || "haproxy not answering";
+      lines.push(`  ha: ${ha.holdsVIP ? `holds the virtual IP ${ha.virtualIP}` : `backup for ${ha.virtualIP}`}; haproxy backends: ${backends}`);
+    }
     const certs = s.certificates as Array<{ name: string; expires?: string; residualTime?: string; error?: string }> | undefined;
     if (certs?.length) {
       const soonest = [...certs].filter((c) => c.expires).sort((a, b) => Date.parse(a.expires!) - Date.parse(b.expires!))[0];

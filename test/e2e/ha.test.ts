@@ -118,6 +118,21 @@ test("exactly one control plane holds the VIP; each haproxy has 3 backends up", 
   }
 });
 
+test("status shows the VIP holder and each haproxy's backends", async () => {
+  const r = await kubeprov(home, ["status", "--name", NAME, "-o", "json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const hosts = (JSON.parse(r.stdout) as { hosts: Array<{ name: string; ha?: { virtualIP: string; holdsVIP: boolean; backends: Array<{ name: string; up: boolean }> } }> }).hosts;
+  const cps = hosts.filter((h) => CPS.includes(h.name));
+  assert.equal(cps.length, 3);
+  assert.deepEqual(cps.filter((h) => h.ha?.holdsVIP).map((h) => h.name), await holders());
+  for (const h of cps) {
+    assert.equal(h.ha?.virtualIP, vip);
+    assert.deepEqual(h.ha?.backends.map((b) => b.up), [true, true, true], `${h.name}: ${JSON.stringify(h.ha)}`);
+  }
+  const text = await kubeprov(home, ["status", "--name", NAME]);
+  assert.match(text.stdout, new RegExp(`holds the virtual IP ${vip.replace(/\./g, "\\.")}; haproxy backends: \\S+ up, \\S+ up, \\S+ up`));
+});
+
 test("a second up reports 0 changed", async () => {
   const r = await kubeprov(home, ["up", "--name", NAME, "--control-planes", "3", "--nodes", "4", "--no-kubeconfig", "-o", "json"]);
   assert.equal(r.code, 0, r.stderr.slice(-3000));
