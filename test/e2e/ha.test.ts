@@ -157,15 +157,19 @@ test("failover: the VIP holder is killed; the API is writable through the VIP ag
     // backup must notice the missing advertisements itself.
     const t0 = Date.now();
     await execa("docker", ["kill", holder]);
+    // A write is started every 200 ms (each may take up to 1.5 s): the first one that succeeds says
+    // when the API became writable through the VIP again, to within 0.2 s.
     let writable = -1;
-    for (let i = 0; Date.now() - t0 < 60_000; i++) {
-      const r = await kubectl(kubeconfig, ["--request-timeout=2s", "create", "configmap", `failover-${i}`, "-n", "default"], 5000);
-      if (r.code === 0) {
-        writable = Date.now() - t0;
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 100));
+    const attempts: Promise<void>[] = [];
+    for (let i = 0; writable === -1 && Date.now() - t0 < 60_000; i++) {
+      attempts.push(
+        kubectl(kubeconfig, ["--request-timeout=1500ms", "create", "configmap", `failover-${i}`, "-n", "default"], 5000).then((r) => {
+          if (r.code === 0 && writable === -1) writable = Date.now() - t0;
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 200));
     }
+    await Promise.all(attempts);
     assert.notEqual(writable, -1, "the API was not writable through the VIP within 60 s of the holder stopping");
     assert.ok(writable < 3000, `failover took ${writable} ms (goal: under 3 s)`);
     process.stderr.write(`# failover: writable through the VIP ${(writable / 1000).toFixed(2)} s after docker kill of ${holder}\n`);

@@ -6,6 +6,7 @@ import { register as apply } from "./apply.js";
 import { register as reset } from "./reset.js";
 import { register as up } from "./up.js";
 import { register as delete_ } from "./delete.js";
+import { register as lifecycle } from "./lifecycle.js";
 import { register as status } from "./status.js";
 import { register as preflight } from "./preflight.js";
 import { register as certs } from "./certs.js";
@@ -18,5 +19,5 @@ import { register as config } from "./config.js";
 import { register as completion } from "./completion.js";
 
 export const COMMANDS: Array<(program: Command) => void> = [
-  init, join, apply, reset, up, delete_, status, preflight, certs, token, kubeconfig, node, ssh, image, config, completion,
+  init, join, apply, reset, up, lifecycle, delete_, status, preflight, certs, token, kubeconfig, node, ssh, image, config, completion,
 ];

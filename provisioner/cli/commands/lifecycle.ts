@@ -1,0 +1,94 @@
+// kubeprov stop|start --name NAME [--node N]: a local cluster's machines stopped and started again,
+// like `minikube stop|start`. start returns once the cluster is back, what a user checks: the API
+// server answers, every node is Ready and CoreDNS is available; otherwise it says what is not (exit 1).
+import type { Command } from "commander";
+import { RuntimeFailure, UsageError } from "../../errors.js";
+import { getDriver } from "../../drivers/index.js";
+import { loadTarget } from "../target.js";
+import { parsePositiveInt } from "../options.js";
+import { closeHosts, connectHosts } from "../../transport/pool.js";
+import { createRunContext } from "../../engine/context.js";
+import { MemoryReporter } from "../../events.js";
+import { apiClient, closeApiClients, objectPath, type KubeObject } from "../../bootstrap/api.js";
+import type { Cluster } from "../../spec/schema.js";
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** How long `start` waits for the cluster to be back (a node's kubelet needs the most of it). */
+export const START_WAIT_S = 300;
+
+interface LifecycleOptions {
+  name: string;
+  node?: string;
+  driver: string;
+  wait: number;
+}
+
+type NodeObject = KubeObject & { status?: { conditions?: Array<{ type: string; status: string }> } };
+type DeploymentObject = KubeObject & { status?: { availableReplicas?: number } };
+
+/** What is not back yet: the API server, nodes not Ready, CoreDNS not available (empty: all back). */
+export async function clusterNotBack(cluster: Cluster, source: string): Promise<string[]> {
+  const hosts = await connectHosts(cluster, { acceptNewHostKeys: false });
+  const ctx = createRunContext({ cluster, source, hosts, reporter: new MemoryReporter() });
+  try {
+    const api = await apiClient(ctx);
+    const nodes = await api.list<NodeObject>(objectPath("v1", "Node", ""));
+    const ready = new Set(nodes.filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")).map((n) => n.metadata.name));
+    const missing = cluster.spec.hosts.filter((h) => !ready.has(h.name)).map((h) => `node ${h.name} not Ready`);
+    const dns = await api.get<DeploymentObject>(objectPath("apps/v1", "Deployment", "coredns", "kube-system"));
+    if (!((dns?.status?.availableReplicas ?? 0) > 0)) missing.push("CoreDNS not available");
+    return missing;
+  } catch (e) {
+    return [`the API server does not answer (${(e as Error).message.split("\n")[0]})`];
+  } finally {
+    await closeApiClients(ctx);
+    await closeHosts(hosts);
+  }
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .requiredOption("--name <name>", "cluster name (made by `kubeprov up`)")
+    .option("--node <node>", "only this node")
+    .option("--driver <driver>", "machine driver the cluster was made with", "docker");
+}
+
+async function machinesOf(o: LifecycleOptions) {
+  if (!DNS1123_LABEL.test(o.name)) throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name is a DNS-1123 label`);
+  const driver = getDriver(o.driver, { log: (m) => process.stderr.write(`${m}\n`) });
+  await driver.preflight();
+  const machines = await driver.list(o.name);
+  if (!machines.length) throw new UsageError(`no cluster named ${o.name} on the ${o.driver} driver`);
+  if (o.node && !machines.some((m) => m.node === o.node)) throw new UsageError(`--node ${o.node}: not a node of ${o.name} (${machines.map((m) => m.node).join(", ")})`);
+  return { driver, machines };
+}
+
+export function register(program: Command): void {
+  common(program.command("stop").description("stop a local cluster's machines (or one node); `start` brings them back")).action(async (o: LifecycleOptions) => {
+    const { driver, machines } = await machinesOf(o);
+    const t0 = Date.now();
+    await driver.stop(o.name, o.node);
+    const n = o.node ? 1 : machines.length;
+    process.stderr.write(`stopped ${n} node${n === 1 ? "" : "s"} of ${o.name} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  });
+  common(program.command("start").description("start a stopped local cluster (or one node) and wait until the API, every node and CoreDNS are back"))
+    .option("--wait <seconds>", "how long to wait for the cluster to be back", parsePositiveInt, START_WAIT_S)
+    .action(async (o: LifecycleOptions) => {
+      await machinesOf(o);
+      const { cluster, source } = await loadTarget({ name: o.name });
+      const t0 = Date.now();
+      await getDriver(o.driver).start(o.name, o.node);
+      const started = Date.now();
+      process.stderr.write(`machines running after ${((started - t0) / 1000).toFixed(1)} s; waiting for the API server, the nodes and CoreDNS\n`);
+      let missing: string[] = [];
+      while (Date.now() - started < o.wait * 1000) {
+        missing = await clusterNotBack(cluster, source);
+        if (!missing.length) {
+          process.stderr.write(`cluster ${o.name} is back: API, ${cluster.spec.hosts.length} node(s) Ready, CoreDNS available, ${((Date.now() - t0) / 1000).toFixed(1)} s after start\n`);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+      throw new RuntimeFailure(`cluster ${o.name} is not back after ${o.wait} s: ${missing.join("; ")}`);
+    });
+}
