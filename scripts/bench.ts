@@ -6,8 +6,11 @@
 //   4. `init` alone on a prepared node (binaries, containerd and images in place), against
 //      `kubeadm init` (same module, same binaries, same images) in a fresh node of the same image,
 //      prepared the same way; and the ratio.
+//   5. HA: `up --control-planes 3 --nodes 4` until every node is Ready, its no-op re-run, and the
+//      failover: the VIP holder killed (docker kill), until a write through the VIP succeeds; each
+//      BENCH_HA_RUNS times (default 3), reported as min / median / max.
 // Every cluster it makes carries a `kpt-bench-` name and is deleted at the end, also on failure.
-// BENCH_SKIP=pki,up,cluster,kubeadm leaves parts out; BENCH_UP_NODES=1,10 sets the machine counts.
+// BENCH_SKIP=pki,up,cluster,kubeadm,ha leaves parts out; BENCH_UP_NODES=1,10 sets the machine counts.
 import { $ } from "zx";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -198,6 +201,75 @@ async function benchInitVsKubeadm(): Promise<void> {
   }
 }
 
+const stats = (xs: number[]) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return `min ${secs(v[0])} / median ${secs(v[Math.floor(v.length / 2)])} / max ${secs(v[v.length - 1])} (${v.length} runs)`;
+};
+
+/** The control plane of `cluster` that holds `vip` on eth0 (docker exec: the truth on each node). */
+async function vipHolder(machines: string[], vip: string): Promise<string | undefined> {
+  for (const m of machines) {
+    const r = await $({ nothrow: true })`docker exec ${m} ip -4 -o addr show dev eth0`;
+    if (r.stdout.includes(` ${vip}/`)) return m;
+  }
+  return undefined;
+}
+
+const READY_JSONPATH = `jsonpath={range .items[*]}{.status.conditions[?(@.type=='Ready')].status}{"\\n"}{end}`;
+
+async function benchHa(): Promise<void> {
+  const runs = Number(process.env.BENCH_HA_RUNS ?? 3);
+  const upMs: number[] = [];
+  const noopMs: number[] = [];
+  const failoverMs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const name = `kpt-bench-ha${i}`;
+    try {
+      const t0 = performance.now();
+      await timed(["up", "--name", name, "--control-planes", "3", "--nodes", "4", "--no-kubeconfig"]);
+      const kubeconfig = join(home, `${name}.kubeconfig`);
+      writeFileSync(kubeconfig, await kubeprovOut(["kubeconfig", "--name", name]), { mode: 0o600 });
+      for (;;) {
+        const r = await $({ nothrow: true })`${kubectlBin} --kubeconfig ${kubeconfig} get nodes -o ${READY_JSONPATH}`;
+        if (r.stdout.split("\n").filter((l) => l === "True").length === 4) break;
+        if (performance.now() - t0 > 600_000) throw new Error("HA nodes not Ready within 600 s");
+        await new Promise((r2) => setTimeout(r2, 500));
+      }
+      upMs.push(performance.now() - t0);
+      const t1 = performance.now();
+      const out = await kubeprovOut(["up", "--name", name, "--control-planes", "3", "--nodes", "4", "--no-kubeconfig", "-o", "json"]);
+      noopMs.push(performance.now() - t1);
+      if (changedOf(out) !== 0) note(`HA no-op re-run ${i}`, `${changedOf(out)} changed (expected 0)`);
+      const nodes = JSON.parse(await kubeprovOut(["node", "list", "--name", name, "-o", "json"])) as Array<{ machine: string; roles: string[] }>;
+      const cps = nodes.filter((n) => n.roles.includes("control-plane")).map((n) => n.machine);
+      const vip = /virtualIP: (\S+)/.exec(await $`cat ${join(home, "clusters", name, "cluster.yaml")}`.then((r) => r.stdout))?.[1] ?? "";
+      const holder = await vipHolder(cps, vip);
+      if (!holder) throw new Error(`${name}: nobody holds the VIP ${vip}`);
+      // A write started every 200 ms; the first to succeed marks the failover's end.
+      const t2 = performance.now();
+      await $`docker kill ${holder}`;
+      let done = -1;
+      const attempts: Promise<void>[] = [];
+      for (let k = 0; done < 0 && performance.now() - t2 < 60_000; k++) {
+        attempts.push(
+          $({ nothrow: true })`${kubectlBin} --kubeconfig ${kubeconfig} --request-timeout=1500ms create configmap bench-failover-${k}`.then((r) => {
+            if (r.exitCode === 0 && done < 0) done = performance.now() - t2;
+          }),
+        );
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await Promise.all(attempts);
+      if (done < 0) throw new Error(`${name}: no write through the VIP within 60 s of killing ${holder}`);
+      failoverMs.push(done);
+    } finally {
+      await $({ env, nothrow: true })`node ${BIN} delete --name ${name}`;
+    }
+  }
+  note("HA up --control-planes 3 --nodes 4, until every node is Ready", stats(upMs));
+  note("HA no-op re-run of up (3 + 1 nodes, whole process)", stats(noopMs));
+  note("HA failover: docker kill of the VIP holder until a write through the VIP succeeds", stats(failoverMs));
+}
+
 try {
   if (!skip.has("pki")) {
     const p = await benchPki(5, { compareKubeadm: true });
@@ -214,6 +286,7 @@ try {
   }
   if (!skip.has("cluster")) await benchCluster();
   if (!skip.has("kubeadm")) await benchInitVsKubeadm();
+  if (!skip.has("ha")) await benchHa();
 } finally {
   rmSync(home, { recursive: true, force: true });
   process.stdout.write("\nkubeprov benchmark (one run; this machine: 2 cores)\n");
