@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { parseDocument } from "yaml";
-import { dockerCleanup, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+import { dockerCleanup, KUBECTL, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
 
 const NAME = "kpt-cp";
 const NODE = `${NAME}-control-plane`;
@@ -129,12 +130,27 @@ test("kubeprov stop, then start: start returns once the API, the node and CoreDN
   assert.equal(String(state.stdout).trim(), "false");
   const start = await kubeprov(home, ["start", "--name", NAME], 400_000);
   assert.equal(start.code, 0, start.stderr.slice(-2000));
-  assert.match(start.stderr, /is back: API, 1 node\(s\) Ready, CoreDNS available/);
+  assert.match(start.stderr, /is back: API, 1 node\(s\) Ready, CoreDNS ready/);
   process.stderr.write(`# kubeprov start of a stopped 1-node cluster until API, node and CoreDNS are back: ${(start.ms / 1000).toFixed(1)} s\n`);
   // What start promised, checked independently.
   assert.ok(await readyz());
   const node = await kubectl(kubeconfig, ["get", "node", NODE, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"]);
   assert.equal(node.stdout.trim(), "True");
+  // A new pod resolves a cluster name through CoreDNS (the kube-proxy image, already on the node, has getent).
+  const pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "dns-after-start", namespace: "default" },
+    spec: {
+      restartPolicy: "Never",
+      containers: [{ name: "dns", image: `registry.k8s.io/kube-proxy:${DEFAULT_KUBERNETES_VERSION}`, imagePullPolicy: "Never", command: ["sh", "-c", "until getent hosts kubernetes.default.svc.cluster.local; do sleep 0.2; done"] }],
+    },
+  };
+  const created = await execa(KUBECTL, ["--kubeconfig", kubeconfig, "apply", "-f", "-"], { input: JSON.stringify(pod), reject: false });
+  assert.equal(created.exitCode, 0, String(created.stderr));
+  const dns = await waitFor(async () => (await kubectl(kubeconfig, ["get", "pod", "dns-after-start", "-o", "jsonpath={.status.phase}"])).stdout === "Succeeded", 60_000);
+  assert.notEqual(dns, -1, "a new pod did not resolve kubernetes.default within 60 s after start");
+  process.stderr.write(`# kubeprov start until a new pod resolved kubernetes.default: ${((start.ms + dns) / 1000).toFixed(1)} s\n`);
   const bad = await kubeprov(home, ["start", "--name", NAME, "--node", "no-such-node"]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--node no-such-node: not a node of kpt-cp/);

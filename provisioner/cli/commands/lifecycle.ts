@@ -1,6 +1,6 @@
 // kubeprov stop|start --name NAME [--node N]: a local cluster's machines stopped and started again,
 // like `minikube stop|start`. start returns once the cluster is back, what a user checks: the API
-// server answers, every node is Ready and CoreDNS is available; otherwise it says what is not (exit 1).
+// server answers, every node is Ready and CoreDNS is ready; otherwise it says what is not (exit 1).
 import type { Command } from "commander";
 import { RuntimeFailure, UsageError } from "../../errors.js";
 import { getDriver } from "../../drivers/index.js";
@@ -23,20 +23,32 @@ interface LifecycleOptions {
   wait: number;
 }
 
-type NodeObject = KubeObject & { status?: { conditions?: Array<{ type: string; status: string }> } };
-type DeploymentObject = KubeObject & { status?: { availableReplicas?: number } };
+type NodeObject = KubeObject & { status?: { conditions?: Array<{ type: string; status: string; lastHeartbeatTime?: string }> } };
+type PodObject = KubeObject & {
+  status?: { conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ state?: { running?: { startedAt?: string } } }> };
+};
 
-/** What is not back yet: the API server, nodes not Ready, CoreDNS not available (empty: all back). */
-export async function clusterNotBack(cluster: Cluster, source: string): Promise<string[]> {
+/**
+ * What is not back yet: the API server, nodes not Ready, CoreDNS not ready (empty: all back). With
+ * `since`, status written before then does not count (it may be from before the stop): a node's
+ * Ready must have a heartbeat since, a CoreDNS pod a container started since.
+ */
+export async function clusterNotBack(cluster: Cluster, source: string, since?: Date): Promise<string[]> {
   const hosts = await connectHosts(cluster, { acceptNewHostKeys: false });
   const ctx = createRunContext({ cluster, source, hosts, reporter: new MemoryReporter() });
+  const fresh = (t: string | undefined) => !since || (t !== undefined && Date.parse(t) >= since.getTime() - 1000);
   try {
     const api = await apiClient(ctx);
     const nodes = await api.list<NodeObject>(objectPath("v1", "Node", ""));
-    const ready = new Set(nodes.filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")).map((n) => n.metadata.name));
+    const ready = new Set(
+      nodes.filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True" && fresh(c.lastHeartbeatTime))).map((n) => n.metadata.name),
+    );
     const missing = cluster.spec.hosts.filter((h) => !ready.has(h.name)).map((h) => `node ${h.name} not Ready`);
-    const dns = await api.get<DeploymentObject>(objectPath("apps/v1", "Deployment", "coredns", "kube-system"));
-    if (!((dns?.status?.availableReplicas ?? 0) > 0)) missing.push("CoreDNS not available");
+    const pods = await api.list<PodObject>(`${objectPath("v1", "Pod", "", "kube-system")}?labelSelector=${encodeURIComponent("k8s-app=kube-dns")}`);
+    const dnsReady = pods.some(
+      (p) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") && (p.status?.containerStatuses ?? []).some((c) => fresh(c.state?.running?.startedAt)),
+    );
+    if (!dnsReady) missing.push("CoreDNS not ready");
     return missing;
   } catch (e) {
     return [`the API server does not answer (${(e as Error).message.split("\n")[0]})`];
@@ -77,14 +89,17 @@ export function register(program: Command): void {
       await machinesOf(o);
       const { cluster, source } = await loadTarget({ name: o.name });
       const t0 = Date.now();
+      const before = (await getDriver(o.driver).list(o.name)).filter((m) => m.state === "running").map((m) => m.node);
       await getDriver(o.driver).start(o.name, o.node);
+      // Status from before the start does not count when every node was down (all of it is old).
+      const since = before.length === 0 ? new Date(t0) : undefined;
       const started = Date.now();
       process.stderr.write(`machines running after ${((started - t0) / 1000).toFixed(1)} s; waiting for the API server, the nodes and CoreDNS\n`);
       let missing: string[] = [];
       while (Date.now() - started < o.wait * 1000) {
-        missing = await clusterNotBack(cluster, source);
+        missing = await clusterNotBack(cluster, source, since);
         if (!missing.length) {
-          process.stderr.write(`cluster ${o.name} is back: API, ${cluster.spec.hosts.length} node(s) Ready, CoreDNS available, ${((Date.now() - t0) / 1000).toFixed(1)} s after start\n`);
+          process.stderr.write(`cluster ${o.name} is back: API, ${cluster.spec.hosts.length} node(s) Ready, CoreDNS ready, ${((Date.now() - t0) / 1000).toFixed(1)} s after start\n`);
           return;
         }
         await new Promise((r) => setTimeout(r, 2000));
