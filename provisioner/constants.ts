@@ -3,6 +3,7 @@
 export const DEFAULT_KUBERNETES_VERSION = "v1.37.2";
 export const ETCD_VERSION = "v3.7.0";
 export const COREDNS_VERSION = "v1.14.6";
+export const CRICTL_VERSION = "v1.37.0";
 
 export const API_VERSION = "kubeprov/v1alpha1";
 export const KIND_CLUSTER = "Cluster";

@@ -9,6 +9,7 @@ default_version=$(sed -n 's/^export const DEFAULT_KUBERNETES_VERSION = "\(v[0-9.
 K8S_VERSION="${1:-$default_version}"
 ETCD_VERSION="${ETCD_VERSION:-$(sed -n 's/^export const ETCD_VERSION = "\(v[0-9.]*\)".*/\1/p' "$here/provisioner/constants.ts")}"
 COREDNS_VERSION="${COREDNS_VERSION:-$(sed -n 's/^export const COREDNS_VERSION = "\(v[0-9.]*\)".*/\1/p' "$here/provisioner/constants.ts")}"
+CRICTL_VERSION="${CRICTL_VERSION:-$(sed -n 's/^export const CRICTL_VERSION = "\(v[0-9.]*\)".*/\1/p' "$here/provisioner/constants.ts")}"
 CACHE="${KUBEPROV_CACHE:-$HOME/.cache/kubeprov}"
 OUT="$CACHE/bundle/$K8S_VERSION"
 BIN="$OUT/bin"
@@ -103,13 +104,28 @@ if [ ! -x "$BIN/coredns" ] || [ "$(stamp coredns)" != "$COREDNS_VERSION" ]; then
   echo "$COREDNS_VERSION" > "$OUT/versions/coredns"
 fi
 
-# crictl (sigs.k8s.io/cri-tools) is not served by the Go module proxy reachable here (403), so the
-# bundle has none; kubeprov uses `ctr` for images and kubectl for pods instead.
+# --- crictl -----------------------------------------------------------------------------
+# The CRI command-line tool operators use on nodes (crictl ps, logs, images), from sigs.k8s.io/cri-tools.
+if [ ! -x "$BIN/crictl" ] || [ "$(stamp crictl)" != "$CRICTL_VERSION" ]; then
+  mod="$WORK/crictl-$CRICTL_VERSION"
+  mkdir -p "$mod"; cd "$mod"
+  if [ ! -f go.sum ]; then
+    log "resolving cri-tools $CRICTL_VERSION"
+    rm -f go.mod
+    go mod init kubeprov.local/crictl-bundle >/dev/null 2>&1
+    printf 'require sigs.k8s.io/cri-tools %s\n' "$CRICTL_VERSION" >> go.mod
+    printf '//go:build tools\n\npackage tools\n\nimport _ "sigs.k8s.io/cri-tools/cmd/crictl"\n' > tools.go
+    go mod tidy >/dev/null 2>&1 || go mod tidy
+  fi
+  log "building crictl $CRICTL_VERSION"
+  go build -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" -o "$BIN/crictl.tmp" sigs.k8s.io/cri-tools/cmd/crictl && mv "$BIN/crictl.tmp" "$BIN/crictl"
+  echo "$CRICTL_VERSION" > "$OUT/versions/crictl"
+fi
 
 # --- manifest ---------------------------------------------------------------------------
 cd "$BIN"
 {
-  printf '{\n  "kubernetesVersion": "%s",\n  "etcdVersion": "%s",\n  "corednsVersion": "%s",\n  "sha256": {\n' "$K8S_VERSION" "$ETCD_VERSION" "$COREDNS_VERSION"
+  printf '{\n  "kubernetesVersion": "%s",\n  "etcdVersion": "%s",\n  "corednsVersion": "%s",\n  "crictlVersion": "%s",\n  "sha256": {\n' "$K8S_VERSION" "$ETCD_VERSION" "$COREDNS_VERSION" "$CRICTL_VERSION"
   first=1
   for f in $(ls | grep -v '\.tmp$' | sort); do
     [ $first -eq 1 ] || printf ',\n'

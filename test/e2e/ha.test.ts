@@ -81,6 +81,10 @@ test("etcd has 3 started voting members; each API server answers /readyz on its 
   const health = await onNode(CPS[0], `${ETCDCTL} endpoint health --cluster`);
   assert.equal((health.stdout.match(/is healthy/g) ?? []).length, 3, health.stdout + health.stderr);
   for (const cp of CPS) {
+    // crictl (built from sigs.k8s.io/cri-tools into the bundle) sees the static pods' containers.
+    const crictl = await onNode(cp, "crictl ps --name kube-apiserver --state running -q");
+    assert.equal(crictl.code, 0, crictl.stderr);
+    assert.match(crictl.stdout, /^[0-9a-f]{12,}$/m);
     const ip = ips.get(cp)!;
     // The admin kubeconfig's CA must accept each API server's certificate for its own address.
     const r = await kubectl(kubeconfig, ["--server", `https://${ip}:6443`, "get", "--raw", "/readyz"]);
