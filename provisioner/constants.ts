@@ -4,6 +4,9 @@ export const DEFAULT_KUBERNETES_VERSION = "v1.37.2";
 export const ETCD_VERSION = "v3.7.0";
 export const COREDNS_VERSION = "v1.14.6";
 export const CRICTL_VERSION = "v1.37.0";
+export const FLANNEL_VERSION = "v0.28.10";
+/** Where upstream publishes flannel's image; kubeprov builds its own under the same name. */
+export const FLANNEL_IMAGE_REPOSITORY = "ghcr.io/flannel-io/flannel";
 
 export const API_VERSION = "kubeprov/v1alpha1";
 export const KIND_CLUSTER = "Cluster";

@@ -9,6 +9,7 @@ default_version=$(sed -n 's/^export const DEFAULT_KUBERNETES_VERSION = "\(v[0-9.
 K8S_VERSION="${1:-$default_version}"
 ETCD_VERSION="${ETCD_VERSION:-$(sed -n 's/^export const ETCD_VERSION = "\(v[0-9.]*\)".*/\1/p' "$here/provisioner/constants.ts")}"
 COREDNS_VERSION="${COREDNS_VERSION:-$(sed -n 's/^export const COREDNS_VERSION = "\(v[0-9.]*\)".*/\1/p' "$here/provisioner/constants.ts")}"
+FLANNEL_VERSION="${FLANNEL_VERSION:-$(sed -n 's/^export const FLANNEL_VERSION = "\(v[0-9.]*\)".*/\1/p' "$here/provisioner/constants.ts")}"
 CRICTL_VERSION="${CRICTL_VERSION:-$(sed -n 's/^export const CRICTL_VERSION = "\(v[0-9.]*\)".*/\1/p' "$here/provisioner/constants.ts")}"
 CACHE="${KUBEPROV_CACHE:-$HOME/.cache/kubeprov}"
 OUT="$CACHE/bundle/$K8S_VERSION"
@@ -122,10 +123,30 @@ if [ ! -x "$BIN/crictl" ] || [ "$(stamp crictl)" != "$CRICTL_VERSION" ]; then
   echo "$CRICTL_VERSION" > "$OUT/versions/crictl"
 fi
 
+# --- flanneld ---------------------------------------------------------------------------
+# The default network add-on. Its main package links a Tencent Cloud backend whose SDK module the
+# Go module proxy does not serve: that one module is replaced by a stand-in whose calls all fail
+# (scripts/flannel-standin/, never used: kubeprov runs host-gw or vxlan). The udp backend needs cgo.
+if [ ! -x "$BIN/flanneld" ] || [ "$(stamp flannel)" != "$FLANNEL_VERSION" ]; then
+  mod="$WORK/flannel-$FLANNEL_VERSION"
+  mkdir -p "$mod"; cd "$mod"
+  if [ ! -f go.sum ]; then
+    log "resolving flannel $FLANNEL_VERSION"
+    rm -f go.mod
+    go mod init kubeprov.local/flannel-bundle >/dev/null 2>&1
+    printf 'require github.com/flannel-io/flannel %s\nreplace github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc => %s\n' "$FLANNEL_VERSION" "$here/scripts/flannel-standin/tencentcloud-vpc" >> go.mod
+    printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/flannel-io/flannel"\n' > tools.go
+    go mod tidy >/dev/null 2>&1 || go mod tidy
+  fi
+  log "building flanneld $FLANNEL_VERSION"
+  CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_VERSION" -o "$BIN/flanneld.tmp" github.com/flannel-io/flannel && mv "$BIN/flanneld.tmp" "$BIN/flanneld"
+  echo "$FLANNEL_VERSION" > "$OUT/versions/flannel"
+fi
+
 # --- manifest ---------------------------------------------------------------------------
 cd "$BIN"
 {
-  printf '{\n  "kubernetesVersion": "%s",\n  "etcdVersion": "%s",\n  "corednsVersion": "%s",\n  "crictlVersion": "%s",\n  "sha256": {\n' "$K8S_VERSION" "$ETCD_VERSION" "$COREDNS_VERSION" "$CRICTL_VERSION"
+  printf '{\n  "kubernetesVersion": "%s",\n  "etcdVersion": "%s",\n  "corednsVersion": "%s",\n  "crictlVersion": "%s",\n  "flannelVersion": "%s",\n  "sha256": {\n' "$K8S_VERSION" "$ETCD_VERSION" "$COREDNS_VERSION" "$CRICTL_VERSION" "$FLANNEL_VERSION"
   first=1
   for f in $(ls | grep -v '\.tmp$' | sort); do
     [ $first -eq 1 ] || printf ',\n'

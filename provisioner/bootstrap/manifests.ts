@@ -1,7 +1,7 @@
 // The Kubernetes objects bootstrap and addons keep in the cluster, rendered from templates/addons/
 // (readable YAML with named placeholders) into typed objects. Pure: no API calls here.
 import { parseAllDocuments, stringify } from "yaml";
-import { COREDNS_VERSION, IMAGE_REGISTRY, PORT_APISERVER } from "../constants.js";
+import { COREDNS_VERSION, FLANNEL_IMAGE_REPOSITORY, IMAGE_REGISTRY, PORT_APISERVER } from "../constants.js";
 import { renderTemplate } from "../render.js";
 import type { Cluster } from "../spec/schema.js";
 import { splitList } from "../spec/cidr.js";
@@ -90,8 +90,23 @@ export function clusterInfoConfigMap(kubeconfig: string, signingTokens: string[]
 // ---- addons ------------------------------------------------------------------------------------
 
 /** The bridge CNI configuration of a node with pod CIDR `podCIDR`. */
-export function cniConfig(podCIDR: string): string {
-  return renderTemplate("addons/cni/10-kubeprov-bridge.conflist", { podCIDR });
+/**
+ * The node's CNI configuration: a bridge with host-local addresses from its pod CIDR. With flannel
+ * the bridge does not masquerade (flannel's --ip-masq does, for traffic leaving the pod network
+ * only), so pods on other nodes see a pod's own address.
+ */
+export function cniConfig(podCIDR: string, cni: Cluster["spec"]["networking"]["cni"] = "bridge"): string {
+  return renderTemplate("addons/cni/10-kubeprov-bridge.conflist", { podCIDR, ipMasq: cni !== "flannel" });
+}
+
+
+/** flannel's ServiceAccount, RBAC, net-conf.json and DaemonSet (templates/addons/flannel.yaml). */
+export function flannelObjects(cluster: Cluster, flannelVersion: string): KubeObject[] {
+  return fromTemplate("flannel.yaml", {
+    image: `${FLANNEL_IMAGE_REPOSITORY}:${flannelVersion}`,
+    podSubnet: cluster.spec.networking.podSubnet.split(",")[0].trim(),
+    backend: cluster.spec.networking.flannelBackend,
+  });
 }
 
 export function kubeProxyImage(cluster: Cluster): string {

@@ -1,11 +1,13 @@
 // The images a cluster needs, as data: their names as kubeadm spells them, what goes into each,
 // and which nodes need which. Pure: no Docker here (build.ts builds, tasks/images.ts imports).
-import { IMAGE_REGISTRY, PAUSE_VERSION } from "../constants.js";
+import { FLANNEL_IMAGE_REPOSITORY, IMAGE_REGISTRY, PAUSE_VERSION } from "../constants.js";
 
 export interface BundleVersions {
   kubernetesVersion: string;
   etcdVersion: string;
   corednsVersion: string;
+  /** Absent in bundles built before flannel was part of them. */
+  flannelVersion?: string;
 }
 
 export type ImageName =
@@ -15,7 +17,8 @@ export type ImageName =
   | "kube-controller-manager"
   | "kube-scheduler"
   | "kube-proxy"
-  | "coredns";
+  | "coredns"
+  | "flannel";
 
 export interface ImageRecipe {
   name: ImageName;
@@ -41,6 +44,8 @@ export function imageRef(name: ImageName, v: BundleVersions): string {
       return `${IMAGE_REGISTRY}/etcd:${etcdImageTag(v.etcdVersion)}`;
     case "coredns":
       return `${IMAGE_REGISTRY}/coredns/coredns:${v.corednsVersion}`;
+    case "flannel":
+      return `${FLANNEL_IMAGE_REPOSITORY}:${v.flannelVersion}`;
     default:
       return `${IMAGE_REGISTRY}/${name}:${v.kubernetesVersion}`;
   }
@@ -62,13 +67,16 @@ export function imageCatalog(v: BundleVersions): ImageRecipe[] {
     r("kube-scheduler", "scratch", ["kube-scheduler"], []),
     r("kube-proxy", "debian", ["kube-proxy"], []),
     r("coredns", "scratch", ["coredns"], ["/usr/local/bin/coredns"]),
+    // flanneld runs iptables (its masquerade rules): a Debian base, as kube-proxy's.
+    ...(v.flannelVersion ? [r("flannel", "debian", ["flanneld"], ["/usr/local/bin/flanneld"])] : []),
   ];
 }
 
 /** The images a node needs: every node runs pods (pause, kube-proxy, CoreDNS may land on it);
  * control planes in static-pods mode also run etcd and the control plane from images. */
-export function imagesForNode(opts: { controlPlane: boolean; mode: "static-pods" | "systemd" }): ImageName[] {
+export function imagesForNode(opts: { controlPlane: boolean; mode: "static-pods" | "systemd"; flannel?: boolean }): ImageName[] {
   const names: ImageName[] = ["pause", "kube-proxy", "coredns"];
+  if (opts.flannel) names.push("flannel");
   if (opts.controlPlane && opts.mode === "static-pods") {
     names.push("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler");
   }

@@ -54,6 +54,10 @@ spec:
     serviceSubnet: 10.96.0.0/12       # Service IPs (at most /12 for IPv4, /108 for IPv6); .1 is the API, .10 cluster DNS
     dnsDomain: cluster.local          # the cluster's DNS domain (Services are NAME.NAMESPACE.svc.DOMAIN)
     nodeCidrMaskSize: 24              # prefix length of each node's slice of podSubnet (16-28)
+    # The network add-on: flannel (pods reach each other across nodes), bridge (pods on one node
+    # only), or none (apply your own CNI; kubeprov writes no CNI configuration then).
+    cni: flannel
+    flannelBackend: host-gw           # host-gw: all nodes on one L2 network; vxlan: routed networks
   controlPlane:
     # static-pods: the kubelet runs etcd and the control plane from /etc/kubernetes/manifests
     # (kubeadm's layout); systemd: systemd units run the binaries directly.

@@ -73,6 +73,10 @@ export const clusterSpecSchema = z.strictObject({
       dnsDomain: z.string().default("cluster.local"),
       /** Size of each node's pod CIDR. */
       nodeCidrMaskSize: z.number().int().min(16).max(28).default(24),
+      /** The network add-on: flannel (routes between nodes), bridge (one node only), none (bring your own). */
+      cni: z.enum(["flannel", "bridge", "none"]).default("flannel"),
+      /** flannel's backend: host-gw when every node shares one L2 network, vxlan otherwise. */
+      flannelBackend: z.enum(["host-gw", "vxlan"]).default("host-gw"),
     })
     .prefault({}),
   controlPlane: z

@@ -14,15 +14,19 @@ import {
   CNI_CONFIG_FILE,
   cniConfig,
   corednsObjects,
+  flannelObjects,
   isUpstreamNameserver,
   kubeProxyObjects,
   nameservers,
 } from "../bootstrap/manifests.js";
 import { CLUSTER_ADMINS_TASK, objectsTask, waitForNode } from "./bootstrap.js";
+import { readBundleManifest } from "../images/build.js";
+import { bundlePath } from "./images.js";
 
 export const CNI_TASK = "addons/cni";
 export const KUBE_PROXY_TASK = "addons/kube-proxy";
 export const COREDNS_TASK = "addons/coredns";
+export const FLANNEL_TASK = "addons/flannel";
 /** How long kube-controller-manager may take to give a registered Node its pod CIDR. */
 export const POD_CIDR_TIMEOUT_MS = 60_000;
 
@@ -118,13 +122,14 @@ export function cniTask(opts: { hosts?: (ctx: RunContext) => Host[]; after?: str
     name: opts.name ?? CNI_TASK,
     phase: opts.phase ?? "addons",
     description: `bridge CNI configuration ${CNI_CONFIG_FILE} with the node's pod CIDR`,
-    hosts: opts.hosts ?? ((ctx) => ctx.hosts),
+    // With cni "none" the user brings the network add-on and its configuration.
+    hosts: (ctx) => (ctx.cluster.spec.networking.cni === "none" ? [] : (opts.hosts ?? ((c: RunContext) => c.hosts))(ctx)),
     ...(opts.after?.length ? { after: opts.after } : {}),
     perHost: true,
     async check(host, ctx) {
       const { registered, cidr } = await readCidr(host, ctx);
       if (!cidr) return { needed: true, reason: registered ? `Node ${host.name} has no pod CIDR yet` : `Node ${host.name} not registered yet` };
-      const data = cniConfig(cidr);
+      const data = cniConfig(cidr, ctx.cluster.spec.networking.cni);
       const state = parseFileState((await host.transport.exec(fileStateCommand(CNI_CONFIG_FILE), { sudo: true })).stdout);
       const diffs = fileDifferences(state, { sha256: sha256Hex(data), mode: 0o644 });
       if (!diffs.length) return { needed: false, reason: `${CNI_CONFIG_FILE} up to date (${cidr})` };
@@ -132,7 +137,7 @@ export function cniTask(opts: { hosts?: (ctx: RunContext) => Host[]; after?: str
     },
     async apply(host, ctx) {
       const cidr = await nodePodCIDR(host, ctx);
-      await host.transport.writeFile(CNI_CONFIG_FILE, cniConfig(cidr), { mode: 0o644 });
+      await host.transport.writeFile(CNI_CONFIG_FILE, cniConfig(cidr, ctx.cluster.spec.networking.cni), { mode: 0o644 });
       return { detail: `wrote ${CNI_CONFIG_FILE} (${cidr})` };
     },
   };
@@ -152,6 +157,18 @@ export function addonsTasks(opts: AddonsOptions = {}): Task[] {
           server: apiServerURL(ctx.cluster, firstControlPlane(ctx).nodeIP),
           inContainer: nodesAreContainers(ctx),
         }),
+    }),
+    objectsTask({
+      name: FLANNEL_TASK,
+      phase: "addons",
+      description: "flannel DaemonSet (routes between the nodes' pod CIDRs) with its RBAC and net-conf.json",
+      after,
+      hosts: (ctx) => (ctx.cluster.spec.networking.cni === "flannel" ? [firstControlPlane(ctx)] : []),
+      objects: (ctx) => {
+        const version = readBundleManifest(bundlePath(ctx.cluster)).flannelVersion;
+        if (!version) throw new HostError(firstControlPlane(ctx).name, FLANNEL_TASK, `the bundle at ${bundlePath(ctx.cluster)} has no flanneld`, "rebuild it: bash scripts/build-bundle.sh");
+        return flannelObjects(ctx.cluster, version);
+      },
     }),
     objectsTask({
       name: COREDNS_TASK,

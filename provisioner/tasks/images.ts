@@ -8,8 +8,8 @@ import { join } from "node:path";
 import { expandHome, bundleDir } from "../paths.js";
 import { shq } from "../transport/transport.js";
 import { HostError } from "../errors.js";
-import { buildImages, imagesDir, readImagesIndex, type ImagesIndex } from "../images/build.js";
-import { imagesForNode, type ImageName } from "../images/catalog.js";
+import { buildImages, imagesDir, readBundleManifest, readImagesIndex, type ImagesIndex } from "../images/build.js";
+import { imageCatalog, imagesForNode, type ImageName } from "../images/catalog.js";
 import type { Cluster } from "../spec/schema.js";
 import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
 
@@ -22,14 +22,14 @@ export const ADDON_IMAGES_TASK = "prepare/images-addons";
 
 /** Which images a task imports: what the kubelet and the control plane need first, or the addons'. */
 export type ImageSet = "control-plane" | "addons" | "all";
-const ADDON_IMAGES: ImageName[] = ["kube-proxy", "coredns"];
+const ADDON_IMAGES: ImageName[] = ["kube-proxy", "coredns", "flannel"];
 
 export function bundlePath(cluster: Cluster): string {
   return cluster.spec.artifacts.path ? expandHome(cluster.spec.artifacts.path) : bundleDir(cluster.spec.kubernetesVersion);
 }
 
 export function imagesWanted(cluster: Cluster, host: Host, set: ImageSet = "all"): ImageName[] {
-  const all = imagesForNode({ controlPlane: host.roles.includes("control-plane"), mode: cluster.spec.controlPlane.mode });
+  const all = imagesForNode({ controlPlane: host.roles.includes("control-plane"), mode: cluster.spec.controlPlane.mode, flannel: cluster.spec.networking.cni === "flannel" });
   if (set === "all") return all;
   return all.filter((n) => ADDON_IMAGES.includes(n) === (set === "addons"));
 }
@@ -42,7 +42,8 @@ async function ensureIndex(ctx: RunContext): Promise<ImagesIndex> {
     const bundle = bundlePath(ctx.cluster);
     p = (async () => {
       const have = readImagesIndex(bundle);
-      const complete = have && have.images.length >= 7 && have.images.every((i) => existsSync(join(imagesDir(bundle), i.file)));
+      const wanted = imageCatalog(readBundleManifest(bundle)).map((r) => r.name);
+      const complete = have && wanted.every((n) => have.images.some((i) => i.name === n)) && have.images.every((i) => existsSync(join(imagesDir(bundle), i.file)));
       if (complete) return have!;
       ctx.log("info", `building the cluster's images from the bundle at ${bundle} (once)`);
       const r = await buildImages({ bundle, log: (m) => ctx.log("info", m) });

@@ -1,0 +1,175 @@
+// A multi-node data plane: `up --nodes 3` (1 control plane + 2 workers) with flannel (host-gw),
+// an image of our own loaded with `image load`, and what a user expects of such a cluster: pods on
+// different nodes reach each other by pod IP in both directions and see the sender's pod IP (not
+// masqueraded), a Service whose only endpoint is on another node answers by its DNS name, logs and
+// exec work on a worker's pod, a NodePort answers on every node's address, and a worker added
+// later with `up --nodes 4` reaches the others with nothing changed on them.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { packageRoot } from "../../provisioner/paths.js";
+import { dockerCleanup, KUBECTL, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+
+const NAME = "kpt-net";
+const IMAGE = `kpt-echo:${NAME}`;
+const W1 = `${NAME}-worker`;
+const W2 = `${NAME}-worker2`;
+const W3 = `${NAME}-worker3`;
+const home = mkdtempSync(join(tmpdir(), "kpt-net-"));
+const work = mkdtempSync(join(tmpdir(), "kpt-net-img-"));
+const kubeconfig = join(home, "admin.conf");
+
+async function apply(objects: unknown[]): Promise<void> {
+  const r = await execa(KUBECTL, ["--kubeconfig", kubeconfig, "apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }), reject: false });
+  assert.equal(r.exitCode, 0, String(r.stderr));
+}
+
+const echoPod = (name: string, node: string, args: string[], labels: Record<string, string> = {}) => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name, namespace: "default", labels },
+  spec: { nodeName: node, restartPolicy: "Never", containers: [{ name: "echo", image: `docker.io/library/${IMAGE}`, imagePullPolicy: "Never", args }] },
+});
+
+async function podIP(name: string): Promise<string> {
+  let ip = "";
+  const ms = await waitFor(async () => {
+    const r = await kubectl(kubeconfig, ["get", "pod", name, "-o", "jsonpath={.status.phase} {.status.podIP}"]);
+    const [phase, addr] = r.stdout.trim().split(" ");
+    ip = addr ?? "";
+    return phase === "Running" && !!ip;
+  }, 90_000);
+  assert.notEqual(ms, -1, `pod ${name} not running with an IP`);
+  return ip;
+}
+
+/** Runs `echo get URL` in a pod on `node` and returns what it printed. */
+async function getFrom(node: string, name: string, url: string): Promise<string> {
+  await apply([echoPod(name, node, ["get", url])]);
+  let out = "";
+  const ms = await waitFor(async () => {
+    const phase = (await kubectl(kubeconfig, ["get", "pod", name, "-o", "jsonpath={.status.phase}"])).stdout;
+    if (phase !== "Succeeded" && phase !== "Failed") return false;
+    out = (await kubectl(kubeconfig, ["logs", name])).stdout;
+    return true;
+  }, 90_000);
+  assert.notEqual(ms, -1, `pod ${name} did not finish`);
+  return out;
+}
+
+let ips: Record<string, string> = {};
+
+before(async () => {
+  await dockerCleanup(NAME);
+  const bin = join(work, "echo");
+  await execa("go", ["build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "."], {
+    cwd: join(packageRoot(), "test", "e2e", "fixtures", "echo"),
+    env: { CGO_ENABLED: "0", GOFLAGS: "-mod=mod", GOTOOLCHAIN: "local" },
+  });
+  writeFileSync(join(work, "Dockerfile"), 'FROM scratch\nCOPY echo /echo\nENTRYPOINT ["/echo"]\n');
+  await execa("docker", ["build", "-q", "--label", `io.kubeprov.cluster=${NAME}`, "-t", IMAGE, work]);
+  const up = await kubeprov(home, ["up", "--name", NAME, "--nodes", "3", "--no-kubeconfig", "-o", "json"]);
+  assert.equal(up.code, 0, up.stdout.split("\n").filter((l) => l.includes('"failed"')).join("\n") + up.stderr.slice(-3000));
+  process.stderr.write(`# up --nodes 3 (flannel): ${(up.ms / 1000).toFixed(1)} s\n`);
+  const kc = await kubeprov(home, ["kubeconfig", "--name", NAME]);
+  writeFileSync(kubeconfig, kc.stdout, { mode: 0o600 });
+  const nodes = JSON.parse((await kubeprov(home, ["node", "list", "--name", NAME, "-o", "json"])).stdout) as Array<{ name: string; address: string }>;
+  ips = Object.fromEntries(nodes.map((n) => [n.name, n.address]));
+});
+
+after(async () => {
+  await kubeprov(home, ["delete", "--name", NAME], 120_000).catch(() => undefined);
+  await dockerCleanup(NAME);
+  await execa("docker", ["rmi", "-f", IMAGE], { reject: false });
+  rmSync(home, { recursive: true, force: true });
+  rmSync(work, { recursive: true, force: true });
+});
+
+test("image load puts our image into every node once; a missing image or a broken archive is a clear error", async () => {
+  const r = await kubeprov(home, ["image", "load", "--name", NAME, IMAGE]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((r.stderr.match(/: imported kpt-echo:kpt-net/g) ?? []).length, 3, r.stderr);
+  const again = await kubeprov(home, ["image", "load", "--name", NAME, IMAGE]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal((again.stderr.match(/: already has kpt-echo:kpt-net/g) ?? []).length, 3, again.stderr);
+  const missing = await kubeprov(home, ["image", "load", "--name", NAME, "kpt-no-such-image:1"]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /no image kpt-no-such-image:1 in the local Docker engine/);
+  const broken = join(work, "broken.tar");
+  writeFileSync(broken, "not an archive");
+  const bad = await kubeprov(home, ["image", "load", "--name", NAME, broken]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /is not an image archive/);
+});
+
+test("every node Ready; flannel routes each other node's pod CIDR through its address", async () => {
+  const ms = await waitFor(async () => {
+    const n = await kubectl(kubeconfig, ["get", "nodes", "-o", "jsonpath={range .items[*]}{.status.conditions[?(@.type=='Ready')].status}{\"\\n\"}{end}"]);
+    return n.stdout.split("\n").filter((l) => l === "True").length === 3;
+  }, 120_000, 2000);
+  assert.notEqual(ms, -1, "not all 3 nodes Ready");
+  const cidrs = await kubectl(kubeconfig, ["get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name} {.spec.podCIDR}{\"\\n\"}{end}"]);
+  const byNode = Object.fromEntries(cidrs.stdout.trim().split("\n").map((l) => l.split(" ")));
+  const routed = await waitFor(async () => {
+    const routes = (await onNode(W1, "ip -4 route")).stdout;
+    return byNode[W2] !== undefined && routes.includes(`${byNode[W2]} via ${ips[W2]}`) && routes.includes(`${byNode[`${NAME}-control-plane`]} via ${ips[`${NAME}-control-plane`]}`);
+  }, 60_000);
+  assert.notEqual(routed, -1, `flannel routes missing on ${W1}: ${(await onNode(W1, "ip -4 route")).stdout}`);
+});
+
+test("pods on different nodes reach each other by pod IP both ways, and see the sender's pod IP", async () => {
+  await apply([echoPod("srv1", W1, ["serve"], { app: "srv1" }), echoPod("srv2", W2, ["serve"], { app: "srv2" })]);
+  const ip1 = await podIP("srv1");
+  const ip2 = await podIP("srv2");
+  const a = await getFrom(W1, "get-1-to-2", `http://${ip2}:8080/`);
+  const fromA = /^from (\S+):\d+ to srv2$/m.exec(a);
+  assert.ok(fromA, `worker -> worker2: ${a}`);
+  const senderA = await kubectl(kubeconfig, ["get", "pod", "get-1-to-2", "-o", "jsonpath={.status.podIP}"]);
+  assert.equal(fromA![1], senderA.stdout.trim(), "the receiver saw another address than the sender's pod IP (masqueraded?)");
+  const b = await getFrom(W2, "get-2-to-1", `http://${ip1}:8080/`);
+  const senderB = await kubectl(kubeconfig, ["get", "pod", "get-2-to-1", "-o", "jsonpath={.status.podIP}"]);
+  assert.match(b, new RegExp(`^from ${senderB.stdout.trim().replace(/\./g, "\\.")}:\\d+ to srv1$`, "m"));
+});
+
+test("a Service whose only endpoint is on another node answers by its DNS name; logs and exec work on a worker's pod", async () => {
+  await apply([{ apiVersion: "v1", kind: "Service", metadata: { name: "srv2", namespace: "default" }, spec: { selector: { app: "srv2" }, ports: [{ port: 80, targetPort: 8080 }] } }]);
+  const out = await getFrom(W1, "get-svc", "http://srv2.default.svc.cluster.local/");
+  assert.match(out, /^from \S+ to srv2$/m);
+  const logs = await kubectl(kubeconfig, ["logs", "get-svc"]);
+  assert.match(logs.stdout, /to srv2/);
+  const exec = await kubectl(kubeconfig, ["exec", "srv2", "--", "/echo", "get", "http://127.0.0.1:8080/"]);
+  assert.equal(exec.code, 0, exec.stderr);
+  assert.match(exec.stdout, /^from 127\.0\.0\.1:\d+ to srv2$/m);
+});
+
+test("a NodePort answers on every node's address, from another node", async () => {
+  await apply([{ apiVersion: "v1", kind: "Service", metadata: { name: "srv1-np", namespace: "default" }, spec: { type: "NodePort", selector: { app: "srv1" }, ports: [{ port: 80, targetPort: 8080 }] } }]);
+  const port = (await kubectl(kubeconfig, ["get", "service", "srv1-np", "-o", "jsonpath={.spec.ports[0].nodePort}"])).stdout.trim();
+  assert.match(port, /^\d+$/);
+  const nodes = Object.keys(ips);
+  for (const [i, target] of nodes.entries()) {
+    const from = nodes[(i + 1) % nodes.length];
+    const ok = await waitFor(async () => (await onNode(from, `curl -s -m 3 http://${ips[target]}:${port}/`)).stdout.includes("to srv1"), 30_000);
+    assert.notEqual(ok, -1, `NodePort ${port} on ${target} (${ips[target]}) not answering from ${from}`);
+  }
+});
+
+test("a worker added later with up --nodes 4 reaches the others; nothing changes on them", async () => {
+  const r = await kubeprov(home, ["up", "--name", NAME, "--nodes", "4", "--no-kubeconfig", "-o", "json"]);
+  assert.equal(r.code, 0, r.stderr.slice(-3000));
+  const changedElsewhere = r.stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as { type: string; host?: string; task?: string; status?: string })
+    .filter((e) => e.type === "task" && e.status === "changed" && e.host !== W3);
+  assert.deepEqual(changedElsewhere.map((e) => `${e.host} ${e.task}`), []);
+  assert.ok((summaryOf(r.stdout)?.changed ?? 0) > 0);
+  const load = await kubeprov(home, ["image", "load", "--name", NAME, IMAGE, "--node", W3]);
+  assert.equal(load.code, 0, load.stderr);
+  const ip1 = await podIP("srv1");
+  const out = await getFrom(W3, "get-3-to-1", `http://${ip1}:8080/`);
+  assert.match(out, /^from 10\.244\.\d+\.\d+:\d+ to srv1$/m);
+});
