@@ -17,12 +17,15 @@ export interface DriverClusterInput {
   artifactsDir: string;
   virtualIP?: string;
   subnet?: string;
+  /** The network add-on (default: the schema's). */
+  cni?: "flannel" | "bridge" | "none";
 }
 
 export function driverClusterObject(i: DriverClusterInput): ClusterInput {
   const ha = i.virtualIP !== undefined;
   const spec: ClusterInput["spec"] = {
     kubernetesVersion: i.kubernetesVersion,
+    ...(i.cni ? { networking: { cni: i.cni } } : {}),
     ...(ha ? { controlPlaneEndpoint: `${i.virtualIP}:${PORT_HAPROXY}` } : {}),
     ha: ha ? { enabled: true, virtualIP: i.virtualIP, interface: "eth0", haproxyPort: PORT_HAPROXY } : { enabled: false },
     containerRuntime: { cgroupDriver: "cgroupfs" },

@@ -17,6 +17,7 @@ import { etcdFlags } from "../../provisioner/plan/components.js";
 import { parseMemberList } from "../../provisioner/tasks/etcdmember.js";
 import { renderHaproxyConfig, renderKeepalivedConfig } from "../../provisioner/tasks/ha.js";
 import { controlPlaneQuorumWarning } from "../../provisioner/plan/topology.js";
+import { cniConfig, flannelObjects } from "../../provisioner/bootstrap/manifests.js";
 
 const text = (ha: boolean) => `apiVersion: kubeprov/v1alpha1
 kind: Cluster
@@ -119,4 +120,21 @@ test("haproxy and keepalived accept the configurations kubeprov writes (their ow
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("CNI: flannel's objects carry the pod subnet and backend; the bridge masquerades only without flannel; none writes nothing", () => {
+  const ctx = ctxOf(false);
+  const objs = flannelObjects(ctx.cluster, "v0.28.10");
+  const cm = objs.find((o) => o.kind === "ConfigMap")!;
+  assert.deepEqual(JSON.parse((cm.data as Record<string, string>)["net-conf.json"]), { Network: "10.244.0.0/16", EnableNFTables: false, Backend: { Type: "host-gw" } });
+  const ds = objs.find((o) => o.kind === "DaemonSet") as unknown as { spec: { template: { spec: { containers: Array<{ image: string; command: string[] }> } } } };
+  assert.equal(ds.spec.template.spec.containers[0].image, "ghcr.io/flannel-io/flannel:v0.28.10");
+  assert.ok(ds.spec.template.spec.containers[0].command.includes("--kube-subnet-mgr"));
+  assert.equal(JSON.parse(cniConfig("10.244.1.0/24", "flannel")).plugins[0].ipMasq, false);
+  assert.equal(JSON.parse(cniConfig("10.244.1.0/24", "bridge")).plugins[0].ipMasq, true);
+  const none = parseClusterText(text(false).replace("spec:\n", "spec:\n  networking: {cni: none}\n"), "demo.yaml");
+  const noneCtx = { ...ctx, cluster: none };
+  const tasks = clusterTasks("all");
+  for (const name of ["addons/cni", "join/cni", "control-plane-join/cni", "addons/flannel"]) assert.deepEqual(hostsOf(tasks, noneCtx, name), [], name);
+  assert.deepEqual(hostsOf(tasks, ctx, "addons/flannel"), ["cp1"]);
 });

@@ -1,6 +1,6 @@
 // kubeprov up: machines from a driver (docker by default), then Kubernetes on them (unless
 // --no-kubernetes). Idempotent: a second run creates nothing and reports 0 changes.
-import { InvalidArgumentError, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import { existsSync, readFileSync } from "node:fs";
 import { DEFAULT_KUBERNETES_VERSION } from "../../constants.js";
 import { RuntimeFailure, UsageError } from "../../errors.js";
@@ -33,6 +33,7 @@ export interface UpOptions {
   kubeconfig: boolean;
   output: OutputFormat;
   ignorePreflightErrors?: string[];
+  cni: "flannel" | "bridge" | "none";
 }
 
 export interface UpPlan {
@@ -89,6 +90,7 @@ export function register(program: Command): void {
     .option("--cpus <c>", "CPU limit per machine", parseCpus)
     .option("--memory <size>", "memory limit per machine (e.g. 2g)")
     .option("--driver <driver>", "machine driver: docker or virtualbox", "docker")
+    .addOption(new Option("--cni <cni>", "network add-on: flannel (pods reach each other across nodes), bridge (one node), none (bring your own)").choices(["flannel", "bridge", "none"]).default("flannel"))
     .option("--no-kubeconfig", "do not merge the admin kubeconfig into ~/.kube/config")
     .option("--ignore-preflight-errors <ids>", "preflight check IDs whose failures become warnings (comma separated), or all", collectIds);
   outputOption(cmd);
@@ -123,6 +125,7 @@ export async function up(o: UpOptions): Promise<{ result: ProvisionResult; clust
       artifactsDir: bundleDir(o.kubernetesVersion),
       virtualIP: result.virtualIP,
       subnet: result.subnet,
+      cni: o.cni,
     });
     // Validated as any cluster file is, before it is written.
     const cluster = parseClusterText(text, files.clusterFile);
