@@ -88,60 +88,47 @@ if [ ! -x "$BIN/etcd" ] || [ ! -x "$BIN/etcdctl" ] || [ "$(stamp etcd)" != "$ETC
   echo "$ETCD_VERSION" > "$OUT/versions/etcd"
 fi
 
+# One Go command from one module through the Go module proxy, into $BIN/BINARY; rebuilt only when
+# the version stamp differs. Extra arguments are lines added to the wrapper module's go.mod.
+# Usage: go_command STAMP BINARY MODULE VERSION PACKAGE LDFLAGS [GO.MOD LINE...]
+go_command() {
+  local name=$1 binary=$2 module=$3 version=$4 package=$5 ldflags=$6
+  shift 6
+  if [ -x "$BIN/$binary" ] && [ "$(stamp "$name")" = "$version" ]; then return 0; fi
+  local mod="$WORK/$name-$version"
+  mkdir -p "$mod"
+  (
+    cd "$mod"
+    if [ ! -f go.sum ]; then
+      log "resolving $name $version"
+      rm -f go.mod
+      go mod init "kubeprov.local/$name-bundle" >/dev/null 2>&1
+      printf 'require %s %s\n' "$module" "$version" >> go.mod
+      for line in "$@"; do printf '%s\n' "$line" >> go.mod; done
+      printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$package" > tools.go
+      go mod tidy >/dev/null 2>&1 || go mod tidy
+    fi
+    log "building $binary $version"
+    go build -trimpath -ldflags "-s -w $ldflags" -o "$BIN/$binary.tmp" "$package"
+    mv "$BIN/$binary.tmp" "$BIN/$binary"
+  )
+  echo "$version" > "$OUT/versions/$name"
+}
+
 # --- CoreDNS ----------------------------------------------------------------------------
-if [ ! -x "$BIN/coredns" ] || [ "$(stamp coredns)" != "$COREDNS_VERSION" ]; then
-  mod="$WORK/coredns-$COREDNS_VERSION"
-  mkdir -p "$mod"; cd "$mod"
-  if [ ! -f go.sum ]; then
-    log "resolving coredns $COREDNS_VERSION"
-    rm -f go.mod
-    go mod init kubeprov.local/coredns-bundle >/dev/null 2>&1
-    printf 'require github.com/coredns/coredns %s\n' "$COREDNS_VERSION" >> go.mod
-    printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/coredns/coredns"\n' > tools.go
-    go mod tidy >/dev/null 2>&1 || go mod tidy
-  fi
-  log "building coredns $COREDNS_VERSION"
-  go build -trimpath -ldflags "-s -w" -o "$BIN/coredns.tmp" github.com/coredns/coredns && mv "$BIN/coredns.tmp" "$BIN/coredns"
-  echo "$COREDNS_VERSION" > "$OUT/versions/coredns"
-fi
+go_command coredns coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns ""
 
 # --- crictl -----------------------------------------------------------------------------
 # The CRI command-line tool operators use on nodes (crictl ps, logs, images), from sigs.k8s.io/cri-tools.
-if [ ! -x "$BIN/crictl" ] || [ "$(stamp crictl)" != "$CRICTL_VERSION" ]; then
-  mod="$WORK/crictl-$CRICTL_VERSION"
-  mkdir -p "$mod"; cd "$mod"
-  if [ ! -f go.sum ]; then
-    log "resolving cri-tools $CRICTL_VERSION"
-    rm -f go.mod
-    go mod init kubeprov.local/crictl-bundle >/dev/null 2>&1
-    printf 'require sigs.k8s.io/cri-tools %s\n' "$CRICTL_VERSION" >> go.mod
-    printf '//go:build tools\n\npackage tools\n\nimport _ "sigs.k8s.io/cri-tools/cmd/crictl"\n' > tools.go
-    go mod tidy >/dev/null 2>&1 || go mod tidy
-  fi
-  log "building crictl $CRICTL_VERSION"
-  go build -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" -o "$BIN/crictl.tmp" sigs.k8s.io/cri-tools/cmd/crictl && mv "$BIN/crictl.tmp" "$BIN/crictl"
-  echo "$CRICTL_VERSION" > "$OUT/versions/crictl"
-fi
+go_command crictl crictl sigs.k8s.io/cri-tools "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION"
 
 # --- flanneld ---------------------------------------------------------------------------
 # The default network add-on. Its main package links a Tencent Cloud backend whose SDK module the
 # Go module proxy does not serve: that one module is replaced by a stand-in whose calls all fail
 # (scripts/flannel-standin/, never used: kubeprov runs host-gw or vxlan). The udp backend needs cgo.
-if [ ! -x "$BIN/flanneld" ] || [ "$(stamp flannel)" != "$FLANNEL_VERSION" ]; then
-  mod="$WORK/flannel-$FLANNEL_VERSION"
-  mkdir -p "$mod"; cd "$mod"
-  if [ ! -f go.sum ]; then
-    log "resolving flannel $FLANNEL_VERSION"
-    rm -f go.mod
-    go mod init kubeprov.local/flannel-bundle >/dev/null 2>&1
-    printf 'require github.com/flannel-io/flannel %s\nreplace github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc => %s\n' "$FLANNEL_VERSION" "$here/scripts/flannel-standin/tencentcloud-vpc" >> go.mod
-    printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/flannel-io/flannel"\n' > tools.go
-    go mod tidy >/dev/null 2>&1 || go mod tidy
-  fi
-  log "building flanneld $FLANNEL_VERSION"
-  CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_VERSION" -o "$BIN/flanneld.tmp" github.com/flannel-io/flannel && mv "$BIN/flanneld.tmp" "$BIN/flanneld"
-  echo "$FLANNEL_VERSION" > "$OUT/versions/flannel"
-fi
+CGO_ENABLED=1 go_command flannel flanneld github.com/flannel-io/flannel "$FLANNEL_VERSION" github.com/flannel-io/flannel \
+  "-X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_VERSION" \
+  "replace github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc => $here/scripts/flannel-standin/tencentcloud-vpc"
 
 # --- manifest ---------------------------------------------------------------------------
 cd "$BIN"

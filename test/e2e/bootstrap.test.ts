@@ -13,7 +13,8 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { parse as parseYaml } from "yaml";
 import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
-import { bundleDir, packageRoot } from "../../provisioner/paths.js";
+import { bundleDir } from "../../provisioner/paths.js";
+import { buildFixtureImage } from "../helpers/cluster-e2e.js";
 import { verifyDetachedJws } from "../../provisioner/bootstrap/jws.js";
 import { dockerCleanup, kubeprov, makeCliEnv } from "../helpers/kubeprov-cli.js";
 
@@ -90,13 +91,7 @@ function summaryOf(stdout: string): { changed: number; results?: { task: string;
 describe(`bootstrap and addons on a single-node cluster (${NAME})`, { timeout: 25 * 60_000 }, () => {
   before(async () => {
     // The probe image: a static Go program in an image built here (nothing is pulled).
-    const bin = join(work, "probe");
-    await execa("go", ["build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "."], {
-      cwd: join(packageRoot(), "test", "e2e", "fixtures", "probe"),
-      env: { CGO_ENABLED: "0", GOFLAGS: "-mod=mod", GOTOOLCHAIN: "local" },
-    });
-    writeFileSync(join(work, "Dockerfile"), 'FROM scratch\nCOPY probe /probe\nENTRYPOINT ["/probe"]\n');
-    await execa("docker", ["build", "-q", "--label", `io.kubeprov.cluster=${NAME}`, "-t", PROBE_IMAGE, work]);
+    await buildFixtureImage("probe", PROBE_IMAGE, NAME, work);
 
     const t0 = Date.now();
     const up = await kubeprov(env, ["up", "--name", NAME, "-o", "json"]);

@@ -10,8 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { packageRoot } from "../../provisioner/paths.js";
-import { dockerCleanup, KUBECTL, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+import { buildFixtureImage, dockerCleanup, KUBECTL, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
 
 const NAME = "kpt-net";
 const IMAGE = `kpt-echo:${NAME}`;
@@ -64,13 +63,7 @@ let ips: Record<string, string> = {};
 
 before(async () => {
   await dockerCleanup(NAME);
-  const bin = join(work, "echo");
-  await execa("go", ["build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "."], {
-    cwd: join(packageRoot(), "test", "e2e", "fixtures", "echo"),
-    env: { CGO_ENABLED: "0", GOFLAGS: "-mod=mod", GOTOOLCHAIN: "local" },
-  });
-  writeFileSync(join(work, "Dockerfile"), 'FROM scratch\nCOPY echo /echo\nENTRYPOINT ["/echo"]\n');
-  await execa("docker", ["build", "-q", "--label", `io.kubeprov.cluster=${NAME}`, "-t", IMAGE, work]);
+  await buildFixtureImage("echo", IMAGE, NAME, work);
   const up = await kubeprov(home, ["up", "--name", NAME, "--nodes", "3", "--no-kubeconfig", "-o", "json"]);
   assert.equal(up.code, 0, up.stdout.split("\n").filter((l) => l.includes('"failed"')).join("\n") + up.stderr.slice(-3000));
   process.stderr.write(`# up --nodes 3 (flannel): ${(up.ms / 1000).toFixed(1)} s\n`);

@@ -5,7 +5,8 @@ import { execa } from "execa";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
-import { bundleDir } from "../../provisioner/paths.js";
+import { bundleDir, packageRoot } from "../../provisioner/paths.js";
+import { writeFileSync } from "node:fs";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export const KUBEPROV = join(ROOT, "bin", "kubeprov.js");
@@ -64,3 +65,16 @@ export function summaryOf(stdout: string): { changed: number; unchanged: number;
 
 /** Everything labelled for the cluster: containers, volumes, networks (one implementation for all e2e helpers). */
 export { dockerCleanup } from "./kubeprov-cli.js";
+
+/**
+ * An image of one static Go program from test/e2e/fixtures/NAME (built here: nothing is pulled),
+ * tagged `tag` and labelled for `cluster` so cleanup finds it. `work` is a scratch directory.
+ */
+export async function buildFixtureImage(name: string, tag: string, cluster: string, work: string): Promise<void> {
+  await execa("go", ["build", "-trimpath", "-ldflags", "-s -w", "-o", join(work, name), "."], {
+    cwd: join(packageRoot(), "test", "e2e", "fixtures", name),
+    env: { CGO_ENABLED: "0", GOFLAGS: "-mod=mod", GOTOOLCHAIN: "local" },
+  });
+  writeFileSync(join(work, "Dockerfile"), `FROM scratch\nCOPY ${name} /${name}\nENTRYPOINT ["/${name}"]\n`);
+  await execa("docker", ["build", "-q", "--label", `io.kubeprov.cluster=${cluster}`, "-t", tag, work]);
+}
