@@ -59,6 +59,8 @@ export interface Driver {
   list(cluster: string): Promise<Machine[]>;
   start(cluster: string, node?: string): Promise<void>;
   stop(cluster: string, node?: string): Promise<void>;
+  /** Remove one machine and what belongs to it alone (its volumes, its known_hosts entry). */
+  deleteMachine(cluster: string, node: string): Promise<void>;
   /** Remove every machine, network, volume and local file of the cluster; succeeds when nothing is left. */
   delete(cluster: string): Promise<{ removed: string[] }>;
 }

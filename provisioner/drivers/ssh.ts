@@ -62,6 +62,10 @@ export class SshDriver implements Driver {
     throw new UsageError("the ssh driver does not stop machines (they are your own hosts)");
   }
 
+  async deleteMachine(): Promise<void> {
+    throw new UsageError("the ssh driver does not delete machines (they are your own hosts); `kubeprov reset` removes Kubernetes from one");
+  }
+
   async delete(): Promise<{ removed: string[] }> {
     throw new UsageError("the ssh driver does not delete machines (they are your own hosts); `kubeprov reset` removes Kubernetes from them");
   }

@@ -177,6 +177,14 @@ export class VirtualBoxDriver implements Driver {
     for (const m of await this.list(cluster)) if ((!node || m.node === node) && m.state === "running") await this.vbox(stopVmCommand(m.node));
   }
 
+  async deleteMachine(cluster: string, node: string): Promise<void> {
+    for (const m of await this.list(cluster)) {
+      if (m.node !== node) continue;
+      if (m.state === "running") await this.vbox(stopVmCommand(m.node, true), false);
+      await this.vbox(deleteVmCommand(m.node));
+    }
+  }
+
   async delete(cluster: string): Promise<{ removed: string[] }> {
     const removed: string[] = [];
     for (const m of await this.list(cluster)) {

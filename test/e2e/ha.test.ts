@@ -243,3 +243,24 @@ test("failover: the VIP holder is killed; the API is writable through the VIP ag
   }, 240_000, 3000);
   assert.notEqual(ms, -1, "etcd did not get back to 3 healthy members within 240 s");
 });
+
+test("a control plane removed (etcd 3 -> 2, haproxy 2 backends) and added back with up (2 -> 3), no stale member", async () => {
+  const cp3 = CPS[2];
+  const r = await kubeprov(home, ["node", "delete", "--name", NAME, cp3]);
+  assert.equal(r.code, 0, r.stderr.slice(-3000));
+  assert.match(r.stderr, /etcd member [0-9a-f]+ removed/);
+  const two = await onNode(CPS[0], `${ETCDCTL} member list -w simple`);
+  assert.deepEqual(two.stdout.trim().split("\n").map((l) => l.split(", ")[2]).sort(), [CPS[0], CPS[1]]);
+  for (const cp of [CPS[0], CPS[1]]) {
+    const state = await onNode(cp, "echo 'show servers state kube-apiservers' | socat stdio unix-connect:/run/haproxy/admin.sock");
+    assert.equal(state.stdout.split("\n").filter((l) => /^\d+ kube-apiservers /.test(l)).length, 2, `${cp}: ${state.stdout}`);
+  }
+  assert.notEqual(await writableThroughVIP("after-remove"), -1);
+  const back = await kubeprov(home, ["up", "--name", NAME, "--control-planes", "3", "--nodes", "4", "--no-kubeconfig", "-o", "json"], 15 * 60_000);
+  assert.equal(back.code, 0, back.stdout.split("\n").filter((l) => l.includes('"failed"')).join("\n") + back.stderr.slice(-3000));
+  const three = await onNode(CPS[0], `${ETCDCTL} member list -w simple`);
+  const members = three.stdout.trim().split("\n").map((l) => l.split(", "));
+  assert.equal(members.length, 3, three.stdout);
+  assert.deepEqual(members.map((m) => m[2]).sort(), [...CPS].sort());
+  for (const m of members) assert.deepEqual([m[1], m[5]], ["started", "false"], three.stdout);
+});

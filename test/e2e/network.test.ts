@@ -168,3 +168,23 @@ test("a worker added later with up --nodes 4 reaches the others; nothing changes
   const out = await getFrom(W3, "get-3-to-1", `http://${ip1}:8080/`);
   assert.match(out, /^from 10\.244\.\d+\.\d+:\d+ to srv1$/m);
 });
+
+test("node delete drains the worker, deletes its Node and its machine; the rest keeps working", async () => {
+  await apply([echoPod("on-w3", W3, ["serve"])]);
+  await podIP("on-w3");
+  const r = await kubeprov(home, ["node", "delete", "--name", NAME, W3, "--drain-timeout", "60"]);
+  assert.equal(r.code, 0, r.stderr.slice(-3000));
+  assert.match(r.stderr, /cordon and drain/);
+  const gone = await kubectl(kubeconfig, ["get", "node", W3]);
+  assert.notEqual(gone.code, 0);
+  assert.match(gone.stderr, /not found/);
+  const containers = await execa("docker", ["ps", "-a", "--filter", `name=^${W3}$`, "-q"]);
+  assert.equal(String(containers.stdout).trim(), "");
+  const list = await kubeprov(home, ["node", "list", "--name", NAME, "-o", "json"]);
+  assert.deepEqual((JSON.parse(list.stdout) as Array<{ name: string }>).map((n) => n.name).sort(), [`${NAME}-control-plane`, W1, W2]);
+  const bad = await kubeprov(home, ["node", "delete", "--name", NAME, "no-such-node"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /no-such-node is not a node of kpt-net/);
+  const ip1 = await podIP("srv1");
+  assert.match(await getFrom(W2, "get-after-delete", `http://${ip1}:8080/`), /to srv1$/m);
+});

@@ -18,6 +18,7 @@ import { parseMemberList } from "../../provisioner/tasks/etcdmember.js";
 import { renderHaproxyConfig, renderKeepalivedConfig } from "../../provisioner/tasks/ha.js";
 import { controlPlaneQuorumWarning } from "../../provisioner/plan/topology.js";
 import { cniConfig, flannelObjects } from "../../provisioner/bootstrap/manifests.js";
+import { clusterTextWithoutHost, quorumAfterRemoval } from "../../provisioner/lifecycle/remove-node.js";
 
 const text = (ha: boolean) => `apiVersion: kubeprov/v1alpha1
 kind: Cluster
@@ -137,4 +138,15 @@ test("CNI: flannel's objects carry the pod subnet and backend; the bridge masque
   const tasks = clusterTasks("all");
   for (const name of ["addons/cni", "join/cni", "control-plane-join/cni", "addons/flannel"]) assert.deepEqual(hostsOf(tasks, noneCtx, name), [], name);
   assert.deepEqual(hostsOf(tasks, ctx, "addons/flannel"), ["cp1"]);
+});
+
+test("removing a node: etcd's quorum rule, and the cluster file without it (comments kept)", () => {
+  assert.deepEqual(quorumAfterRemoval(3, 2), { ok: true, need: 2 });
+  assert.deepEqual(quorumAfterRemoval(3, 1), { ok: false, need: 2 });
+  assert.deepEqual(quorumAfterRemoval(2, 1), { ok: true, need: 1 });
+  assert.equal(quorumAfterRemoval(1, 0).ok, false);
+  const out = clusterTextWithoutHost(`# mine\n${text(false)}`, "w1");
+  assert.match(out, /^# mine/);
+  const c = parseClusterText(out, "demo.yaml");
+  assert.deepEqual(c.spec.hosts.map((h) => h.name), ["cp1", "cp2", "cp3"]);
 });

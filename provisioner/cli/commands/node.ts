@@ -7,7 +7,11 @@ import { DockerDriver, nodeOrder } from "../../drivers/docker/driver.js";
 import { clusterFiles } from "../../drivers/localfiles.js";
 import { parseClusterText } from "../../spec/load.js";
 import { readFileSync } from "node:fs";
-import { outputOption, type OutputFormat } from "../options.js";
+import { outputOption, parsePositiveInt, type OutputFormat } from "../options.js";
+import { getDriver } from "../../drivers/index.js";
+import { DEFAULT_DRAIN_TIMEOUT_S } from "../../lifecycle/remove-node.js";
+import { removeDriverNode } from "../../lifecycle/driver-nodes.js";
+import { DEFAULT_KUBERNETES_VERSION } from "../../constants.js";
 
 export interface NodeRow {
   name: string;
@@ -33,6 +37,52 @@ export async function listNodes(name: string): Promise<Array<NodeRow & { state: 
 
 export function register(program: Command): void {
   const node = program.command("node").description("the machines of a cluster made by `kubeprov up`");
+  node
+    .command("delete")
+    .description("take a node out of the cluster (drain, Node object, etcd member; refused if etcd would lose its quorum) and delete its machine")
+    .argument("<node>", "the node to remove")
+    .requiredOption("--name <name>", "cluster name")
+    .option("--force", "go on when draining times out, the node is unreachable or etcd would lose its quorum", false)
+    .option("--drain-timeout <seconds>", "how long draining may take", parsePositiveInt, DEFAULT_DRAIN_TIMEOUT_S)
+    .option("--driver <driver>", "machine driver the cluster was made with", "docker")
+    .action(async (target: string, o: { name: string; force: boolean; drainTimeout: number; driver: string }) => {
+      if (!DNS1123_LABEL.test(o.name)) throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name is a DNS-1123 label`);
+      const rows = await listNodes(o.name);
+      if (!rows.some((r) => r.name === target)) throw new UsageError(`${target} is not a node of ${o.name} (${rows.map((r) => r.name).join(", ") || "no nodes"})`);
+      const t0 = Date.now();
+      await removeDriverNode(o.name, target, getDriver(o.driver), {
+        force: o.force,
+        drainTimeoutS: o.drainTimeout,
+        kubernetes: true,
+        log: (m) => process.stderr.write(`${m}\n`),
+      });
+      process.stderr.write(`${target} removed from ${o.name} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    });
+  node
+    .command("add")
+    .description("add a worker (or, with --control-plane, a control plane) to a cluster made by `kubeprov up`")
+    .requiredOption("--name <name>", "cluster name")
+    .option("--control-plane", "the new node is a control plane (stacked etcd member)", false)
+    .action(async (o: { name: string; controlPlane: boolean }) => {
+      if (!DNS1123_LABEL.test(o.name)) throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name is a DNS-1123 label`);
+      const rows = await listNodes(o.name);
+      if (!rows.length) throw new UsageError(`no cluster named ${o.name}`);
+      const cps = rows.filter((r) => r.roles.includes("control-plane")).length;
+      const file = clusterFiles(o.name).clusterFile;
+      const current = existsSync(file) ? parseClusterText(readFileSync(file, "utf8"), file) : undefined;
+      const { up } = await import("./up.js");
+      await up({
+        name: o.name,
+        nodes: rows.length + 1,
+        controlPlanes: cps + (o.controlPlane ? 1 : 0),
+        kubernetesVersion: current?.spec.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION,
+        kubernetes: true,
+        driver: "docker",
+        kubeconfig: false,
+        output: "text",
+        cni: current?.spec.networking.cni ?? "flannel",
+      });
+    });
   const list = node
     .command("list")
     .description("list the nodes: name, address, roles, machine")

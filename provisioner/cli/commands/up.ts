@@ -20,6 +20,8 @@ import { runPipeline } from "../../engine/pipeline.js";
 import { NODE_BUNDLE_DIR } from "../../tasks/images.js";
 import { clusterTasks } from "../../plan/cluster.js";
 import { validateIgnorePreflightErrors, collectIds } from "../../tasks/preflight.js";
+import { removeDriverNode } from "../../lifecycle/driver-nodes.js";
+import { DEFAULT_DRAIN_TIMEOUT_S } from "../../lifecycle/remove-node.js";
 
 export interface UpOptions {
   name: string;
@@ -113,6 +115,14 @@ export async function up(o: UpOptions): Promise<{ result: ProvisionResult; clust
     // it (checking sizes and sha256) instead of uploading ~600 MB over SSH.
     const bundle = bundleDir(o.kubernetesVersion);
     const sharedDirectories = o.kubernetes && existsSync(bundle) ? [{ hostPath: bundle, machinePath: NODE_BUNDLE_DIR, readOnly: true }] : [];
+    // Fewer nodes than the cluster has: the extra ones leave the cluster (drained, etcd member
+    // removed) and their machines are deleted, workers first and the newest first.
+    const wanted = new Set(plan.machines.machines.map((m) => m.node));
+    const extra = (await driver.list(o.name)).filter((m) => !wanted.has(m.node)).reverse().sort((a, b) => Number(a.roles.includes("control-plane")) - Number(b.roles.includes("control-plane")));
+    for (const m of extra) {
+      log(`${m.node}: not in the plan any more (--nodes ${o.nodes}, --control-planes ${o.controlPlanes}): removing it`);
+      await removeDriverNode(o.name, m.node, driver, { force: false, drainTimeoutS: DEFAULT_DRAIN_TIMEOUT_S, kubernetes: o.kubernetes, log: (msg) => log(msg) });
+    }
     const result = await driver.provision({ ...plan.machines, sharedDirectories });
     const files = clusterFiles(o.name);
     const text = renderDriverClusterFile({

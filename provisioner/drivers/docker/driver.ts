@@ -310,6 +310,13 @@ export class DockerDriver implements Driver {
     await Promise.all(cs.filter((c) => c.running).map((c) => docker(["stop", "--time", "30", c.id])));
   }
 
+  async deleteMachine(cluster: string, node: string): Promise<void> {
+    const c = (await this.containers(cluster)).find((x) => x.node === node);
+    if (c) await docker(["rm", "--force", "--volumes", c.id]);
+    await docker(["volume", "rm", "--force", containerdVolumeName(node)], { reject: false });
+    await this.writeKnownHosts(cluster);
+  }
+
   async delete(cluster: string): Promise<{ removed: string[] }> {
     await this.preflight();
     const removed: string[] = [];
