@@ -65,7 +65,7 @@ export function containerdRef(tag: string): string {
 }
 
 /** Whether the node's containerd has this image id under every one of these references. */
-async function nodeHas(host: Host, archive: ImageArchive): Promise<boolean> {
+export async function nodeHas(host: Host, archive: ImageArchive): Promise<boolean> {
   const r = await host.transport.exec("crictl images -o json 2>/dev/null || true", { sudo: true, check: false });
   try {
     const doc = JSON.parse(r.stdout) as { images?: Array<{ id: string; repoTags?: string[] }> };

@@ -1,6 +1,6 @@
 // Taking a node out of a running cluster, in the order that keeps the cluster healthy: refuse what
 // would break etcd's quorum (unless forced), cordon and drain it (PodDisruptionBudgets respected,
-// bounded by a timeout), delete its Node object, remove its etcd member when it is a control plane.
+// bounded by a timeout), remove its etcd member when it is a control plane, delete its Node object.
 // The caller then deletes or resets the machine and converges the rest (haproxy backends and
 // keepalived peers follow the cluster file). Everything goes through a control plane that stays.
 import { RuntimeFailure, UsageError } from "../errors.js";
@@ -9,7 +9,7 @@ import { MemoryReporter } from "../events.js";
 import type { Host } from "../engine/task.js";
 import type { Cluster } from "../spec/schema.js";
 import { closeHosts, connectHostsSettled } from "../transport/pool.js";
-import { etcdctlCommand, listMembers, memberOf, onEtcdMember } from "../tasks/etcdmember.js";
+import { etcdctlCommand, listMembers, memberOf, reconfigure } from "../tasks/etcdmember.js";
 import { BIN_DIR, KUBERNETES_DIR } from "../constants.js";
 import { shq } from "../transport/transport.js";
 import { isMap, isSeq, parseDocument, type YAMLSeq } from "yaml";
@@ -75,20 +75,23 @@ export async function removeNodeFromCluster(cluster: Cluster, source: string, no
     const kubectl = (args: string) => `${BIN_DIR}/kubectl --kubeconfig=${KUBERNETES_DIR}/admin.conf ${args}`;
     opts.log(`${node}: cordon and drain (PodDisruptionBudgets respected, at most ${opts.drainTimeoutS} s)`);
     const drain = await via.transport.exec(
-      kubectl(`drain ${shq(node)} --ignore-daemonsets --delete-emptydir-data --timeout=${opts.drainTimeoutS}s`),
+      // --force (kubectl's) also deletes pods no controller would recreate; without it they stop the drain.
+      kubectl(`drain ${shq(node)} --ignore-daemonsets --delete-emptydir-data${opts.force ? " --force" : ""} --timeout=${opts.drainTimeoutS}s`),
       { sudo: true, check: false, timeoutMs: (opts.drainTimeoutS + 30) * 1000 },
     );
     if (drain.code !== 0 && !/not found/i.test(drain.stderr)) {
       const why = (drain.stderr || drain.stdout).trim().split("\n").slice(-3).join("\n");
-      if (!opts.force) throw new RuntimeFailure(`draining ${node} did not finish: nothing else was changed (--force goes on)`, why);
+      if (!opts.force) throw new RuntimeFailure(`draining ${node} did not finish: it is cordoned, nothing else was changed (--force goes on)`, why);
       opts.log(`warning: draining ${node} did not finish; going on (--force): ${why}`);
+    }
+    // The etcd member first: if etcd refuses, the node is only cordoned and drained, and a re-run
+    // (or uncordon) picks up from there.
+    if (memberId) {
+      await reconfigure(ctx, `member remove ${memberId}`, undefined);
+      opts.log(`${node}: etcd member ${memberId} removed`);
     }
     await via.transport.exec(kubectl(`delete node ${shq(node)} --ignore-not-found --wait=false`), { sudo: true, timeoutMs: 60_000 });
     opts.log(`${node}: Node object deleted`);
-    if (memberId) {
-      await onEtcdMember(ctx, `member remove ${memberId}`);
-      opts.log(`${node}: etcd member ${memberId} removed`);
-    }
   } finally {
     await closeHosts(hosts);
   }

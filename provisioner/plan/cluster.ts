@@ -23,6 +23,7 @@ import { addonsTasks, cniTask } from "../tasks/addons.js";
 import { haTasks, HA_ENDPOINT_TASK } from "../tasks/ha.js";
 import { etcdMemberAddTask, etcdPromoteTask } from "../tasks/etcdmember.js";
 import { joinKubeconfigTask } from "../tasks/join.js";
+import { cniImagesTask, cniManifestTask } from "../tasks/cnimanifest.js";
 import { joinEndpoint } from "../bootstrap/joincmd.js";
 import { firstControlPlane, joiningControlPlanes, workers } from "./topology.js";
 
@@ -82,7 +83,10 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
   const apiReady = [wait.name, HA_ENDPOINT_TASK];
   // join alone still needs a bootstrap token for its workers: the first control plane makes or reuses it.
   const bootstrap = inInit ? bootstrapTasks().map((t) => place(t, first, apiReady)) : [place(bootstrapTokenTask(), (ctx) => [firstControlPlane(ctx)], apiReady)];
-  const addons = inInit ? addonsTasks().map((t) => place(t, first, [...apiReady, CLUSTER_ADMINS_TASK, addonImages.name])) : [];
+  const cniImages = cniImagesTask({ hosts: everyone, after: names(prepareRuntime) });
+  const addons = inInit
+    ? [...addonsTasks(), cniManifestTask({ after: [] })].map((t) => place(t, first, [...apiReady, CLUSTER_ADMINS_TASK, addonImages.name, cniImages.name]))
+    : [];
 
   // ---- the other control planes (join --control-plane), one etcd member at a time ----
   const memberAdd = etcdMemberAddTask({ hosts: joining, after: [kubelet.name, dataDir.name, ...apiReady] });
@@ -119,6 +123,7 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
     ...ha,
     ...bootstrap,
     addonImages,
+    cniImages,
     ...addons,
     memberAdd,
     joinEtcd,

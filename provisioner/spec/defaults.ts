@@ -55,7 +55,9 @@ spec:
     dnsDomain: cluster.local          # the cluster's DNS domain (Services are NAME.NAMESPACE.svc.DOMAIN)
     nodeCidrMaskSize: 24              # prefix length of each node's slice of podSubnet (16-28)
     # The network add-on: flannel (pods reach each other across nodes), bridge (pods on one node
-    # only), or none (apply your own CNI; kubeprov writes no CNI configuration then).
+    # only), none (apply your own CNI; kubeprov writes no CNI configuration then), or manifest.
+    # manifest: apply your own add-on's manifest, with the images it needs loaded into the nodes:
+    # cniManifest: {file: weave.yaml, images: [weaveworks/weave-kube:2.8.1]}
     cni: flannel
     flannelBackend: host-gw           # host-gw: all nodes on one L2 network; vxlan: routed networks
   controlPlane:

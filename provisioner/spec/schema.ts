@@ -73,8 +73,17 @@ export const clusterSpecSchema = z.strictObject({
       dnsDomain: z.string().default("cluster.local"),
       /** Size of each node's pod CIDR. */
       nodeCidrMaskSize: z.number().int().min(16).max(28).default(24),
-      /** The network add-on: flannel (routes between nodes), bridge (one node only), none (bring your own). */
-      cni: z.enum(["flannel", "bridge", "none"]).default("flannel"),
+      /** The network add-on: flannel (routes between nodes), bridge (one node only), none (bring your own), manifest (cniManifest). */
+      cni: z.enum(["flannel", "bridge", "none", "manifest"]).default("flannel"),
+      /** With cni manifest: a YAML file of Kubernetes objects kubeprov applies, and the images it needs loaded into every node. */
+      cniManifest: z
+        .strictObject({
+          /** Path of the manifest; relative to the cluster file's directory. */
+          file: z.string().min(1),
+          /** Images of the local Docker engine, or `docker save` archives (.tar), loaded into every node's containerd. */
+          images: z.array(z.string().min(1)).default([]),
+        })
+        .optional(),
       /** flannel's backend: host-gw when every node shares one L2 network, vxlan otherwise. */
       flannelBackend: z.enum(["host-gw", "vxlan"]).default("host-gw"),
     })

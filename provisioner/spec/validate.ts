@@ -53,6 +53,10 @@ export function validateCluster(cluster: Cluster): Problem[] {
     else if (mask - p.prefix > MAX_NODE_CIDR_DIFF)
       add([...NET, "nodeCidrMaskSize"], `/${mask} cuts the pod subnet ${p.text} into more than 2^${MAX_NODE_CIDR_DIFF} node ranges, which kube-controller-manager refuses (use ${p.prefix + MAX_NODE_CIDR_DIFF} or less)`);
   }
+  if (spec.networking.cni === "manifest" && !spec.networking.cniManifest)
+    add([...NET, "cni"], 'cni "manifest" needs networking.cniManifest.file (the YAML manifest of your network add-on)');
+  if (spec.networking.cni !== "manifest" && spec.networking.cniManifest)
+    add([...NET, "cniManifest"], `cniManifest is only used with cni "manifest" (cni is "${spec.networking.cni}")`);
   if (!isDNSName(spec.networking.dnsDomain)) add([...NET, "dnsDomain"], `${JSON.stringify(spec.networking.dnsDomain)} is not a DNS name (lowercase labels of letters, digits and '-', e.g. cluster.local)`);
 
   /** An IP must not fall inside the pod or service subnet. */

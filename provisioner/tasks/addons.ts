@@ -1,7 +1,7 @@
 // Addons: the data plane of the cluster. The bridge CNI configuration on every node (with the pod
-// CIDR the controller-manager gave its Node), kube-proxy (iptables mode) and CoreDNS (its Service
-// at the tenth address of the service subnet). Routes between nodes' pod CIDRs come with the
-// multi-node work (each node's bridge only knows its own /24 today).
+// CIDR the controller-manager gave its Node), flannel for the routes between nodes' pod CIDRs (or
+// the user's add-on, tasks/cnimanifest.ts), kube-proxy (iptables mode) and CoreDNS (its Service at
+// the tenth address of the service subnet).
 import type { Host, RunContext, Task } from "../engine/task.js";
 import { fileDifferences, fileStateCommand, parseFileState, sha256Hex } from "../engine/file-task.js";
 import { HostError } from "../errors.js";
@@ -122,8 +122,8 @@ export function cniTask(opts: { hosts?: (ctx: RunContext) => Host[]; after?: str
     name: opts.name ?? CNI_TASK,
     phase: opts.phase ?? "addons",
     description: `bridge CNI configuration ${CNI_CONFIG_FILE} with the node's pod CIDR`,
-    // With cni "none" the user brings the network add-on and its configuration.
-    hosts: (ctx) => (ctx.cluster.spec.networking.cni === "none" ? [] : (opts.hosts ?? ((c: RunContext) => c.hosts))(ctx)),
+    // With cni "none" or "manifest" the user's add-on writes the CNI configuration.
+    hosts: (ctx) => (ctx.cluster.spec.networking.cni === "none" || ctx.cluster.spec.networking.cni === "manifest" ? [] : (opts.hosts ?? ((c: RunContext) => c.hosts))(ctx)),
     ...(opts.after?.length ? { after: opts.after } : {}),
     perHost: true,
     async check(host, ctx) {

@@ -83,6 +83,22 @@ export async function onEtcdMember(ctx: RunContext, args: string, exclude?: Host
   throw new HostError(exclude?.name ?? ctx.hosts[0].name, undefined, `no etcd member answered \`etcdctl ${args.split(" ")[0]} ${args.split(" ")[1] ?? ""}\``, errors.join("\n"));
 }
 
+/** etcd refuses a membership change for a few seconds after a member (re)joined: these pass. */
+export const TRANSIENT_RECONFIG = /unhealthy cluster|too many learner|not in sync|timed out/i;
+
+/** A membership change (member remove, promote) tried again while etcd calls it transient, within `timeoutMs`. */
+export async function reconfigure(ctx: RunContext, args: string, exclude: Host | undefined, timeoutMs = 60_000): Promise<{ host: Host; stdout: string }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await onEtcdMember(ctx, args, exclude);
+    } catch (e) {
+      if (!TRANSIENT_RECONFIG.test((e as HostError).details ?? "") || Date.now() > deadline) throw e;
+      await sleep(1000);
+    }
+  }
+}
+
 export async function listMembers(ctx: RunContext, exclude?: Host): Promise<EtcdMember[]> {
   return parseMemberList((await onEtcdMember(ctx, "member list -w simple", exclude)).stdout);
 }
@@ -125,7 +141,7 @@ export function etcdMemberAddTask(opts: { hosts: (ctx: RunContext) => Host[]; af
             return { detail: `added learner${id ? ` ${id}` : ""} through ${r.host.name}` };
           } catch (e) {
             const details = (e as HostError).details ?? "";
-            if (!/unhealthy cluster|too many learner|not in sync|timed out/i.test(details)) throw e;
+            if (!TRANSIENT_RECONFIG.test(details)) throw e;
             why = details.split("\n").pop() ?? "etcd refused the change";
           }
         }
@@ -194,7 +210,7 @@ export function etcdPromoteTask(opts: { hosts: (ctx: RunContext) => Host[]; afte
       // Only a learner is removed: a voting member is part of the quorum and stays.
       const me = memberOf(await listMembers(ctx, host).catch(() => []), host);
       if (me && !me.learner) return;
-      if (me) await onEtcdMember(ctx, `member remove ${me.id}`, host);
+      if (me) await reconfigure(ctx, `member remove ${me.id}`, host);
       await removeLocalLearner(host, ctx);
       ctx.log("warn", `undone: ${me ? `learner ${me.id} removed from etcd, ` : ""}the local etcd stopped and its data removed; a re-run joins again`, host, ETCD_MEMBER_PROMOTE_TASK);
     },

@@ -172,7 +172,13 @@ test("a worker added later with up --nodes 4 reaches the others; nothing changes
 test("node delete drains the worker, deletes its Node and its machine; the rest keeps working", async () => {
   await apply([echoPod("on-w3", W3, ["serve"])]);
   await podIP("on-w3");
-  const r = await kubeprov(home, ["node", "delete", "--name", NAME, W3, "--drain-timeout", "60"]);
+  // A pod no controller would recreate stops the drain (as kubectl drain does): nothing removed.
+  const refused = await kubeprov(home, ["node", "delete", "--name", NAME, W3, "--drain-timeout", "60"]);
+  assert.equal(refused.code, 1, refused.stderr.slice(-3000));
+  assert.match(refused.stderr, /draining kpt-net-worker3 did not finish: it is cordoned, nothing else was changed/);
+  assert.match(refused.stderr, /declare no controller/);
+  assert.equal((await kubectl(kubeconfig, ["get", "node", W3])).code, 0);
+  const r = await kubeprov(home, ["node", "delete", "--name", NAME, W3, "--drain-timeout", "60", "--force"]);
   assert.equal(r.code, 0, r.stderr.slice(-3000));
   assert.match(r.stderr, /cordon and drain/);
   const gone = await kubectl(kubeconfig, ["get", "node", W3]);

@@ -70,6 +70,9 @@ export function register(program: Command): void {
       const cps = rows.filter((r) => r.roles.includes("control-plane")).length;
       const file = clusterFiles(o.name).clusterFile;
       const current = existsSync(file) ? parseClusterText(readFileSync(file, "utf8"), file) : undefined;
+      const cni = current?.spec.networking.cni ?? "flannel";
+      // `up` writes the cluster file anew from its flags, which cannot carry a manifest's path.
+      if (cni === "manifest") throw new UsageError(`${o.name} uses networking.cni "manifest": add the node to its cluster file and run \`kubeprov apply -f FILE\``);
       const { up } = await import("./up.js");
       await up({
         name: o.name,
@@ -80,7 +83,7 @@ export function register(program: Command): void {
         driver: "docker",
         kubeconfig: false,
         output: "text",
-        cni: current?.spec.networking.cni ?? "flannel",
+        cni,
       });
     });
   const list = node
