@@ -127,7 +127,7 @@ test("pods on different nodes reach each other by pod IP both ways, and see the 
   assert.match(b, new RegExp(`^from ${senderB.stdout.trim().replace(/\./g, "\\.")}:\\d+ to srv1$`, "m"));
 });
 
-test("a Service whose only endpoint is on another node answers by its DNS name; logs and exec work on a worker's pod", async () => {
+test("a Service whose only endpoint is on another node answers by its DNS name; logs, exec and port-forward work on a worker's pod", async () => {
   await apply([{ apiVersion: "v1", kind: "Service", metadata: { name: "srv2", namespace: "default" }, spec: { selector: { app: "srv2" }, ports: [{ port: 80, targetPort: 8080 }] } }]);
   const out = await getFrom(W1, "get-svc", "http://srv2.default.svc.cluster.local/");
   assert.match(out, /^from \S+ to srv2$/m);
@@ -137,6 +137,18 @@ test("a Service whose only endpoint is on another node answers by its DNS name; 
   const exec = await kubectl(kubeconfig, ["exec", "srv2", "--", "/echo", "get", "http://127.0.0.1:8080/"]);
   assert.equal(exec.code, 0, exec.stderr);
   assert.match(exec.stdout, /^from 127\.0\.0\.1:\d+ to srv2$/m);
+  // port-forward to the worker's pod: this machine's loopback to the pod, through the API server and kubelet.
+  const pf = execa(KUBECTL, ["--kubeconfig", kubeconfig, "port-forward", "pod/srv2", "18080:8080"], { reject: false });
+  try {
+    const got = await waitFor(async () => {
+      const r = await fetch("http://127.0.0.1:18080/").catch(() => undefined);
+      return !!r && /to srv2/.test(await r.text());
+    }, 30_000);
+    assert.notEqual(got, -1, "port-forward to the worker's pod did not answer");
+  } finally {
+    pf.kill("SIGTERM");
+    await pf;
+  }
 });
 
 test("a NodePort answers on every node's address, from another node", async () => {
