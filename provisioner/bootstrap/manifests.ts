@@ -101,12 +101,14 @@ export function cniConfig(podCIDR: string, cni: Cluster["spec"]["networking"]["c
 
 
 /** flannel's ServiceAccount, RBAC, net-conf.json and DaemonSet (templates/addons/flannel.yaml). */
-export function flannelObjects(cluster: Cluster, flannelVersion: string): KubeObject[] {
-  return fromTemplate("flannel.yaml", {
+export function flannelObjects(cluster: Cluster, flannelVersion: string, apiServer?: string): KubeObject[] {
+  const objs = fromTemplate("flannel.yaml", {
     image: `${FLANNEL_IMAGE_REPOSITORY}:${flannelVersion}`,
     podSubnet: cluster.spec.networking.podSubnet.split(",")[0].trim(),
     backend: cluster.spec.networking.flannelBackend,
   });
+  if (apiServer) useApiServerDirectly(objs, "DaemonSet", apiServer);
+  return objs;
 }
 
 export function kubeProxyImage(cluster: Cluster): string {
@@ -150,6 +152,8 @@ export interface CorednsOptions {
   /** The node has a non-loopback upstream nameserver: forward other names to it. */
   upstream: boolean;
   replicas?: number;
+  /** The API server's URL (the endpoint): CoreDNS talks to it directly, not through the Service. */
+  apiServer?: string;
 }
 
 export function corefile(cluster: Cluster, upstream: boolean): string {
@@ -163,7 +167,25 @@ export function corednsObjects(cluster: Cluster, opts: CorednsOptions): KubeObje
     dnsIP: dnsServiceIP(cluster.spec.networking.serviceSubnet),
   });
   objs.find((o) => o.kind === "ConfigMap")!.data = { Corefile: corefile(cluster, opts.upstream) };
+  if (opts.apiServer) useApiServerDirectly(objs, "Deployment", opts.apiServer);
   return objs;
+}
+
+/**
+ * Points the pods of a workload at the API server's own address (the endpoint) instead of the
+ * `kubernetes` Service, as kube-proxy is: the network add-on and CoreDNS start before kube-proxy
+ * has translated the Service address (and, on a restarted node, before flannel masquerades pod
+ * traffic), and a first connection to an address nobody answers costs client-go a 30 s dial time-out.
+ * The container's own env wins over the Service variables the kubelet injects.
+ */
+export function useApiServerDirectly(objs: KubeObject[], kind: string, server: string): void {
+  const url = new URL(server);
+  const env = [
+    { name: "KUBERNETES_SERVICE_HOST", value: url.hostname.replace(/^\[|\]$/g, "") },
+    { name: "KUBERNETES_SERVICE_PORT", value: url.port || "443" },
+  ];
+  const workload = objs.find((o) => o.kind === kind) as { spec?: { template?: { spec?: { containers?: Array<{ env?: unknown[] }> } } } } | undefined;
+  for (const c of workload?.spec?.template?.spec?.containers ?? []) c.env = [...(c.env ?? []), ...env];
 }
 
 /** The nameservers of a resolv.conf. */

@@ -167,7 +167,7 @@ export function addonsTasks(opts: AddonsOptions = {}): Task[] {
       objects: (ctx) => {
         const version = readBundleManifest(bundlePath(ctx.cluster)).flannelVersion;
         if (!version) throw new HostError(firstControlPlane(ctx).name, FLANNEL_TASK, `the bundle at ${bundlePath(ctx.cluster)} has no flanneld`, "rebuild it: bash scripts/build-bundle.sh");
-        return flannelObjects(ctx.cluster, version);
+        return flannelObjects(ctx.cluster, version, apiServerURL(ctx.cluster, firstControlPlane(ctx).nodeIP));
       },
     }),
     objectsTask({
@@ -175,7 +175,8 @@ export function addonsTasks(opts: AddonsOptions = {}): Task[] {
       phase: "addons",
       description: "CoreDNS Deployment and the kube-dns Service",
       after,
-      objects: async (ctx) => corednsObjects(ctx.cluster, { upstream: await hasUpstreamNameserver(firstControlPlane(ctx)) }),
+      objects: async (ctx) =>
+        corednsObjects(ctx.cluster, { upstream: await hasUpstreamNameserver(firstControlPlane(ctx)), apiServer: apiServerURL(ctx.cluster, firstControlPlane(ctx).nodeIP) }),
     }),
   ];
 }
