@@ -10,7 +10,7 @@ import type { Host } from "../engine/task.js";
 import type { Cluster } from "../spec/schema.js";
 import { closeHosts, connectHostsSettled } from "../transport/pool.js";
 import { etcdctlCommand, listMembers, memberOf, reconfigure } from "../tasks/etcdmember.js";
-import { BIN_DIR, KUBERNETES_DIR } from "../constants.js";
+import { BIN_DIR, KUBERNETES_DIR, PORT_APISERVER } from "../constants.js";
 import { shq } from "../transport/transport.js";
 import { isMap, isSeq, parseDocument, type YAMLSeq } from "yaml";
 
@@ -72,7 +72,10 @@ export async function removeNodeFromCluster(cluster: Cluster, source: string, no
       }
     }
 
-    const kubectl = (args: string) => `${BIN_DIR}/kubectl --kubeconfig=${KUBERNETES_DIR}/admin.conf ${args}`;
+    // The staying control plane's own API server, not the endpoint: behind the endpoint haproxy may
+    // still pick the leaving node's API server, which fails once its etcd member is gone.
+    const server = `https://${via.nodeIP.includes(":") ? `[${via.nodeIP}]` : via.nodeIP}:${PORT_APISERVER}`;
+    const kubectl = (args: string) => `${BIN_DIR}/kubectl --kubeconfig=${KUBERNETES_DIR}/admin.conf --server=${server} ${args}`;
     opts.log(`${node}: cordon and drain (PodDisruptionBudgets respected, at most ${opts.drainTimeoutS} s)`);
     const drain = await via.transport.exec(
       // --force (kubectl's) also deletes pods no controller would recreate; without it they stop the drain.
