@@ -42,5 +42,5 @@ export function etcdMembers(ctx: HostsOf): Host[] {
 /** A warning for an even number of control planes (etcd's quorum is a majority), or undefined. */
 export function controlPlaneQuorumWarning(count: number): string | undefined {
   if (count < 2 || count % 2 === 1) return undefined;
-  return `${count} control planes: etcd needs a majority (quorum), so ${count} members tolerate no more failures than ${count - 1}; prefer an odd number`;
+  return `${count} control planes is even: etcd needs a majority (quorum), so ${count} members tolerate no more failures than ${count - 1}; prefer an odd number`;
 }

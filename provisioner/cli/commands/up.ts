@@ -19,6 +19,7 @@ import { outputOption, parsePositiveInt, type OutputFormat } from "../options.js
 import { runPipeline } from "../../engine/pipeline.js";
 import { NODE_BUNDLE_DIR } from "../../tasks/images.js";
 import { clusterTasks } from "../../plan/cluster.js";
+import { controlPlaneQuorumWarning } from "../../plan/topology.js";
 import { validateIgnorePreflightErrors, collectIds } from "../../tasks/preflight.js";
 import { removeDriverNode } from "../../lifecycle/driver-nodes.js";
 import { DEFAULT_DRAIN_TIMEOUT_S } from "../../lifecycle/remove-node.js";
@@ -55,10 +56,8 @@ export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "
   if (o.controlPlanes > o.nodes)
     throw new UsageError(`--control-planes ${o.controlPlanes} is more than --nodes ${o.nodes}: the control planes are among the nodes`);
   if (o.nodes > MAX_NODES) throw new UsageError(`--nodes ${o.nodes}: at most ${MAX_NODES} nodes per cluster`);
-  if (o.controlPlanes % 2 === 0)
-    warnings.push(
-      `--control-planes ${o.controlPlanes} is even: etcd needs a majority (quorum), so ${o.controlPlanes} members tolerate no more failures than ${o.controlPlanes - 1}; prefer an odd number`,
-    );
+  const quorum = controlPlaneQuorumWarning(o.controlPlanes);
+  if (quorum) warnings.push(`--control-planes ${o.controlPlanes}: ${quorum}`);
   if (!/^v\d+\.\d+\.\d+$/.test(o.kubernetesVersion)) throw new UsageError(`--kubernetes-version ${JSON.stringify(o.kubernetesVersion)}: must look like ${DEFAULT_KUBERNETES_VERSION}`);
   if (o.driver !== "docker" && o.driver !== "virtualbox")
     throw new UsageError(`--driver ${JSON.stringify(o.driver)}: \`up\` creates machines with docker or virtualbox (for your own hosts use \`kubeprov apply -f cluster.yaml\`)`);

@@ -201,7 +201,7 @@ export class DockerDriver implements Driver {
 
     const extra = existing.filter((c) => !plan.machines.some((m) => m.node === c.node)).map((c) => c.node);
     if (extra.length)
-      this.log(`kept ${extra.join(", ")}: not in this plan (up never removes machines; \`kubeprov delete\` removes the whole cluster)`);
+      this.log(`kept ${extra.join(", ")}: not in this plan (provisioning never removes machines; \`kubeprov node delete\` does)`);
     await this.writeKnownHosts(cluster, hostKeys);
     const machines = (await this.list(cluster)).filter((mm) => plan.machines.some((p) => p.node === mm.node));
     return {
