@@ -18,6 +18,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchPki } from "./bench-pki.js";
 import { benchUp } from "./bench-up.js";
+import { newPodResolvesDns } from "../test/helpers/dns-probe.js";
 import { bundleDir } from "../provisioner/paths.js";
 import { DEFAULT_KUBERNETES_VERSION } from "../provisioner/constants.js";
 
@@ -67,39 +68,7 @@ function changedOf(jsonLines: string): number {
 async function dnsProbe(cluster: string): Promise<void> {
   const kubeconfig = join(home, `${cluster}.kubeconfig`);
   writeFileSync(kubeconfig, await kubeprovOut(["kubeconfig", "--name", cluster]), { mode: 0o600 });
-  // The kube-proxy image is Debian-based (it needs iptables), so it has getent, and it is already
-  // on the node: nothing to pull or import.
-  const pod = {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name: "kpt-bench-dns", namespace: "default" },
-    spec: {
-      restartPolicy: "Never",
-      containers: [
-        {
-          name: "dns",
-          image: `registry.k8s.io/kube-proxy:${DEFAULT_KUBERNETES_VERSION}`,
-          imagePullPolicy: "Never",
-          command: ["sh", "-c", "until getent hosts kubernetes.default.svc.cluster.local; do sleep 0.2; done"],
-        },
-      ],
-    },
-  };
-  // Right after init the default ServiceAccount may not exist yet (the controller-manager makes it):
-  // retry the create as a user would.
-  for (let i = 0; ; i++) {
-    const r = await $({ input: JSON.stringify(pod), nothrow: true })`${kubectlBin} --kubeconfig ${kubeconfig} apply -f -`;
-    if (r.exitCode === 0) break;
-    if (i >= 300) throw new Error(`cannot create the DNS probe pod: ${r.stderr}`);
-    await new Promise((res) => setTimeout(res, 200));
-  }
-  for (let i = 0; i < 600; i++) {
-    const phase = (await $({ nothrow: true })`${kubectlBin} --kubeconfig ${kubeconfig} -n default get pod kpt-bench-dns -o jsonpath={.status.phase}`).stdout;
-    if (phase === "Succeeded") return;
-    if (phase === "Failed") throw new Error("the DNS probe pod failed");
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error("the DNS probe pod did not succeed within 120 s");
+  if ((await newPodResolvesDns(kubectlBin, kubeconfig, "kpt-bench-dns", 180_000)) === -1) throw new Error("the DNS probe pod did not succeed within 180 s");
 }
 
 /** The kubelet unit kubeadm's packages install (kubelet.service + 10-kubeadm.conf), for the kubeadm node. */

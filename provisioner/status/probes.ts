@@ -171,6 +171,8 @@ export interface StatusOptions {
   acceptNewHostKeys?: boolean;
   concurrency?: number;
   connectTimeoutMs?: number;
+  /** The driver's state of each machine (driver clusters): a machine that is not running is not connected to. */
+  machines?: Map<string, "running" | "stopped" | "missing">;
 }
 
 /** Connect to every host (in parallel, bounded), run the probes, close. Never throws for a host. */
@@ -180,6 +182,8 @@ export async function collectStatus(cluster: Cluster, opts: StatusOptions = {}):
   return mapLimit(cluster.spec.hosts, opts.concurrency ?? SSH_CONNECT_CONCURRENCY, async (spec): Promise<HostStatus> => {
     const port = spec.connection === "local" ? undefined : (spec.ssh?.port ?? cluster.spec.ssh.port);
     const base: HostStatus = { name: spec.name, address: spec.address, port, reachable: false };
+    const machine = opts.machines?.get(spec.name);
+    if (machine && machine !== "running") return { ...base, error: machine === "stopped" ? "machine stopped" : "no such machine" };
     let host: Host;
     try {
       host = toHost(spec, await openTransport(cluster, spec, { acceptNewHostKeys: opts.acceptNewHostKeys, connectTimeoutMs: opts.connectTimeoutMs, bastions }));
@@ -242,10 +246,12 @@ export function summarizeInstalled(i: InstalledInfo | undefined): string {
 
 /** The text table `kubeprov status` prints, with unreachable hosts' errors below it. */
 export function renderStatusText(statuses: HostStatus[]): string {
-  const rows = [["HOST", "ADDRESS", "REACHABLE", "OS", "KERNEL", "CPUS", "MEMORY", "INSTALLED"]];
+  const withState = statuses.some((s) => typeof s.state === "string");
+  const rows = [["HOST", ...(withState ? ["STATE"] : []), "ADDRESS", "REACHABLE", "OS", "KERNEL", "CPUS", "MEMORY", "INSTALLED"]];
   for (const s of statuses) {
     rows.push([
       s.name,
+      ...(withState ? [String(s.state ?? "-")] : []),
       s.port ? `${s.address}:${s.port}` : s.address,
       s.reachable ? "yes" : "NO",
       s.os?.prettyName || s.os?.id || "-",
@@ -258,6 +264,7 @@ export function renderStatusText(statuses: HostStatus[]): string {
   const lines = [table(rows)];
   const problems = statuses.flatMap((s) => [
     ...(s.error ? [`${s.name}: ${s.error}`] : []),
+    ...(s.state !== "NotInstalled" && Array.isArray(s.stateReasons) && s.reachable ? (s.stateReasons as string[]).map((r) => `${s.name}: ${s.state}: ${r}`) : []),
     ...Object.entries(s.probeErrors ?? {}).map(([p, m]) => `${s.name}: probe ${p} failed: ${m}`),
   ]);
   if (problems.length) lines.push("", ...problems);

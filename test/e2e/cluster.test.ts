@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { parseDocument } from "yaml";
 import { dockerCleanup, KUBECTL, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
-import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
+import { newPodResolvesDns } from "../helpers/dns-probe.js";
 
 const NAME = "kpt-cp";
 const NODE = `${NAME}-control-plane`;
@@ -128,6 +128,12 @@ test("kubeprov stop, then start: start returns once the API, the node and CoreDN
   assert.equal(stop.code, 0, stop.stderr);
   const state = await execa("docker", ["inspect", "-f", "{{.State.Running}}", NODE]);
   assert.equal(String(state.stdout).trim(), "false");
+  // status says so, as `minikube status` does, and exits 1: the cluster is not running.
+  const stopped = await kubeprov(home, ["status", "--name", NAME, "-o", "json"]);
+  assert.equal(stopped.code, 1, stopped.stderr);
+  const doc = JSON.parse(stopped.stdout) as { cluster: { state: string }; hosts: Array<{ name: string; state: string }> };
+  assert.equal(doc.cluster.state, "Stopped");
+  assert.deepEqual(doc.hosts.map((h) => [h.name, h.state]), [[NODE, "Stopped"]]);
   const start = await kubeprov(home, ["start", "--name", NAME], 400_000);
   assert.equal(start.code, 0, start.stderr.slice(-2000));
   assert.match(start.stderr, /is back: API, 1 node\(s\) Ready, CoreDNS ready/);
@@ -136,20 +142,13 @@ test("kubeprov stop, then start: start returns once the API, the node and CoreDN
   assert.ok(await readyz());
   const node = await kubectl(kubeconfig, ["get", "node", NODE, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"]);
   assert.equal(node.stdout.trim(), "True");
-  // A new pod resolves a cluster name through CoreDNS (the kube-proxy image, already on the node, has getent).
-  const pod = {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name: "dns-after-start", namespace: "default" },
-    spec: {
-      restartPolicy: "Never",
-      containers: [{ name: "dns", image: `registry.k8s.io/kube-proxy:${DEFAULT_KUBERNETES_VERSION}`, imagePullPolicy: "Never", command: ["sh", "-c", "until getent hosts kubernetes.default.svc.cluster.local; do sleep 0.2; done"] }],
-    },
-  };
-  const created = await execa(KUBECTL, ["--kubeconfig", kubeconfig, "apply", "-f", "-"], { input: JSON.stringify(pod), reject: false });
-  assert.equal(created.exitCode, 0, String(created.stderr));
-  const dns = await waitFor(async () => (await kubectl(kubeconfig, ["get", "pod", "dns-after-start", "-o", "jsonpath={.status.phase}"])).stdout === "Succeeded", 60_000);
+  // A new pod resolves a cluster name through CoreDNS.
+  const dns = await newPodResolvesDns(KUBECTL, kubeconfig, "dns-after-start", 60_000);
   assert.notEqual(dns, -1, "a new pod did not resolve kubernetes.default within 60 s after start");
+  const running = await kubeprov(home, ["status", "--name", NAME]);
+  assert.equal(running.code, 0, running.stderr);
+  assert.match(running.stdout, new RegExp(`^${NODE}\\s+Running\\s`, "m"));
+  assert.match(running.stdout, new RegExp(`^cluster ${NAME}: Running$`, "m"));
   process.stderr.write(`# kubeprov start until a new pod resolved kubernetes.default: ${((start.ms + dns) / 1000).toFixed(1)} s\n`);
   const bad = await kubeprov(home, ["start", "--name", NAME, "--node", "no-such-node"]);
   assert.equal(bad.code, 2);

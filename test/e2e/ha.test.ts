@@ -8,7 +8,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { dockerCleanup, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+import { dockerCleanup, KUBECTL, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+import { newPodResolvesDns } from "../helpers/dns-probe.js";
+import { dockerRestartMethod, dockerUserRules, restartDockerEngine } from "../helpers/docker-engine.js";
+import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
 
 const NAME = "kpt-ha";
 const CPS = [`${NAME}-control-plane`, `${NAME}-control-plane2`, `${NAME}-control-plane3`];
@@ -125,7 +128,10 @@ test("exactly one control plane holds the VIP; each haproxy has 3 backends up", 
 test("status shows the VIP holder and each haproxy's backends", async () => {
   const r = await kubeprov(home, ["status", "--name", NAME, "-o", "json"]);
   assert.equal(r.code, 0, r.stderr);
-  const hosts = (JSON.parse(r.stdout) as { hosts: Array<{ name: string; ha?: { virtualIP: string; holdsVIP: boolean; backends: Array<{ name: string; up: boolean }> } }> }).hosts;
+  const doc = JSON.parse(r.stdout) as { cluster: { state: string }; hosts: Array<{ name: string; state: string; ha?: { virtualIP: string; holdsVIP: boolean; backends: Array<{ name: string; up: boolean }> } }> };
+  const hosts = doc.hosts;
+  assert.equal(doc.cluster.state, "Running");
+  assert.deepEqual(hosts.map((h) => h.state), ["Running", "Running", "Running", "Running"]);
   const cps = hosts.filter((h) => CPS.includes(h.name));
   assert.equal(cps.length, 3);
   assert.deepEqual(cps.filter((h) => h.ha?.holdsVIP).map((h) => h.name), await holders());
@@ -162,6 +168,15 @@ test("haproxy stops on the VIP holder: the check script moves the VIP; the API s
     assert.notEqual(moved, -1, `the VIP stayed on ${holder} after its haproxy stopped`);
     process.stderr.write(`# haproxy stopped on the holder: VIP moved after ${(moved / 1000).toFixed(1)} s\n`);
     assert.notEqual(await writableThroughVIP("haproxy-down"), -1);
+    // status names the node and what is wrong with it, and exits 1.
+    const st = await kubeprov(home, ["status", "--name", NAME, "-o", "json"]);
+    assert.equal(st.code, 1, st.stderr);
+    const doc = JSON.parse(st.stdout) as { cluster: { state: string }; hosts: Array<{ name: string; state: string; stateReasons: string[] }> };
+    assert.equal(doc.cluster.state, "Degraded");
+    const h = doc.hosts.find((x) => x.name === holder)!;
+    assert.equal(h.state, "Degraded");
+    assert.match(h.stateReasons.join("; "), /haproxy: not answering/);
+    assert.deepEqual(doc.hosts.filter((x) => x.name !== holder).map((x) => x.state), ["Running", "Running", "Running"]);
   } finally {
     await onNode(holder, "systemctl start haproxy");
   }
@@ -263,4 +278,81 @@ test("a control plane removed (etcd 3 -> 2, haproxy 2 backends) and added back w
   assert.equal(members.length, 3, three.stdout);
   assert.deepEqual(members.map((m) => m[2]).sort(), [...CPS].sort());
   for (const m of members) assert.deepEqual([m[1], m[5]], ["started", "false"], three.stdout);
+});
+
+/** Every node's Ready condition with a heartbeat from after `since` (status from before a stop does not count). */
+async function allNodesFreshlyReady(since: number): Promise<boolean> {
+  const r = await kubectl(kubeconfig, ["get", "nodes", "-o", "json"]);
+  if (r.code !== 0) return false;
+  const nodes = (JSON.parse(r.stdout) as { items: Array<{ status: { conditions: Array<{ type: string; status: string; lastHeartbeatTime: string }> } }> }).items;
+  return nodes.length === 4 && nodes.every((n) => n.status.conditions.some((c) => c.type === "Ready" && c.status === "True" && Date.parse(c.lastHeartbeatTime) >= since - 1000));
+}
+
+test("stop and start of the whole HA cluster: status Stopped, then the API, every node and DNS back; a pod from before runs again", async () => {
+  const pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "from-before-stop", namespace: "default" },
+    spec: {
+      nodeName: `${NAME}-worker`,
+      containers: [{ name: "sleep", image: `registry.k8s.io/kube-proxy:${DEFAULT_KUBERNETES_VERSION}`, imagePullPolicy: "Never", command: ["sleep", "infinity"] }],
+    },
+  };
+  assert.equal((await execa(KUBECTL, ["--kubeconfig", kubeconfig, "apply", "-f", "-"], { input: JSON.stringify(pod), reject: false })).exitCode, 0);
+  const uid = async () => (await kubectl(kubeconfig, ["get", "pod", "from-before-stop", "-o", "jsonpath={.metadata.uid} {.status.phase}"])).stdout.trim();
+  assert.notEqual(await waitFor(async () => / Running$/.test(await uid()), 60_000), -1, "the pod did not start");
+  const before = (await uid()).split(" ")[0];
+
+  const stop = await kubeprov(home, ["stop", "--name", NAME]);
+  assert.equal(stop.code, 0, stop.stderr);
+  const stopped = await kubeprov(home, ["status", "--name", NAME, "-o", "json"]);
+  assert.equal(stopped.code, 1);
+  const doc = JSON.parse(stopped.stdout) as { cluster: { state: string }; hosts: Array<{ state: string }> };
+  assert.equal(doc.cluster.state, "Stopped");
+  assert.deepEqual(doc.hosts.map((h) => h.state), ["Stopped", "Stopped", "Stopped", "Stopped"]);
+
+  const start = await kubeprov(home, ["start", "--name", NAME], 400_000);
+  assert.equal(start.code, 0, start.stderr.slice(-2000));
+  assert.match(start.stderr, /is back: API, 4 node\(s\) Ready, CoreDNS ready/);
+  const dns = await newPodResolvesDns(KUBECTL, kubeconfig, "dns-after-ha-start", 120_000);
+  assert.notEqual(dns, -1, "a new pod did not resolve kubernetes.default within 120 s after start");
+  process.stderr.write(`# start of a stopped 3+1 HA cluster: back ${(start.ms / 1000).toFixed(1)} s, a new pod resolved DNS ${((start.ms + dns) / 1000).toFixed(1)} s\n`);
+  assert.notEqual(await waitFor(async () => (await uid()) === `${before} Running`, 60_000), -1, `the pod from before: ${await uid()}`);
+  const running = await waitFor(async () => (await kubeprov(home, ["status", "--name", NAME])).code === 0, 60_000, 2000);
+  assert.notEqual(running, -1, (await kubeprov(home, ["status", "--name", NAME])).stdout);
+});
+
+test("the Docker engine restarts with the HA cluster up: the nodes boot again by themselves and the cluster comes back", async (t) => {
+  const method = await dockerRestartMethod();
+  if (method.how === "none") {
+    t.skip(`this test restarts only a dockerd this project started: ${method.why}`);
+    return;
+  }
+  const rules = await dockerUserRules();
+  const t0 = Date.now();
+  await restartDockerEngine(method);
+  const engine = Date.now() - t0;
+  // The egress block of .ci/run lives in DOCKER-USER: dockerd must not have dropped it.
+  const after = await dockerUserRules();
+  const lost = rules.filter((r) => !after.includes(r));
+  for (const r of lost) await execa("iptables", r.replace(/^-A /, "-I ").split(" "), { reject: false });
+  assert.deepEqual(lost, [], "rules of DOCKER-USER lost in the engine restart (put back)");
+
+  const all = [...CPS, `${NAME}-worker`];
+  const booted = await waitFor(async () => {
+    const r = await execa("docker", ["inspect", "-f", "{{.State.Running}}", ...all], { reject: false });
+    return String(r.stdout).trim().split("\n").every((l) => l === "true");
+  }, 60_000);
+  assert.notEqual(booted, -1, "the node containers did not start again by themselves");
+  const back = await waitFor(async () => (await kubectl(kubeconfig, ["get", "--raw", "/readyz"])).stdout.trim() === "ok" && (await allNodesFreshlyReady(t0)), 300_000, 1000);
+  assert.notEqual(back, -1, `the cluster did not come back: ${(await kubectl(kubeconfig, ["get", "nodes"])).stdout}`);
+  const dns = await newPodResolvesDns(KUBECTL, kubeconfig, "dns-after-engine-restart", 120_000);
+  assert.notEqual(dns, -1, "a new pod did not resolve kubernetes.default within 120 s of the cluster being back");
+  const total = Date.now() - t0;
+  process.stderr.write(`# docker engine restart: engine ${(engine / 1000).toFixed(1)} s, API and 4 nodes Ready ${((engine + back) / 1000).toFixed(1)} s, new pod resolved DNS ${(total / 1000).toFixed(1)} s\n`);
+  const ms = await waitFor(async () => {
+    const h = await onNode(CPS[0], `${ETCDCTL} endpoint health --cluster`);
+    return (h.stdout.match(/is healthy/g) ?? []).length === 3;
+  }, 120_000, 2000);
+  assert.notEqual(ms, -1, "etcd did not get back to 3 healthy members");
 });

@@ -84,10 +84,12 @@ test("status on 20 hosts, text table, from stdin (-f -)", async () => {
   console.log(`# status on 20 hosts: ${r.ms} ms (whole CLI process)`);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split("\n");
-  assert.match(lines[0], /^HOST\s+ADDRESS\s+REACHABLE\s+OS\s+KERNEL\s+CPUS\s+MEMORY\s+INSTALLED$/);
-  assert.equal(lines.length, 21);
+  assert.match(lines[0], /^HOST\s+STATE\s+ADDRESS\s+REACHABLE\s+OS\s+KERNEL\s+CPUS\s+MEMORY\s+INSTALLED$/);
+  // The table, a blank line, the cluster's state: no Kubernetes on these hosts yet.
+  assert.equal(lines.length, 23);
+  assert.equal(lines[22], "cluster kpt-ssh: NotInstalled");
   for (let i = 1; i <= 20; i++) {
-    assert.match(lines[i], new RegExp(`^node${i}\\s+127\\.0\\.0\\.1:${fleet.servers[i - 1].port}\\s+yes\\s+${osRelease.PRETTY_NAME.replace(/[()]/g, "\\$&")}`));
+    assert.match(lines[i], new RegExp(`^node${i}\\s+NotInstalled\\s+127\\.0\\.0\\.1:${fleet.servers[i - 1].port}\\s+yes\\s+${osRelease.PRETTY_NAME.replace(/[()]/g, "\\$&")}`));
   }
   const j = await kubeprov(["status", "-f", "-", "-o", "json"], fleet.clusterYaml());
   console.log(`# status on 20 hosts, -o json: ${j.ms} ms`);
@@ -132,7 +134,7 @@ test("an unreachable host is reported with its error, the others still answer, e
   assert.match(doc.hosts[2].error ?? "", /cannot connect to root@127\.0\.0\.1:\d+: ECONNREFUSED/);
   const t = await kubeprov(["status", "-f", file]);
   assert.equal(t.code, 1);
-  assert.match(t.stdout, /^down1\s+127\.0\.0\.1:\d+\s+NO\s/m, t.stderr);
+  assert.match(t.stdout, /^down1\s+Unreachable\s+127\.0\.0\.1:\d+\s+NO\s/m, t.stderr);
   assert.match(t.stdout, /^down1: cannot connect to root@127\.0\.0\.1:\d+: ECONNREFUSED/m);
 });
 

@@ -88,6 +88,7 @@ test("dockerRunArgs: the flags checked on this machine, no --privileged, limits 
     "--label io.kubeprov.role=worker",
     "--network kubeprov-demo",
     "--ip 10.213.1.11",
+    "--restart unless-stopped",
     "--cgroupns=host",
     "--volume /sys/fs/cgroup:/sys/fs/cgroup:rw",
     "--tmpfs /run",

@@ -179,7 +179,9 @@ export function nodeLabels(cluster: string, node: string, roles: Role[]): Record
 /**
  * The `docker run` arguments of a node (DESIGN "What runs for real": no --privileged; every
  * capability but SYS_RESOURCE, SYS_MODULE, SYS_TIME and SYS_BOOT; the host's cgroup namespace
- * with /sys/fs/cgroup writable; tmpfs /run; systemd's halt signal to stop).
+ * with /sys/fs/cgroup writable; tmpfs /run; systemd's halt signal to stop). Restart policy
+ * unless-stopped: when the Docker engine restarts, the nodes that were running boot again by
+ * themselves, while nodes stopped on purpose (`kubeprov stop`, `docker stop`) stay stopped.
  */
 export function dockerRunArgs(p: NodeRunPlan): string[] {
   const labels = Object.entries(nodeLabels(p.cluster, p.node, p.roles)).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
@@ -194,6 +196,7 @@ export function dockerRunArgs(p: NodeRunPlan): string[] {
     ...labels,
     "--network", p.network,
     "--ip", p.address,
+    "--restart", "unless-stopped",
     "--cgroupns=host",
     "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
     "--tmpfs", "/run",
