@@ -9,6 +9,7 @@ import { hostname, userInfo } from "node:os";
 import { HostError, RuntimeFailure } from "../errors.js";
 import { LOCK_FILE, LOCK_STALE_MS, LOCK_TOUCH_MS } from "../constants.js";
 import type { Host } from "./task.js";
+import { renderTemplate } from "../render.js";
 import { shq } from "../transport/transport.js";
 
 export interface LockOptions {
@@ -50,35 +51,19 @@ export function describeHolder(h: LockHolder): string {
   return parts.length ? `${who} (${parts.join(" ")})` : who;
 }
 
-function acquireScript(path: string, staleS: number): string {
-  return `
-f=${shq(path)}
-new=$(cat)
-id=$(printf '%s\\n' "$new" | sed -n 's/^id=//p')
-mkdir -p "$(dirname "$f")"
-if ( set -C; printf '%s\\n' "$new" > "$f" ) 2>/dev/null; then echo acquired; exit 0; fi
-cur=$(cat "$f" 2>/dev/null) || cur=
-if printf '%s\\n' "$cur" | grep -qx "id=$id"; then echo acquired; exit 0; fi
-m=$(stat -c %Y "$f" 2>/dev/null) || m=$(date +%s)
-age=$(( $(date +%s) - m ))
-if [ "$age" -gt ${staleS} ]; then
-  side="$f.stale.$$"
-  if mv "$f" "$side" 2>/dev/null; then
-    if [ "$(cat "$side")" = "$cur" ]; then
-      rm -f "$side"
-      if ( set -C; printf '%s\\n' "$new" > "$f" ) 2>/dev/null; then echo "taken-over $age"; printf '%s\\n' "$cur"; exit 0; fi
-    else
-      ln "$side" "$f" 2>/dev/null; rm -f "$side"
-    fi
-  fi
-fi
-echo "held $age"
-cat "$f" 2>/dev/null
-exit 0`.trim();
+/** The acquire script (templates/lock/acquire.sh); the new lock file's content goes on stdin. */
+export function acquireScript(path: string, staleS: number): string {
+  return renderTemplate("lock/acquire.sh", { path: shq(path), staleSeconds: Math.max(1, Math.floor(staleS)) });
 }
 
-function ownsScript(path: string, id: string, then: string): string {
-  return `grep -qx ${shq(`id=${id}`)} ${shq(path)} 2>/dev/null && ${then}`;
+/** Removes the lock file while it is ours (templates/lock/release.sh). */
+export function releaseScript(path: string, id: string): string {
+  return renderTemplate("lock/release.sh", { path: shq(path), idLine: shq(`id=${id}`) });
+}
+
+/** Renews the lock file's time while it is ours, else exits non-zero (templates/lock/touch.sh). */
+export function touchScript(path: string, id: string): string {
+  return renderTemplate("lock/touch.sh", { path: shq(path), idLine: shq(`id=${id}`) });
 }
 
 type Outcome = { host: Host; kind: "acquired" } | { host: Host; kind: "taken-over"; previous: LockHolder } | { host: Host; kind: "held"; holder: LockHolder; ageS: number } | { host: Host; kind: "error"; error: Error };
@@ -124,7 +109,7 @@ export async function acquireLock(hosts: Host[], owner: string, opts: LockOption
 
   const taken = outcomes.filter((o) => o.kind === "acquired" || o.kind === "taken-over").map((o) => o.host);
   const release = async (list: Host[]) => {
-    await Promise.all(list.map((h) => h.transport.exec(ownsScript(pathOf(h), id, `rm -f ${shq(pathOf(h))}`), { sudo: true, check: false }).catch(() => undefined)));
+    await Promise.all(list.map((h) => h.transport.exec(releaseScript(pathOf(h), id), { sudo: true, check: false }).catch(() => undefined)));
   };
 
   const held = outcomes.filter((o): o is Extract<Outcome, { kind: "held" }> => o.kind === "held");
@@ -151,7 +136,7 @@ export async function acquireLock(hosts: Host[], owner: string, opts: LockOption
   const timer = setInterval(() => {
     for (const h of taken) {
       h.transport
-        .exec(ownsScript(pathOf(h), id, `touch ${shq(pathOf(h))}`), { sudo: true, check: false, timeoutMs: Math.max(touchMs, 5000) })
+        .exec(touchScript(pathOf(h), id), { sudo: true, check: false, timeoutMs: Math.max(touchMs, 5000) })
         .then((r) => {
           if (r.code !== 0 && !lostHosts.has(h.name)) {
             lostHosts.add(h.name);

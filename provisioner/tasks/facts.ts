@@ -3,27 +3,13 @@
 // host.facts for every later task. Gathering changes nothing, so it runs in a dry run too and is
 // reported ok (readOnly).
 import type { Host, HostFacts, Task } from "../engine/task.js";
+import { renderTemplate } from "../render.js";
 
 /**
- * A POSIX shell script printing key=value lines. os.* lines are /etc/os-release's own lines
- * (values still quoted as there); everything else is one value per line.
+ * A POSIX shell script printing key=value lines (templates/facts/facts.sh). os.* lines are
+ * /etc/os-release's own lines (values still quoted as there); everything else is one value per line.
  */
-export const FACTS_SCRIPT = [
-  // Shell built-ins where a file can be read directly: each process costs time on a busy host.
-  `if [ -r /etc/os-release ]; then while IFS='=' read -r k v || [ -n "$k" ]; do case "$k" in ID|ID_LIKE|VERSION_ID|PRETTY_NAME) echo "os.$k=$v";; esac; done < /etc/os-release; fi`,
-  `v=; { read -r v < /proc/sys/kernel/osrelease; } 2>/dev/null || v=$(uname -r); echo "kernel=$v"`,
-  `echo "machine=$(uname -m)"`,
-  `echo "cpus=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null)"`,
-  `while read -r k v rest; do if [ "$k" = "MemTotal:" ]; then echo "memtotal_kb=$v"; break; fi; done < /proc/meminfo`,
-  `v=; { read -r v < /proc/sys/kernel/hostname; } 2>/dev/null || v=$(hostname); echo "hostname=$v"`,
-  `if [ -e /.dockerenv ]; then echo "container.dockerenv=1"; fi`,
-  `if [ -r /run/systemd/container ]; then v=; read -r v < /run/systemd/container; echo "container.systemd=$v"; fi`,
-  `c=$({ tr '\\0' '\\n' < /proc/1/environ; } 2>/dev/null | sed -n 's/^container=//p'); if [ -n "$c" ]; then echo "container.environ=$c"; fi`,
-  `echo "cgroupfs=$(stat -fc %T /sys/fs/cgroup 2>/dev/null)"`,
-  `v=; { read -r v < /proc/1/comm; } 2>/dev/null; echo "pid1=$v"`,
-  `for pm in apt-get dnf yum; do if command -v $pm >/dev/null 2>&1; then echo "pkg=$pm"; break; fi; done`,
-  `exit 0`,
-].join("\n");
+export const FACTS_SCRIPT = renderTemplate("facts/facts.sh", {});
 
 const ARCH: Record<string, string> = {
   x86_64: "amd64",

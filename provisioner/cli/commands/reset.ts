@@ -1,5 +1,7 @@
-// kubeprov reset -f FILE|--name NAME [--force]: undo init/join on every host of the cluster
-// (kubeadm reset). Idempotent: a second run reports 0 changed.
+// kubeprov reset -f FILE|--name NAME [--force] [--ignore-cluster-marker]: undo init/join on every
+// host of the cluster (kubeadm reset). Idempotent: a second run reports 0 changed. A host whose
+// cluster marker names another cluster is refused unless --ignore-cluster-marker says otherwise;
+// --force only skips the confirmation question.
 import type { Command } from "commander";
 import { createInterface } from "node:readline/promises";
 import { UsageError } from "../../errors.js";
@@ -9,7 +11,8 @@ import { runOptions, type CommonOptions } from "../options.js";
 export function register(program: Command): void {
   runOptions(program.command("reset").description("undo init/join on the cluster's hosts: stop Kubernetes, remove its containers, files, CNI configuration and iptables chains"))
     .option("--force", "do not ask for confirmation", false)
-    .action(async (o: CommonOptions & { force: boolean }) => {
+    .option("--ignore-cluster-marker", "also reset hosts whose cluster marker (/etc/kubernetes/kubeprov-cluster) names another cluster", false)
+    .action(async (o: CommonOptions & { force: boolean; ignoreClusterMarker: boolean }) => {
       const { cluster, source } = await loadTarget(o);
       const names = cluster.spec.hosts.map((h) => h.name).join(", ");
       if (!o.force && !o.dryRun) {
@@ -19,8 +22,16 @@ export function register(program: Command): void {
         rl.close();
         if (!/^y(es)?$/i.test(answer.trim())) throw new UsageError("reset cancelled");
       }
-      const { resetTasks } = await import("../../tasks/reset.js");
+      const { resetTasks, IGNORE_CLUSTER_MARKER_OPTION } = await import("../../tasks/reset.js");
       const { runPipeline } = await import("../../engine/pipeline.js");
-      await runPipeline({ cluster, source, tasks: resetTasks(), dryRun: o.dryRun, output: o.output, concurrency: o.concurrency });
+      await runPipeline({
+        cluster,
+        source,
+        tasks: resetTasks(),
+        dryRun: o.dryRun,
+        output: o.output,
+        concurrency: o.concurrency,
+        options: { [IGNORE_CLUSTER_MARKER_OPTION]: o.ignoreClusterMarker },
+      });
     });
 }
