@@ -19,7 +19,7 @@ export interface PipelineOptions {
   source: string;
   tasks: Task[];
   dryRun?: boolean;
-  /** How events are drawn (H1's reporters); ignored when `reporter` is given. Default "text". */
+  /** How events are drawn (text lines or JSON Lines); ignored when `reporter` is given. Default "text". */
   output?: "text" | "json";
   /** Limit for connecting and for running (task, host) nodes at once (default: the runner's, 64). */
   concurrency?: number;
@@ -34,6 +34,10 @@ export interface PipelineOptions {
   hosts?: Host[];
   /** Send events here instead of a reporter made from `output`; the caller closes it. */
   reporter?: Reporter;
+  /** Emit the summary event at the end (default true): false when the caller sums several runs into one. */
+  emitSummary?: boolean;
+  /** Called with the run's summary before the pipeline returns or throws for failed tasks. */
+  onSummary?: (summary: RunSummary) => void;
   /** Who holds the lock, for the message a second run sees. Default "user@machine pid N". */
   lockOwner?: string;
   /** Lock file path, stale time… (tests use their own lock file). */
@@ -113,7 +117,9 @@ export async function runPipeline(opts: PipelineOptions): Promise<RunSummary> {
       onlyPhases,
       prerequisites: [FACTS_TASK],
       signal: ctrl.signal,
+      emitSummary: opts.emitSummary,
     });
+    opts.onSummary?.(summary);
   } finally {
     process.removeListener("SIGINT", onSigint);
     opts.signal?.removeEventListener("abort", onCallerAbort);

@@ -15,6 +15,7 @@ import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
 import { ALL_COMPONENTS } from "../plan/components.js";
 import { NODE_IMAGES_UPLOAD_DIR } from "./images.js";
 import { KUBELET_CGROUP_SCRIPT, KUBELET_DROPIN, KUBELET_UNIT, kubeletCgroupRoot } from "./kubelet.js";
+import { HAPROXY_CONFIG, KEEPALIVED_CHECK_SCRIPT, KEEPALIVED_CONFIG } from "./ha.js";
 import { renderTemplate } from "../render.js";
 import { shq } from "../transport/transport.js";
 
@@ -53,7 +54,15 @@ export const RESET_ALLOW_LIST: readonly string[] = [
  * written only when the host has none, and a unit someone else installed (or masked) stays.
  * Part of the allow-list; checked after the paths above, before the marker.
  */
-export const RESET_KUBEPROV_FILES: readonly string[] = [KUBELET_DROPIN, KUBELET_UNIT, ...ALL_COMPONENTS.map((c) => `/etc/systemd/system/${c}.service`)];
+export const RESET_KUBEPROV_FILES: readonly string[] = [
+  KUBELET_DROPIN,
+  KUBELET_UNIT,
+  ...ALL_COMPONENTS.map((c) => `/etc/systemd/system/${c}.service`),
+  // An HA control plane's: keepalived and haproxy are stopped first when these are kubeprov's.
+  KEEPALIVED_CONFIG,
+  KEEPALIVED_CHECK_SCRIPT,
+  HAPROXY_CONFIG,
+];
 
 /** Directories kubeprov made to hold the entries above: removed only when empty (anything else in them stays). */
 export const RESET_EMPTY_DIRS: readonly string[] = [KUBERNETES_DIR, "/etc/systemd/system/kubelet.service.d", "/usr/local/lib/kubeprov", "/var/lib/kubeprov", "/run/netns"];
@@ -124,6 +133,8 @@ export function resetScript(o: ResetScriptOptions): string {
     chainPrefixes: RESET_CHAIN_PREFIXES.join("|"),
     links: RESET_LINKS.map(shq).join(" "),
     cgroupRoot: shq(o.cgroupRoot ?? ""),
+    keepalivedConfig: allowListWord(KEEPALIVED_CONFIG),
+    haproxyConfig: allowListWord(HAPROXY_CONFIG),
     emptyDirs: words(o.emptyDirs ?? RESET_EMPTY_DIRS),
   });
 }

@@ -26,6 +26,17 @@ for u in {{componentUnits}}; do
   fi
 done
 
+# 1b. keepalived and haproxy of an HA control plane, when their configuration is kubeprov's: keepalived
+#     first, so the virtual IP moves to another control plane at once instead of staying on a host
+#     that no longer serves the API.
+for pair in keepalived:{{keepalivedConfig}} haproxy:{{haproxyConfig}}; do
+  u=${pair%%:*}
+  if is_kubeprov_file "${pair#*:}"; then
+    systemctl disable --now "$u" >/dev/null 2>&1
+    if systemctl is-active --quiet "$u" 2>/dev/null; then fail "stop $u" "$u.service is still active"; fi
+  fi
+done
+
 # 2. The pods' containers. Through the CRI first (crictl), so the runtime tears down each pod's
 #    network and forgets it; then whatever is left in containerd's k8s.io namespace (images stay).
 if command -v crictl >/dev/null 2>&1 && crictl --timeout 10s pods -q >/dev/null 2>&1; then

@@ -80,3 +80,33 @@ test("apply -f FILE over SSH: one control plane, then the file lists three and a
   assert.equal(summaryOf(again.stdout)?.changed, 0, again.stdout.split("\n").filter((l) => l.includes('"status":"changed"')).join("\n"));
   process.stderr.write(`# no-op apply of 3 control planes: ${(again.ms / 1000).toFixed(1)} s\n`);
 });
+
+test("apply --prune: the file lists two control planes; the third leaves the cluster (etcd 3 -> 2) and is reset; again changes nothing", async () => {
+  const leaver = hosts[2].name;
+  writeFile(2);
+  // A dry run names the leaver and changes nothing.
+  const dry = await kubeprov(home, ["apply", "-f", file, "--prune", "--dry-run", "-o", "json"]);
+  assert.equal(dry.code, 0, dry.stderr.slice(-2000));
+  const events = (r: string) => r.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { type: string; host?: string; task?: string; status?: string; dryRun?: boolean });
+  assert.deepEqual(events(dry.stdout).filter((e) => e.task === "prune/leave-cluster").map((e) => [e.host, e.status, e.dryRun]), [[leaver, "changed", true]]);
+  const still = await onNode(FIRST, `${ETCDCTL} member list -w simple`);
+  assert.equal(still.stdout.trim().split("\n").length, 3, still.stdout);
+
+  const prune = await kubeprov(home, ["apply", "-f", file, "--prune", "-o", "json"]);
+  assert.equal(prune.code, 0, prune.stdout.split("\n").filter((l) => l.includes('"failed"')).join("\n") + prune.stderr.slice(-3000));
+  process.stderr.write(`# apply --prune of one control plane (drain, etcd member, Node, reset): ${(prune.ms / 1000).toFixed(1)} s\n`);
+  assert.equal(prune.stdout.split("\n").filter((l) => l.includes('"type":"summary"')).length, 1, "one run, one summary");
+  assert.ok((summaryOf(prune.stdout)?.changed ?? 0) >= 2, "the removal and the reset are counted");
+  const list = await onNode(FIRST, `${ETCDCTL} member list -w simple`);
+  assert.deepEqual(list.stdout.trim().split("\n").map((l) => l.split(", ")[2]).sort(), [FIRST, hosts[1].name].sort(), list.stdout);
+  const nodes = await kubectl(kubeconfig, ["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"]);
+  assert.deepEqual(nodes.stdout.trim().split(" ").sort(), [FIRST, hosts[1].name].sort());
+  // The leaver is reset: no Kubernetes files, no kubelet, no marker of the cluster.
+  const left = await onNode(leaver, "ls -A /etc/kubernetes 2>/dev/null; ls -A /var/lib/etcd 2>/dev/null; systemctl is-active kubelet");
+  assert.equal(left.stdout.trim(), "inactive", left.stdout);
+  assert.equal((await kubectl(kubeconfig, ["get", "--raw", "/readyz"])).stdout.trim(), "ok");
+
+  const again = await kubeprov(home, ["apply", "-f", file, "--prune", "-o", "json"]);
+  assert.equal(again.code, 0, again.stderr.slice(-2000));
+  assert.equal(summaryOf(again.stdout)?.changed, 0, again.stdout.split("\n").filter((l) => l.includes('"status":"changed"')).join("\n"));
+});
