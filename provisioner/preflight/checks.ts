@@ -12,6 +12,7 @@ import {
   PORT_KUBELET,
   PORT_SCHEDULER,
 } from "../constants.js";
+import { canonicalCIDR, cidrContains } from "../spec/cidr.js";
 import { decideCri, normaliseSocket } from "./cri.js";
 import {
   CONTROL_PLANE_FILES,
@@ -82,6 +83,14 @@ export function lines(text: string | undefined): string[] {
     .split("\n")
     .map((l) => l.trim())
     .filter((l) => l.length > 0);
+}
+
+/** The subnets (CIDR) of one interface's addresses, from lines "IFACE inet|inet6 ADDR/PREFIX". */
+export function interfaceSubnets(text: string | undefined, iface: string): string[] {
+  return lines(text)
+    .map((l) => l.split(/\s+/))
+    .filter(([dev, family, cidr]) => dev === iface && (family === "inet" || family === "inet6") && cidr?.includes("/"))
+    .map(([, , cidr]) => canonicalCIDR(cidr!));
 }
 
 /** Active swap devices from /proc/swaps (header skipped). */
@@ -481,6 +490,21 @@ export const CHECKS: readonly CheckDef[] = [
       const kb = Number(/MemTotal:\s+(\d+)/.exec(i.sections["meminfo"] ?? "")?.[1] ?? 0);
       const mb = Math.floor(kb / 1024);
       return mb >= MIN_MEMORY_MB ? pass(`${mb} MB of memory`) : fail(`the control plane needs at least ${MIN_MEMORY_MB} MB of memory, this host has ${mb} MB: give it more`);
+    },
+  },
+  {
+    id: "HAVirtualIP",
+    roles: CP,
+    severity: "error",
+    title: "the HA virtual IP lies inside a subnet of the interface keepalived puts it on",
+    evaluate(i) {
+      const ha = i.cluster.spec.ha;
+      if (!ha.enabled || !ha.virtualIP) return pass("no HA virtual IP in the cluster file");
+      const nets = interfaceSubnets(i.sections["addresses"], ha.interface);
+      if (!nets.length) return fail(`spec.ha.interface: ${ha.interface} has no IP address on this host (addresses: ${lines(i.sections["addresses"]).map((l) => l.split(" ").join(" ")).join(", ") || "none"})`);
+      const home = nets.find((n) => cidrContains(n, ha.virtualIP!));
+      if (!home) return fail(`spec.ha.virtualIP: ${ha.virtualIP} is outside the subnets of ${ha.interface} (${nets.join(", ")}): keepalived's ARP announcements would not reach the other control planes`);
+      return pass(`virtual IP ${ha.virtualIP} is in ${home} on ${ha.interface}`);
     },
   },
   {

@@ -84,6 +84,8 @@ export function gatherScript(): string {
     s("existing-files"), `for f in ${files} ${shq(PKI_DIR + "/ca.crt")}; do [ -e "$f" ] && echo "$f"; done; true`,
     s("etcd-dir"), `[ -d ${shq(ETCD_DATA_DIR)} ] && ls -A ${shq(ETCD_DATA_DIR)} | head -5 || true`,
     s("marker"), `cat ${shq(CLUSTER_MARKER_FILE)} 2>/dev/null || true`,
+    // "IFACE inet|inet6 ADDR/PREFIX" per address (the HA virtual IP must be inside a subnet of its interface).
+    s("addresses"), "ip -o addr show 2>/dev/null | awk '{print $2, $3, $4}' || true",
     s("end"),
   ].join("\n");
 }

@@ -326,3 +326,29 @@ test("check IDs are unique", () => {
   const ids = knownCheckIds();
   assert.equal(new Set(ids).size, ids.length);
 });
+
+test("HAVirtualIP: the VIP must lie in a subnet of spec.ha.interface on each control plane", () => {
+  const ha = parseClusterText(
+    `apiVersion: kubeprov/v1alpha1
+kind: Cluster
+metadata: {name: kpt-unit}
+spec:
+  ha: {enabled: true, virtualIP: 10.213.0.250, interface: eth0}
+  hosts:
+    - {name: cp1, address: 10.213.0.2, roles: [control-plane]}
+    - {name: cp2, address: 10.213.0.4, roles: [control-plane]}
+    - {name: w1, address: 10.213.0.3, roles: [worker]}
+`,
+    "unit.yaml",
+  );
+  const addrs = "lo inet 127.0.0.1/8\neth0 inet 10.213.0.2/24\neth0 inet6 fe80::1/64";
+  assert.equal(byId(evaluateChecks(input({ addresses: addrs }, { cluster: ha })), "HAVirtualIP").status, "pass");
+  const outside = byId(evaluateChecks(input({ addresses: "eth0 inet 10.213.1.2/24" }, { cluster: ha })), "HAVirtualIP");
+  assert.equal(outside.status, "fail");
+  assert.match(outside.message, /spec\.ha\.virtualIP: 10\.213\.0\.250 is outside the subnets of eth0 \(10\.213\.1\.0\/24\)/);
+  const noIface = byId(evaluateChecks(input({ addresses: "ens3 inet 10.213.0.2/24" }, { cluster: ha })), "HAVirtualIP");
+  assert.match(noIface.message, /spec\.ha\.interface: eth0 has no IP address on this host/);
+  // Without HA there is nothing to check; workers are not asked.
+  assert.equal(byId(evaluateChecks(input({ addresses: "" })), "HAVirtualIP").status, "pass");
+  assert.ok(!evaluateChecks(input({ addresses: "" }, { cluster: ha, host: "w1", roles: ["worker"] })).some((r) => r.id === "HAVirtualIP"));
+});
