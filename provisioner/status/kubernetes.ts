@@ -20,6 +20,8 @@ export interface EtcdMember {
   id: string;
   peerURLs: string[];
   clientURLs: string[];
+  /** The member this host's etcd names as the leader. */
+  leader?: boolean;
 }
 
 export interface HaStatus {
@@ -56,6 +58,8 @@ function script(controlPlane: boolean): string {
     );
     lines.push(
       `[ -f ${PKI_DIR}/etcd/healthcheck-client.key ] && printf 'etcd.members=%s\\n' "$(curl -s -m 3 ${ETCD_CLIENT} -X POST https://127.0.0.1:${PORT_ETCD_CLIENT}/v3/cluster/member/list -d '{}' 2>/dev/null | tr '\\n' ' ')"`,
+      // The local member's view of who leads (its JSON gateway prints member IDs as decimal strings).
+      `[ -f ${PKI_DIR}/etcd/healthcheck-client.key ] && printf 'etcd.status=%s\\n' "$(curl -s -m 3 ${ETCD_CLIENT} -X POST https://127.0.0.1:${PORT_ETCD_CLIENT}/v3/maintenance/status -d '{}' 2>/dev/null | tr '\\n' ' ')"`,
     );
   }
   return lines.join("\n");
@@ -82,7 +86,19 @@ export function parseKubernetesProbe(stdout: string, controlPlane: boolean): Par
   if (controlPlane && kv["etcd.members"] !== undefined) {
     try {
       const doc = JSON.parse(kv["etcd.members"]) as { members?: Array<{ ID?: string; name?: string; peerURLs?: string[]; clientURLs?: string[] }> };
-      out.etcdMembers = (doc.members ?? []).map<EtcdMember>((m) => ({ id: m.ID ?? "", name: m.name ?? "", peerURLs: m.peerURLs ?? [], clientURLs: m.clientURLs ?? [] }));
+      let leader: string | undefined;
+      try {
+        leader = (JSON.parse(kv["etcd.status"] ?? "{}") as { leader?: string }).leader;
+      } catch {
+        leader = undefined;
+      }
+      out.etcdMembers = (doc.members ?? []).map<EtcdMember>((m) => ({
+        id: m.ID ?? "",
+        name: m.name ?? "",
+        peerURLs: m.peerURLs ?? [],
+        clientURLs: m.clientURLs ?? [],
+        ...(leader !== undefined && m.ID === leader ? { leader: true } : {}),
+      }));
     } catch {
       out.etcdMembers = { error: "etcd did not answer the member list" };
     }
@@ -123,7 +139,7 @@ export function renderKubernetesText(statuses: HostStatus[]): string[] {
     if ("error" in comps && typeof comps.error === "string") lines.push(`  components: ${comps.error}`);
     else for (const [c, h] of Object.entries(comps as Record<string, ComponentHealth>)) lines.push(`  ${c.padEnd(24)} ${h.health}`);
     const members = s.etcdMembers as EtcdMember[] | { error: string } | undefined;
-    if (Array.isArray(members)) lines.push(`  etcd members: ${members.map((m) => `${m.name} ${m.clientURLs.join(",")}`).join("; ") || "none"}`);
+    if (Array.isArray(members)) lines.push(`  etcd members: ${members.map((m) => `${m.name} ${m.clientURLs.join(",")}${m.leader ? " (leader)" : ""}`).join("; ") || "none"}`);
     else if (members) lines.push(`  etcd members: ${members.error}`);
     const ha = s.ha as HaStatus | undefined;
     if (ha) {

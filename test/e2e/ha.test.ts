@@ -135,6 +135,9 @@ test("status shows the VIP holder and each haproxy's backends", async () => {
   const cps = hosts.filter((h) => CPS.includes(h.name));
   assert.equal(cps.length, 3);
   assert.deepEqual(cps.filter((h) => h.ha?.holdsVIP).map((h) => h.name), await holders());
+  // Every control plane's etcd names the same single leader.
+  const leaders = cps.map((h) => ((h as { etcdMembers?: Array<{ name: string; leader?: boolean }> }).etcdMembers ?? []).filter((m) => m.leader).map((m) => m.name));
+  assert.ok(leaders.every((l) => l.length === 1 && l[0] === leaders[0][0]), JSON.stringify(leaders));
   for (const h of cps) {
     assert.equal(h.ha?.virtualIP, vip);
     assert.deepEqual(h.ha?.backends.map((b) => b.up), [true, true, true], `${h.name}: ${JSON.stringify(h.ha)}`);

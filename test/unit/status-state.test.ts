@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { clusterState, nodeState, stateIsFailure } from "../../provisioner/status/state.js";
 import type { HostStatus } from "../../provisioner/status/probes.js";
+import { parseKubernetesProbe } from "../../provisioner/status/kubernetes.js";
 
 const ok = (endpoint: string) => ({ health: "ok", endpoint });
 const base: HostStatus = { name: "cp1", address: "10.213.0.2", reachable: true };
@@ -36,4 +37,19 @@ test("clusterState: all Running, all Stopped, nothing installed, else Degraded; 
   assert.equal(clusterState(["Running", "Unreachable"]), "Degraded");
   assert.equal(clusterState(["Running", "NotInstalled"]), "Degraded");
   assert.deepEqual(["Running", "NotInstalled", "Degraded", "Stopped"].map((s) => stateIsFailure(s as never)), [false, false, true, true]);
+});
+
+test("parseKubernetesProbe: etcd members with the leader the local member names", () => {
+  const out = [
+    "kubelet=ok",
+    "etcd={\"health\":\"true\",\"reason\":\"\"}",
+    "kube-apiserver=ok",
+    "kube-controller-manager=ok",
+    "kube-scheduler=ok",
+    'etcd.members={"header":{},"members":[{"ID":"111","name":"cp1","peerURLs":["https://10.213.0.2:2380"],"clientURLs":["https://10.213.0.2:2379"]},{"ID":"222","name":"cp2","peerURLs":["https://10.213.0.3:2380"],"clientURLs":["https://10.213.0.3:2379"]}]}',
+    'etcd.status={"header":{"member_id":"111"},"version":"3.7.0","leader":"222"}',
+  ].join("\n");
+  const s = parseKubernetesProbe(out, true);
+  assert.deepEqual((s.etcdMembers as Array<{ name: string; leader?: boolean }>).map((m) => [m.name, m.leader ?? false]), [["cp1", false], ["cp2", true]]);
+  assert.equal(nodeState({ name: "cp1", address: "10.213.0.2", reachable: true, ...s }).state, "Running");
 });
