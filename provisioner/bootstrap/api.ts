@@ -147,8 +147,24 @@ export class ApiClient implements KubeApi {
     this.agent.destroy();
   }
 
-  /** One request; resolves with any status (rejects only when the server cannot be reached). */
-  request(method: string, path: string, body?: unknown, contentType = "application/json", timeoutMs = this.timeoutMs): Promise<ApiResponse> {
+  /**
+   * One request; resolves with any status (rejects only when the server cannot be reached). A
+   * request sent on a kept-alive connection that the other end had closed meanwhile (haproxy
+   * reloads when a control plane joins or leaves, the virtual IP moves) fails with a reset; it is
+   * sent again on a fresh connection, as Node's documentation advises. Every request kubeprov makes
+   * may be repeated safely (create answers 409 the second time, apply and delete are idempotent).
+   */
+  async request(method: string, path: string, body?: unknown, contentType = "application/json", timeoutMs = this.timeoutMs): Promise<ApiResponse> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.requestOnce(method, path, body, contentType, timeoutMs);
+      } catch (e) {
+        if (!(e as { staleConnection?: boolean }).staleConnection || attempt >= 2) throw e;
+      }
+    }
+  }
+
+  private requestOnce(method: string, path: string, body: unknown, contentType: string, timeoutMs: number): Promise<ApiResponse> {
     const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = httpsRequest(
@@ -174,7 +190,10 @@ export class ApiClient implements KubeApi {
         },
       );
       req.on("timeout", () => req.destroy(new Error(`no answer from ${this.base.origin} within ${timeoutMs} ms`)));
-      req.on("error", (e) => reject(new HostError(this.hostName, undefined, `cannot reach the API server at ${this.base.origin}: ${e.message}`)));
+      req.on("error", (e: NodeJS.ErrnoException) => {
+        const staleConnection = req.reusedSocket && (e.code === "ECONNRESET" || e.code === "EPIPE" || /socket hang up/.test(e.message));
+        reject(Object.assign(new HostError(this.hostName, undefined, `cannot reach the API server at ${this.base.origin}: ${e.message}`), { staleConnection }));
+      });
       if (payload !== undefined) req.write(payload);
       req.end();
     });
