@@ -13,6 +13,7 @@ import {
   PORT_SCHEDULER,
 } from "../constants.js";
 import { canonicalCIDR, cidrContains } from "../spec/cidr.js";
+import { parse as parseYaml } from "yaml";
 import { decideCri, normaliseSocket } from "./cri.js";
 import {
   CONTROL_PLANE_FILES,
@@ -83,6 +84,17 @@ export function lines(text: string | undefined): string[] {
     .split("\n")
     .map((l) => l.trim())
     .filter((l) => l.length > 0);
+}
+
+/** spec.networking of the cluster file stored in the cluster (kube-system/kubeprov-config), if there is one. */
+export function storedNetworking(text: string | undefined): { cni?: string; podSubnet?: string; serviceSubnet?: string } | undefined {
+  if (!text?.trim()) return undefined;
+  try {
+    const doc = parseYaml(text) as { spec?: { networking?: { cni?: string; podSubnet?: string; serviceSubnet?: string } } };
+    return doc?.spec?.networking ?? undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The subnets (CIDR) of one interface's addresses, from lines "IFACE inet|inet6 ADDR/PREFIX". */
@@ -490,6 +502,23 @@ export const CHECKS: readonly CheckDef[] = [
       const kb = Number(/MemTotal:\s+(\d+)/.exec(i.sections["meminfo"] ?? "")?.[1] ?? 0);
       const mb = Math.floor(kb / 1024);
       return mb >= MIN_MEMORY_MB ? pass(`${mb} MB of memory`) : fail(`the control plane needs at least ${MIN_MEMORY_MB} MB of memory, this host has ${mb} MB: give it more`);
+    },
+  },
+  {
+    id: "NetworkUnchanged",
+    roles: CP,
+    severity: "error",
+    title: "a running cluster keeps its network add-on and its pod and Service subnets",
+    evaluate(i) {
+      const stored = storedNetworking(i.sections["stored-cluster"]);
+      if (!stored) return pass("no running cluster recorded on this host yet");
+      const now = i.cluster.spec.networking;
+      const changed = (["cni", "podSubnet", "serviceSubnet"] as const).filter((k) => stored[k] !== undefined && stored[k] !== now[k]);
+      if (!changed.length) return pass(`network add-on ${now.cni}, pods ${now.podSubnet}, Services ${now.serviceSubnet}, as the cluster runs`);
+      return fail(
+        changed.map((k) => `spec.networking.${k}: the cluster runs with ${JSON.stringify(stored[k])}, the file says ${JSON.stringify(now[k])}`).join("; ") +
+          ": a running cluster's network cannot be switched in place (pods keep their addresses and routes); set it back, or reset the cluster and apply again",
+      );
     },
   },
   {

@@ -2,7 +2,8 @@
 // named sections. The checks then evaluate the captured text with pure functions (checks.ts), so
 // every rule is unit-testable on outputs captured from real hosts.
 import { KNOWN_CRI_SOCKETS } from "./cri.js";
-import { CLUSTER_MARKER_FILE, ETCD_DATA_DIR, PKI_DIR } from "../constants.js";
+import { BIN_DIR, CLUSTER_MARKER_FILE, ETCD_DATA_DIR, KUBERNETES_DIR, PKI_DIR } from "../constants.js";
+import { CONFIG_MAP_KEY, CONFIG_MAP_NAME } from "../bootstrap/manifests.js";
 import { shq } from "../transport/transport.js";
 
 export const SECTION_PREFIX = "@@kubeprov-section ";
@@ -84,6 +85,10 @@ export function gatherScript(): string {
     s("existing-files"), `for f in ${files} ${shq(PKI_DIR + "/ca.crt")}; do [ -e "$f" ] && echo "$f"; done; true`,
     s("etcd-dir"), `[ -d ${shq(ETCD_DATA_DIR)} ] && ls -A ${shq(ETCD_DATA_DIR)} | head -5 || true`,
     s("marker"), `cat ${shq(CLUSTER_MARKER_FILE)} 2>/dev/null || true`,
+    // On a control plane of a running cluster: the cluster file it was last converged to (the
+    // upload-config phase's ConfigMap), so a change that cannot be applied to a running cluster
+    // (its network add-on, its pod or Service subnet) is refused before anything changes.
+    s("stored-cluster"), `if [ -s ${KUBERNETES_DIR}/admin.conf ] && [ -x ${BIN_DIR}/kubectl ]; then ${BIN_DIR}/kubectl --kubeconfig=${KUBERNETES_DIR}/admin.conf --request-timeout=5s -n kube-system get configmap ${CONFIG_MAP_NAME} -o go-template='{{index .data "${CONFIG_MAP_KEY}"}}' 2>/dev/null || true; fi`,
     // "IFACE inet|inet6 ADDR/PREFIX" per address (the HA virtual IP must be inside a subnet of its interface).
     s("addresses"), "ip -o addr show 2>/dev/null | awk '{print $2, $3, $4}' || true",
     s("end"),

@@ -67,3 +67,16 @@ test("apply loads the add-on's image, applies its manifest; the node turns Ready
   assert.equal(again.code, 0, again.stderr.slice(-2000));
   assert.equal(summaryOf(again.stdout)?.changed, 0, again.stdout.split("\n").filter((l) => l.includes('"status":"changed"')).join("\n"));
 });
+
+test("switching the running cluster's network add-on is refused by preflight, naming the field, and changes nothing", async () => {
+  const flannel = join(home, "flannel.yaml");
+  const doc = parse(readFileSync(file, "utf8"));
+  doc.spec.networking = { cni: "flannel" };
+  writeFileSync(flannel, stringify(doc));
+  const before = (await onNode(NODE, "ls /etc/cni/net.d; md5sum /etc/kubernetes/manifests/*")).stdout;
+  const r = await kubeprov(home, ["apply", "-f", flannel, "-o", "json"]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout, /"id":"NetworkUnchanged","status":"fail","message":"spec\.networking\.cni: the cluster runs with \\"manifest\\", the file says \\"flannel\\"/);
+  assert.equal(summaryOf(r.stdout)?.changed, 0);
+  assert.equal((await onNode(NODE, "ls /etc/cni/net.d; md5sum /etc/kubernetes/manifests/*")).stdout, before);
+});

@@ -352,3 +352,15 @@ spec:
   assert.equal(byId(evaluateChecks(input({ addresses: "" })), "HAVirtualIP").status, "pass");
   assert.ok(!evaluateChecks(input({ addresses: "" }, { cluster: ha, host: "w1", roles: ["worker"] })).some((r) => r.id === "HAVirtualIP"));
 });
+
+test("NetworkUnchanged: a running cluster's network add-on and subnets are not switched in place", () => {
+  const stored = "apiVersion: kubeprov/v1alpha1\nkind: Cluster\nspec:\n  networking:\n    cni: bridge\n    podSubnet: 10.244.0.0/16\n    serviceSubnet: 10.96.0.0/12\n";
+  assert.equal(byId(evaluateChecks(input({ "stored-cluster": "" })), "NetworkUnchanged").status, "pass");
+  const switched = byId(evaluateChecks(input({ "stored-cluster": stored })), "NetworkUnchanged");
+  assert.equal(switched.status, "fail");
+  assert.match(switched.message, /spec\.networking\.cni: the cluster runs with "bridge", the file says "flannel"/);
+  const same = cluster("  networking: {cni: bridge}\n");
+  assert.equal(byId(evaluateChecks(input({ "stored-cluster": stored }, { cluster: same })), "NetworkUnchanged").status, "pass");
+  const subnet = cluster("  networking: {cni: bridge, podSubnet: 10.50.0.0/16}\n");
+  assert.match(byId(evaluateChecks(input({ "stored-cluster": stored }, { cluster: subnet })), "NetworkUnchanged").message, /spec\.networking\.podSubnet: the cluster runs with "10\.244\.0\.0\/16"/);
+});
