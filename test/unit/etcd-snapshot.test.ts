@@ -8,7 +8,8 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { freePort } from "../helpers/sshd.js";
 import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
 import { bundleDir } from "../../provisioner/paths.js";
@@ -184,4 +185,22 @@ test("restore plan: after the binaries, before everything that starts etcd or jo
   assert.deepEqual(byName.get(RESTORE_STOP_TASK)!.hosts(c).map((h) => h.name), ["cp1", "cp2"]);
   assert.deepEqual(byName.get(RESTORE_DATA_TASK)!.hosts(c).map((h) => h.name), ["cp1"]);
   assert.deepEqual(byName.get(RESTORE_SET_ASIDE_TASK)!.hosts(c).map((h) => h.name), ["cp2"]);
+});
+
+test("the CLI: a damaged snapshot exits 2 naming it; a good one without --force and without a terminal is refused (exit 2)", { skip: noEtcd }, () => {
+  // The hosts are never contacted: both refusals come before any connection (nothing listens there).
+  const file = join(dir, "cluster.yaml");
+  writeFileSync(file, clusterText.replace(/address: 10\.213\.0\.(\d+)/g, "address: 127.0.0.$1, ssh: {port: 1}"));
+  const bin = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "bin", "kubeprov.js");
+  const cli = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 60_000, env: { ...process.env, CI: "1" }, stdio: ["pipe", "pipe", "pipe"] });
+  const bad = Buffer.from(readFileSync(saved));
+  bad[300] ^= 0xff;
+  writeFileSync(join(dir, "bad-cli.db"), bad);
+  const d = cli(["etcd", "snapshot", "restore", join(dir, "bad-cli.db"), "-f", file, "--force"]);
+  assert.equal(d.status, 2, d.stderr);
+  assert.match(d.stderr, /bad-cli\.db is refused: its integrity hash does not match/);
+  const n = cli(["etcd", "snapshot", "restore", saved, "-f", file]);
+  assert.equal(n.status, 2, n.stderr);
+  assert.match(n.stderr, /revision \d+, 20 keys/);
+  assert.match(n.stderr, /pass --force to confirm/);
 });
