@@ -92,8 +92,8 @@ export function restoreTasks(input: RestoreInput, after: string[]): Task[] {
       return running.length ? { needed: true, reason: `stop ${running.join(", ")}` } : { needed: false, reason: "etcd and kube-apiserver are not running" };
     },
     async apply(host) {
-      await host.transport.exec(restoreStopScript(input.stamp), { sudo: true, timeoutMs: (RESTORE_STOP_WAIT_S + 30) * 1000 });
-      return { detail: "etcd and kube-apiserver stopped" };
+      const r = await host.transport.exec(restoreStopScript(input.stamp), { sudo: true, timeoutMs: (RESTORE_STOP_WAIT_S + 30) * 1000 });
+      return { detail: ["etcd and kube-apiserver stopped", r.stdout.trim()].filter(Boolean).join("; ") };
     },
   };
   const restore: Task = {

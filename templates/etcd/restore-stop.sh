@@ -29,6 +29,7 @@ while pgrep -x etcd >/dev/null || pgrep -x kube-apiserver >/dev/null; do
     exit 1
   fi
   if [ "$waited" -ge {{graceSeconds}} ]; then
+    [ "$waited" -ne {{graceSeconds}} ] || echo "SIGTERM sent after {{graceSeconds}} s (the kubelet had not stopped them yet)"
     pkill -TERM -x etcd || true
     pkill -TERM -x kube-apiserver || true
   fi

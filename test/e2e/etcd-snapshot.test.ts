@@ -114,6 +114,10 @@ test("after quorum loss, etcd snapshot restore brings the cluster back to the sn
   }
   const r = await kubeprov(home, ["etcd", "snapshot", "restore", snapshot, "--name", NAME, "--force", "-o", "json"], 15 * 60_000);
   process.stderr.write(`# etcd snapshot restore: ${(r.ms / 1000).toFixed(1)} s\n`);
+  for (const l of r.stdout.split("\n").filter((x) => x.includes('"phase":"etcd-restore"') && x.includes('"type":"task"'))) {
+    const e = JSON.parse(l) as { host: string; task: string; status: string; reason?: string; durationMs: number };
+    process.stderr.write(`#   ${e.task} ${e.host}: ${e.status} in ${(e.durationMs / 1000).toFixed(1)} s${e.reason ? ` (${e.reason})` : ""}\n`);
+  }
   if (r.code !== 0) {
     // What the control planes ran at that point, for the failure message.
     const seen = await Promise.all(CPS.map(async (cp) => `--- ${cp}:\n${(await onNode(cp, "crictl ps -a 2>&1 | head -20; pgrep -l -x 'etcd|kube-apiserver'")).stdout}`));

@@ -187,7 +187,7 @@ test("restore plan: after the binaries, before everything that starts etcd or jo
   assert.deepEqual(byName.get(RESTORE_SET_ASIDE_TASK)!.hosts(c).map((h) => h.name), ["cp2"]);
 });
 
-test("the CLI: a damaged snapshot exits 2 naming it; a good one without --force and without a terminal is refused (exit 2)", { skip: noEtcd }, () => {
+test("the CLI: restore of a damaged snapshot exits 2 naming it, a good one without --force and without a terminal is refused (exit 2); save checks its target first", { skip: noEtcd }, () => {
   // The hosts are never contacted: both refusals come before any connection (nothing listens there).
   const file = join(dir, "cluster.yaml");
   writeFileSync(file, clusterText.replace(/address: 10\.213\.0\.(\d+)/g, "address: 127.0.0.$1, ssh: {port: 1}"));
@@ -203,4 +203,13 @@ test("the CLI: a damaged snapshot exits 2 naming it; a good one without --force 
   assert.equal(n.status, 2, n.stderr);
   assert.match(n.stderr, /revision \d+, 20 keys/);
   assert.match(n.stderr, /pass --force to confirm/);
+  // save: a missing target directory is refused before any host is asked; unreachable control
+  // planes (closed port on loopback) are each named, exit 1, and no file is written.
+  const nodir = cli(["etcd", "snapshot", "save", join(dir, "no-such-dir", "x.db"), "-f", file]);
+  assert.equal(nodir.status, 2, nodir.stderr);
+  assert.match(nodir.stderr, /cannot write .*x\.db: its directory does not exist/);
+  const down = cli(["etcd", "snapshot", "save", join(dir, "never.db"), "-f", file]);
+  assert.equal(down.status, 1, down.stderr);
+  assert.match(down.stderr, /no control plane gave an etcd snapshot \(cp1, cp2\)/);
+  assert.ok(!existsSync(join(dir, "never.db")));
 });

@@ -5,6 +5,9 @@
 // (exit 2).
 import type { Command } from "commander";
 import { createInterface } from "node:readline/promises";
+import { accessSync, constants as fsConstants } from "node:fs";
+import { dirname, resolve } from "node:path";
+import type { Host } from "../../engine/task.js";
 import { RuntimeFailure, UsageError } from "../../errors.js";
 import { loadTarget } from "../target.js";
 import { outputOption, runOptions, targetOptions, type CommonOptions } from "../options.js";
@@ -29,13 +32,19 @@ async function save(file: string, o: SaveOptions): Promise<void> {
     throw new UsageError(`--node ${o.node}: not a control plane of ${cluster.metadata.name} (${cps.map((h) => h.name).join(", ")})`);
   }
   const candidates = o.node ? cps.filter((h) => h.name === o.node) : cps;
+  // Where the snapshot goes is checked before any host is asked for one.
+  try {
+    accessSync(dirname(resolve(file)), fsConstants.W_OK);
+  } catch (e) {
+    throw new UsageError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "its directory does not exist" : "its directory is not writable"}`);
+  }
   const etcdutl = localEtcdutl(cluster);
   const { takeSnapshot } = await import("../../etcd/snapshot-save.js");
   const t0 = Date.now();
   const errors: string[] = [];
   // The first control plane (file order) that answers and whose etcd member gives a snapshot.
   for (const spec of candidates) {
-    let host;
+    let host: Host;
     try {
       host = toHost(spec, await openTransport(cluster, spec));
     } catch (e) {
@@ -46,7 +55,8 @@ async function save(file: string, o: SaveOptions): Promise<void> {
     try {
       data = await takeSnapshot(host);
     } catch (e) {
-      errors.push(`${spec.name}: ${(e as Error).message}${(e as { details?: string }).details ? `\n  ${(e as { details?: string }).details}` : ""}`);
+      const details = (e as { details?: string }).details;
+      errors.push(`${spec.name}: ${(e as Error).message}${details ? `\n  ${details}` : ""}`);
       continue;
     } finally {
       await closeHosts([host]);
