@@ -41,6 +41,18 @@ after(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
+/** Creates a ConfigMap, trying again for up to 60 s (one API request can time out on a loaded machine). */
+async function createConfigMap(name: string): Promise<void> {
+  let last = "";
+  const ms = await waitFor(async () => {
+    const r = await kubectl(kubeconfig, ["create", "configmap", name, "-n", "default", "--from-literal=k=v"]);
+    last = r.stderr;
+    // A try that timed out on the client may still have been written.
+    return r.code === 0 || /AlreadyExists/.test(r.stderr);
+  }, 60_000, 2000);
+  assert.notEqual(ms, -1, `kubectl create configmap ${name}: ${last}`);
+}
+
 async function configMapExists(name: string): Promise<boolean> {
   const r = await kubectl(kubeconfig, ["get", "configmap", name, "-n", "default", "-o", "name"]);
   if (r.code === 0) return true;
@@ -49,8 +61,7 @@ async function configMapExists(name: string): Promise<boolean> {
 }
 
 test("etcd snapshot save: a local file with mode 0600 that etcdutl accepts; nothing left on the host", async () => {
-  const cm = await kubectl(kubeconfig, ["create", "configmap", "before-snapshot", "-n", "default", "--from-literal=k=v"]);
-  assert.equal(cm.code, 0, cm.stderr);
+  await createConfigMap("before-snapshot");
   const r = await kubeprov(home, ["etcd", "snapshot", "save", snapshot, "--name", NAME]);
   process.stderr.write(`# etcd snapshot save: ${(r.ms / 1000).toFixed(1)} s\n`);
   assert.equal(r.code, 0, r.stderr);
@@ -91,8 +102,7 @@ test("etcd snapshot restore refuses a damaged or missing file (exit 2) and chang
 });
 
 test("after quorum loss, etcd snapshot restore brings the cluster back to the snapshot", async () => {
-  const later = await kubectl(kubeconfig, ["create", "configmap", "after-snapshot", "-n", "default", "--from-literal=k=v"]);
-  assert.equal(later.code, 0, later.stderr);
+  await createConfigMap("after-snapshot");
 
   // Two of the three control planes lose their etcd data and go down: etcd has no quorum.
   for (const cp of CPS.slice(1)) {
@@ -139,8 +149,7 @@ test("after quorum loss, etcd snapshot restore brings the cluster back to the sn
   }
   assert.deepEqual(members.map((m) => m[2]).sort(), [...CPS].sort());
 
-  const write2 = await kubectl(kubeconfig, ["create", "configmap", "after-restore", "-n", "default", "--from-literal=k=v"]);
-  assert.equal(write2.code, 0, write2.stderr);
+  await createConfigMap("after-restore");
   assert.equal(await configMapExists("after-restore"), true);
 
   // Each control plane's old data is kept aside, root-only; no snapshot copy stays on the first one.
