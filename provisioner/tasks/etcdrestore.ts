@@ -28,9 +28,12 @@ export const RESTORE_SET_ASIDE_TASK = "etcd-restore/set-aside";
  */
 export const RESTORE_BUMP_REVISION = 1_000_000_000;
 /** How long stopping etcd and kube-apiserver may take (the kubelet notices a removed manifest within seconds). */
-export const RESTORE_STOP_WAIT_S = 120;
-/** After this long the processes still running get SIGTERM (a kubelet slow after a node restart). */
-export const RESTORE_STOP_GRACE_S = 20;
+export const RESTORE_STOP_WAIT_S = 150;
+/**
+ * After this long the processes still running get SIGTERM: longer than the kubelet's own grace
+ * period for a pod (30 s), for a kubelet slow on a loaded machine or just after a node restart.
+ */
+export const RESTORE_STOP_GRACE_S = 45;
 
 export interface RestoreInput {
   /** The snapshot's bytes (already checked locally). Never logged. */
@@ -52,8 +55,15 @@ export function restoreStamp(d: Date): string {
 }
 
 /** The script that stops etcd and kube-apiserver on a control plane. Pure. */
-export function restoreStopScript(stamp: string): string {
-  return renderTemplate("etcd/restore-stop.sh", { manifestsDir: MANIFESTS_DIR, asideDir: keptManifestsDir(stamp), unitDir: UNIT_DIR, waitSeconds: RESTORE_STOP_WAIT_S, graceSeconds: RESTORE_STOP_GRACE_S });
+export function restoreStopScript(host: Host, stamp: string): string {
+  return renderTemplate("etcd/restore-stop.sh", {
+    manifestsDir: MANIFESTS_DIR,
+    asideDir: keptManifestsDir(stamp),
+    unitDir: UNIT_DIR,
+    nodeName: host.name,
+    waitSeconds: RESTORE_STOP_WAIT_S,
+    graceSeconds: RESTORE_STOP_GRACE_S,
+  });
 }
 
 /** The script that rebuilds the first control plane's data directory from the uploaded snapshot. Pure. */
@@ -92,7 +102,7 @@ export function restoreTasks(input: RestoreInput, after: string[]): Task[] {
       return running.length ? { needed: true, reason: `stop ${running.join(", ")}` } : { needed: false, reason: "etcd and kube-apiserver are not running" };
     },
     async apply(host) {
-      const r = await host.transport.exec(restoreStopScript(input.stamp), { sudo: true, timeoutMs: (RESTORE_STOP_WAIT_S + 30) * 1000 });
+      const r = await host.transport.exec(restoreStopScript(host, input.stamp), { sudo: true, timeoutMs: (RESTORE_STOP_WAIT_S + 30) * 1000 });
       return { detail: ["etcd and kube-apiserver stopped", r.stdout.trim()].filter(Boolean).join("; ") };
     },
   };

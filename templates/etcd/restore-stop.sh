@@ -36,3 +36,16 @@ while pgrep -x etcd >/dev/null || pgrep -x kube-apiserver >/dev/null; do
   sleep 1
   waited=$((waited + 1))
 done
+# A static pod that comes back with the same manifest gets the same pod UID: the kubelet would
+# number its new containers after the dead ones and reuse their log directory, so the wait for the
+# control plane would take a plain start for restarts. What the stopped pods left (sandboxes, dead
+# containers, logs) is removed now, as the kubelet's garbage collection would do later.
+if command -v crictl >/dev/null 2>&1; then
+  for c in etcd kube-apiserver; do
+    for p in $(crictl pods -q --namespace kube-system --name "^$c-{{nodeName}}\$" 2>/dev/null); do
+      crictl stopp "$p" >/dev/null 2>&1 || true
+      crictl rmp -f "$p" >/dev/null 2>&1 || true
+    done
+    rm -rf /var/log/pods/kube-system_"$c"-{{nodeName}}_*
+  done
+fi

@@ -162,7 +162,7 @@ test("restore scripts: valid shell; the first control plane restores its own one
   assert.match(data, /--initial-advertise-peer-urls 'https:\/\/10\.213\.0\.10:2380'/);
   assert.match(data, /--bump-revision 1000000000 --mark-compacted/);
   assert.match(data, /aside='\/var\/lib\/etcd\.before-restore-20261204T134500Z'/);
-  for (const script of [data, restoreStopScript(stamp), restoreSetAsideScript(stamp), snapshotSaveScript("/var/lib/kubeprov/etcd-snapshots/save-x.db")]) {
+  for (const script of [data, restoreStopScript(c.hosts[0], stamp), restoreSetAsideScript(stamp), snapshotSaveScript("/var/lib/kubeprov/etcd-snapshots/save-x.db")]) {
     const r = spawnSync("sh", ["-n"], { input: script, encoding: "utf8" });
     assert.equal(r.status, 0, `${r.stderr}\n${script}`);
     assert.doesNotMatch(script, /\{\{/);
