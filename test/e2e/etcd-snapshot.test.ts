@@ -53,11 +53,19 @@ async function createConfigMap(name: string): Promise<void> {
   assert.notEqual(ms, -1, `kubectl create configmap ${name}: ${last}`);
 }
 
+/** Whether a ConfigMap exists: found or NotFound, asking again for up to 60 s while the API does not answer. */
 async function configMapExists(name: string): Promise<boolean> {
-  const r = await kubectl(kubeconfig, ["get", "configmap", name, "-n", "default", "-o", "name"]);
-  if (r.code === 0) return true;
-  assert.match(r.stderr, /NotFound/, `kubectl get configmap ${name}: ${r.stderr}`);
-  return false;
+  let found: boolean | undefined;
+  let last = "";
+  await waitFor(async () => {
+    const r = await kubectl(kubeconfig, ["get", "configmap", name, "-n", "default", "-o", "name"]);
+    last = r.stderr;
+    if (r.code === 0) found = true;
+    else if (/NotFound/.test(r.stderr)) found = false;
+    return found !== undefined;
+  }, 60_000, 2000);
+  assert.notEqual(found, undefined, `kubectl get configmap ${name}: ${last}`);
+  return found!;
 }
 
 test("etcd snapshot save: a local file with mode 0600 that etcdutl accepts; nothing left on the host", async () => {
