@@ -138,7 +138,12 @@ test("after quorum loss, etcd snapshot restore brings the cluster back to the sn
   }
   if (r.code !== 0) {
     // What the control planes ran at that point, for the failure message.
-    const seen = await Promise.all(CPS.map(async (cp) => `--- ${cp}:\n${(await onNode(cp, "crictl ps -a 2>&1 | head -20; pgrep -l -x 'etcd|kube-apiserver'")).stdout}`));
+    const seen = await Promise.all(
+      CPS.map(async (cp) => {
+        const o = await onNode(cp, "crictl ps -a 2>&1 | head -20; pgrep -l -x 'etcd|kube-apiserver'");
+        return `--- ${cp} (docker exec exit ${o.code}):\n${o.stdout}${o.stderr}`;
+      }),
+    );
     assert.fail(`restore failed:\n${r.stdout.split("\n").filter((l) => l.includes('"failed"')).join("\n")}\n${r.stderr.slice(-4000)}\n${seen.join("\n")}`);
   }
 
