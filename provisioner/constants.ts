@@ -18,6 +18,8 @@ export const MANIFESTS_DIR = "/etc/kubernetes/manifests";
 export const KUBELET_DIR = "/var/lib/kubelet";
 export const KUBELET_CONFIG = "/var/lib/kubelet/config.yaml";
 export const ETCD_DATA_DIR = "/var/lib/etcd";
+/** Root-only (0700) directory on a control plane for etcd snapshots in transit (save and restore). */
+export const ETCD_SNAPSHOT_DIR = "/var/lib/kubeprov/etcd-snapshots";
 export const BIN_DIR = "/usr/local/bin";
 export const CNI_BIN_DIR = "/opt/cni/bin";
 export const CNI_CONF_DIR = "/etc/cni/net.d";

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the offline artifact bundle (Kubernetes, etcd, CoreDNS, crictl binaries) for one
+# Builds the offline artifact bundle (Kubernetes, etcd, etcdctl, etcdutl, CoreDNS, crictl binaries) for one
 # Kubernetes version from the Go module proxy, into ~/.cache/kubeprov/bundle/<version>/bin.
 # Idempotent: a binary already present (and reporting the right version) is not rebuilt.
 # Usage: scripts/build-bundle.sh [vX.Y.Z]   (default: the version in provisioner/constants.ts)
@@ -114,6 +114,11 @@ go_command() {
   )
   echo "$version" > "$OUT/versions/$name"
 }
+
+# --- etcdutl ---------------------------------------------------------------------------
+# etcd's offline tool (snapshot status, snapshot restore): its own module at the etcd version, with
+# its own stamp, so a bundle that already has etcd and etcdctl gets it without rebuilding them.
+go_command etcdutl etcdutl go.etcd.io/etcd/etcdutl/v3 "$ETCD_VERSION" go.etcd.io/etcd/etcdutl/v3 ""
 
 # --- CoreDNS ----------------------------------------------------------------------------
 go_command coredns coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns ""

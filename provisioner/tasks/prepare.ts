@@ -52,6 +52,8 @@ export function binariesFor(cluster: Cluster, roles: readonly string[], availabl
   // etcdctl on every control plane: kubeprov adds, promotes and removes stacked etcd members with it,
   // and operators use it for snapshots and health checks.
   if (roles.includes("control-plane") && !names.includes("etcdctl") && (available === undefined || available.includes("etcdctl"))) names.push("etcdctl");
+  // etcdutl next to it: `kubeprov etcd snapshot restore` rebuilds a data directory with it (offline).
+  if (roles.includes("control-plane") && (available === undefined || available.includes("etcdutl"))) names.push("etcdutl");
   if (available?.includes("crictl")) names.push("crictl");
   return names;
 }

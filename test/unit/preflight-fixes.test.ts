@@ -147,9 +147,11 @@ test("install commands: apt on Debian/Ubuntu, dnf/yum on the RHEL family (contai
 test("binaries per role and control-plane mode (kube-proxy is an image, kubeadm is not used)", () => {
   const c = cluster();
   assert.deepEqual(binariesFor(c, ["worker"]), ["kubelet", "kubectl"]);
-  // Control planes get etcdctl (stacked etcd members are added, promoted and removed with it).
-  assert.deepEqual(binariesFor(c, ["control-plane"]), ["kubelet", "kubectl", "etcdctl"]);
+  // Control planes get etcdctl (stacked etcd members are added, promoted and removed with it) and
+  // etcdutl (snapshot restore), each when the artifact source has it.
+  assert.deepEqual(binariesFor(c, ["control-plane"]), ["kubelet", "kubectl", "etcdctl", "etcdutl"]);
   assert.deepEqual(binariesFor(c, ["control-plane"], ["kubelet", "kubectl"]), ["kubelet", "kubectl"]);
+  assert.deepEqual(binariesFor(c, ["control-plane"], ["kubelet", "kubectl", "etcdctl"]), ["kubelet", "kubectl", "etcdctl"]);
   const sd = cluster("  controlPlane: {mode: systemd}\n");
   assert.deepEqual(binariesFor(sd, ["control-plane"], ["crictl"]), ["kubelet", "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "etcdctl", "crictl"]);
   assert.deepEqual(binariesFor(sd, ["worker"]), ["kubelet", "kubectl"]);

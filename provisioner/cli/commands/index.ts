@@ -11,6 +11,7 @@ import { register as status } from "./status.js";
 import { register as preflight } from "./preflight.js";
 import { register as certs } from "./certs.js";
 import { register as token } from "./token.js";
+import { register as etcd } from "./etcd.js";
 import { register as kubeconfig } from "./kubeconfig.js";
 import { register as node } from "./node.js";
 import { register as ssh } from "./ssh.js";
@@ -19,5 +20,5 @@ import { register as config } from "./config.js";
 import { register as completion } from "./completion.js";
 
 export const COMMANDS: Array<(program: Command) => void> = [
-  init, join, apply, reset, up, lifecycle, delete_, status, preflight, certs, token, kubeconfig, node, ssh, image, config, completion,
+  init, join, apply, reset, up, lifecycle, delete_, status, preflight, certs, token, etcd, kubeconfig, node, ssh, image, config, completion,
 ];
