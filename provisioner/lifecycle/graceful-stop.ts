@@ -36,6 +36,8 @@ export const LEADER_COMPONENTS = ["kube-scheduler", "kube-controller-manager"] a
 export const LEADER_STOP_GRACE_S = 10;
 /** The whole script on a host: the kubelet's stop, the grace period, and slack for a loaded machine. */
 const SCRIPT_TIMEOUT_MS = (LEADER_STOP_GRACE_S + 20) * 1000;
+/** The lease release (two reads, at most two writes): an API server that hangs must not hold the stop up. */
+const RELEASE_TIMEOUT_MS = 20_000;
 
 /** The host-side script (templates/lifecycle/stop-leaders.sh). Pure. */
 export function stopLeadersScript(mode: "static-pods" | "systemd", graceS = LEADER_STOP_GRACE_S, crictl = `${BIN_DIR}/crictl`): string {
@@ -123,7 +125,15 @@ export async function stopLeaders(cluster: Cluster, source: string, nodes?: stri
   if (hostnames.length) {
     const ctx = createRunContext({ cluster: { ...cluster, spec: { ...cluster.spec, hosts: targets } }, source, hosts, reporter: new MemoryReporter() });
     try {
-      out.released = await releaseLeases(await apiClient(ctx), hostnames);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${RELEASE_TIMEOUT_MS / 1000} s`)), RELEASE_TIMEOUT_MS);
+      });
+      try {
+        out.released = await Promise.race([apiClient(ctx).then((api) => releaseLeases(api, hostnames)), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
     } catch (e) {
       out.warnings.push(`releasing the leader leases: ${(e as Error).message.split("\n")[0]}`);
     } finally {
