@@ -26,7 +26,8 @@ import { MemoryReporter } from "../events.js";
 import type { Host } from "../engine/task.js";
 import type { Cluster } from "../spec/schema.js";
 import { closeHosts, connectHostsSettled } from "../transport/pool.js";
-import { apiClient, closeApiClients, type KubeApi } from "../bootstrap/api.js";
+import { ADMIN_CONF, apiClient, closeApiClients, type KubeApi } from "../bootstrap/api.js";
+import { shq } from "../transport/transport.js";
 import { renderTemplate } from "../render.js";
 import { BIN_DIR } from "../constants.js";
 
@@ -40,8 +41,8 @@ const SCRIPT_TIMEOUT_MS = (LEADER_STOP_GRACE_S + 20) * 1000;
 const RELEASE_TIMEOUT_MS = 20_000;
 
 /** The host-side script (templates/lifecycle/stop-leaders.sh). Pure. */
-export function stopLeadersScript(mode: "static-pods" | "systemd", graceS = LEADER_STOP_GRACE_S, crictl = `${BIN_DIR}/crictl`): string {
-  return renderTemplate("lifecycle/stop-leaders.sh", { mode, graceSeconds: graceS, components: LEADER_COMPONENTS.join(" "), crictl });
+export function stopLeadersScript(mode: "static-pods" | "systemd", graceS = LEADER_STOP_GRACE_S, crictl = `${BIN_DIR}/crictl`, adminConf = ADMIN_CONF): string {
+  return renderTemplate("lifecycle/stop-leaders.sh", { mode, graceSeconds: graceS, components: LEADER_COMPONENTS.join(" "), crictl, adminConf: shq(adminConf) });
 }
 
 type LeaseObject = {

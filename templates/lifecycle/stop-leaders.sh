@@ -3,12 +3,13 @@
 # components that hold leader-election leases (kube-scheduler, kube-controller-manager) with
 # SIGTERM and a grace period, while the API server and etcd still run: kube-scheduler gives its
 # lease up as it exits, so that the next start acquires it at once instead of waiting out the
-# lease. Prints the host name, the prefix of the components' lease holder identities.
+# lease. Prints the host name (the prefix of the components' lease holder identities) when the host
+# has the admin kubeconfig kubeprov releases the other leases with (not on machines without Kubernetes).
 set -u
 mode={{mode}}
 grace={{graceSeconds}}
 components='{{components}}'
-echo "hostname=$(hostname)"
+if [ -f {{adminConf}} ]; then echo "hostname=$(hostname)"; fi
 systemctl stop kubelet.service 2>/dev/null || true
 if [ "$mode" = systemd ]; then
   units=''

@@ -18,6 +18,7 @@ before(() => {
     chmodSync(join(dir, name), 0o755);
   };
   fake("systemctl", "exit 0");
+  writeFileSync(join(dir, "admin.conf"), "");
   fake("hostname", "echo node-a");
   fake("crictl", `case "$*" in *"ps "*kube-scheduler*) echo id-sched;; *"ps "*kube-controller-manager*) echo id-kcm;; esac`);
 });
@@ -30,7 +31,7 @@ function run(script: string) {
 }
 
 test("stop-leaders.sh, static pods: the kubelet stopped first, then each leader container with the grace period", () => {
-  const r = run(stopLeadersScript("static-pods", 7, join(dir, "crictl")));
+  const r = run(stopLeadersScript("static-pods", 7, join(dir, "crictl"), join(dir, "admin.conf")));
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^hostname=node-a$/m);
   assert.match(r.stdout, /^stopped$/m);
@@ -43,16 +44,18 @@ test("stop-leaders.sh, static pods: the kubelet stopped first, then each leader 
 });
 
 test("stop-leaders.sh, systemd mode: the kubelet, then the two units; no crictl", () => {
-  const r = run(stopLeadersScript("systemd", 5, join(dir, "crictl")));
+  const r = run(stopLeadersScript("systemd", 5, join(dir, "crictl"), join(dir, "admin.conf")));
   assert.equal(r.status, 0, r.stderr);
   assert.ok(r.calls.includes("systemctl stop kube-scheduler.service kube-controller-manager.service"), r.calls.join("\n"));
   assert.ok(!r.calls.some((c) => c.startsWith("crictl")));
 });
 
-test("stop-leaders.sh: no crictl on the host (no Kubernetes installed) is not an error", () => {
-  const r = run(stopLeadersScript("static-pods", 5, join(dir, "no-such-crictl")));
+test("stop-leaders.sh: a host without Kubernetes (no crictl, no admin kubeconfig) is not an error", () => {
+  const r = run(stopLeadersScript("static-pods", 5, join(dir, "no-such-crictl"), join(dir, "no-such-admin.conf")));
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^stopped$/m);
+  // No admin kubeconfig: no host name, so kubeprov does not try to release leases there.
+  assert.doesNotMatch(r.stdout, /hostname=/);
 });
 
 test("lease release: client-go's release record, conditional on the resourceVersion read", () => {
