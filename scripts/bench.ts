@@ -9,11 +9,14 @@
 //   5. HA: `up --control-planes 3 --nodes 4` until every node is Ready, its no-op re-run, and the
 //      failover: the VIP holder killed (docker kill), until a write through the VIP succeeds; each
 //      BENCH_HA_RUNS times (default 3), reported as min / median / max.
+//   6. Lifecycle: `stop` + `start` of a 1-node cluster until a new pod resolves kubernetes.default,
+//      and `node add` of a worker to a 1 + 1 cluster until the new node is Ready; each
+//      BENCH_LIFECYCLE_RUNS times (default 3), reported as min / median / max.
 // Every cluster it makes carries a `kpt-bench-` name and is deleted at the end, also on failure.
-// BENCH_SKIP=pki,up,cluster,kubeadm,ha leaves parts out; BENCH_UP_NODES=1,10 sets the machine counts.
+// BENCH_SKIP=pki,up,cluster,kubeadm,ha,lifecycle leaves parts out; BENCH_UP_NODES=1,10 sets the machine counts.
 import { $ } from "zx";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchPki } from "./bench-pki.js";
@@ -239,6 +242,71 @@ async function benchHa(): Promise<void> {
   note("HA failover: docker kill of the VIP holder until a write through the VIP succeeds", stats(failoverMs));
 }
 
+const loadAvg = () => loadavg().map((l) => l.toFixed(1)).join(" ");
+
+/** Ready status of node `name` ("True" when Ready). */
+async function nodeReady(kubeconfig: string, name: string): Promise<boolean> {
+  const r = await $({ nothrow: true })`${kubectlBin} --kubeconfig ${kubeconfig} --request-timeout=5s get node ${name} -o ${"jsonpath={.status.conditions[?(@.type=='Ready')].status}"}`;
+  return r.stdout.trim() === "True";
+}
+
+async function benchLifecycle(): Promise<void> {
+  const runs = Number(process.env.BENCH_LIFECYCLE_RUNS ?? 3);
+  // (1) A stopped one-node cluster started again: timed from the start command until a pod created
+  // once start returned resolved kubernetes.default (start's own wait, then the probe's).
+  const a = "kpt-bench-restart";
+  const restartMs: number[] = [];
+  const startMs: number[] = [];
+  try {
+    await timed(["up", "--name", a, "--no-kubeconfig"]);
+    const kubeconfig = join(home, `${a}.kubeconfig`);
+    writeFileSync(kubeconfig, await kubeprovOut(["kubeconfig", "--name", a]), { mode: 0o600 });
+    for (let i = 0; i < runs; i++) {
+      await timed(["stop", "--name", a]);
+      const load = loadAvg();
+      const t0 = performance.now();
+      startMs.push(await timed(["start", "--name", a]));
+      const probe = await newPodResolvesDns(kubectlBin, kubeconfig, `kpt-bench-restart-${i}`, 180_000);
+      if (probe === -1) throw new Error(`${a}: no new pod resolved kubernetes.default within 180 s of start (run ${i})`);
+      restartMs.push(performance.now() - t0);
+      process.stderr.write(`[bench] restart run ${i}: start ${secs(startMs[i])}, to DNS ${secs(restartMs[i])} (load ${load})\n`);
+    }
+  } finally {
+    await $({ env, nothrow: true })`node ${BIN} delete --name ${a}`;
+  }
+  note("restart of a 1-node cluster: start (after stop) until start returns", stats(startMs));
+  note("restart of a 1-node cluster: start (after stop) until a new pod resolved kubernetes.default", stats(restartMs));
+
+  // (2) `node add` of a worker to a 1 + 1 cluster until the new node is Ready; the node is deleted
+  // again after each run so that every run adds to the same 1 + 1 cluster.
+  const b = "kpt-bench-add";
+  const addMs: number[] = [];
+  try {
+    await timed(["up", "--name", b, "--nodes", "2", "--no-kubeconfig"]);
+    const kubeconfig = join(home, `${b}.kubeconfig`);
+    writeFileSync(kubeconfig, await kubeprovOut(["kubeconfig", "--name", b]), { mode: 0o600 });
+    for (let i = 0; i < runs; i++) {
+      const before = new Set((JSON.parse(await kubeprovOut(["node", "list", "--name", b, "-o", "json"])) as Array<{ name: string }>).map((n) => n.name));
+      const load = loadAvg();
+      const t0 = performance.now();
+      await timed(["node", "add", "--name", b]);
+      const added = (JSON.parse(await kubeprovOut(["node", "list", "--name", b, "-o", "json"])) as Array<{ name: string }>).map((n) => n.name).find((n) => !before.has(n));
+      if (!added) throw new Error(`${b}: node add made no new node`);
+      while (!(await nodeReady(kubeconfig, added))) {
+        if (performance.now() - t0 > 600_000) throw new Error(`${b}: ${added} not Ready within 600 s`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      addMs.push(performance.now() - t0);
+      process.stderr.write(`[bench] node add run ${i}: ${added} Ready after ${secs(addMs[i])} (load ${load})\n`);
+      await timed(["node", "delete", added, "--name", b]);
+    }
+  } finally {
+    await $({ env, nothrow: true })`node ${BIN} delete --name ${b}`;
+  }
+  note("node add of a worker to a 1 + 1 cluster, until the new node is Ready", stats(addMs));
+  note("load average after the lifecycle runs", loadAvg());
+}
+
 try {
   if (!skip.has("pki")) {
     const p = await benchPki(5, { compareKubeadm: true });
@@ -256,6 +324,7 @@ try {
   if (!skip.has("cluster")) await benchCluster();
   if (!skip.has("kubeadm")) await benchInitVsKubeadm();
   if (!skip.has("ha")) await benchHa();
+  if (!skip.has("lifecycle")) await benchLifecycle();
 } finally {
   rmSync(home, { recursive: true, force: true });
   process.stdout.write("\nkubeprov benchmark (one run; this machine: 2 cores)\n");

@@ -11,6 +11,7 @@ import { createRunContext } from "../../engine/context.js";
 import { MemoryReporter } from "../../events.js";
 import { apiClient, closeApiClients, objectPath, type KubeObject } from "../../bootstrap/api.js";
 import type { Cluster } from "../../spec/schema.js";
+import { stopLeaders } from "../../lifecycle/graceful-stop.js";
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** How long `start` waits for the cluster to be back (a node's kubelet needs the most of it). */
@@ -79,6 +80,17 @@ export function register(program: Command): void {
   common(program.command("stop").description("stop a local cluster's machines (or one node); `start` brings them back")).action(async (o: LifecycleOptions) => {
     const { driver, machines } = await machinesOf(o);
     const t0 = Date.now();
+    // Before the machines stop: the kubelet, kube-scheduler and kube-controller-manager of the
+    // running control planes stopped gracefully and their leases released, so that `start` does
+    // not wait out the old leases (lifecycle/graceful-stop.ts). Best effort: the stop goes on.
+    const running = machines.filter((m) => m.state === "running" && (!o.node || m.node === o.node)).map((m) => m.node);
+    const target = running.length ? await loadTarget({ name: o.name }).catch(() => undefined) : undefined;
+    if (target) {
+      const g = await stopLeaders(target.cluster, target.source, running);
+      for (const w of g.warnings) process.stderr.write(`warning: ${w}\n`);
+      if (g.stopped.length)
+        process.stderr.write(`stopped the kubelet and leader components on ${g.stopped.join(", ")}${g.released.length ? `; released lease ${g.released.join(", ")}` : ""} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    }
     await driver.stop(o.name, o.node);
     const n = o.node ? 1 : machines.length;
     process.stderr.write(`stopped ${n} node${n === 1 ? "" : "s"} of ${o.name} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
