@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { dockerCleanup, kubectl, kubeprov, onNode, waitFor } from "../helpers/cluster-e2e.js";
+import { assertVotingMembers, dockerCleanup, ETCDCTL, kubectl, kubeprov, onNode, waitFor } from "../helpers/cluster-e2e.js";
 import { bundleDir } from "../../provisioner/paths.js";
 import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
 
@@ -20,9 +20,6 @@ const home = mkdtempSync(join(tmpdir(), "kpt-etcdsnap-"));
 const kubeconfig = join(home, "admin.conf");
 const snapshot = join(home, "backup", "etcd.db");
 const ETCDUTL = join(bundleDir(DEFAULT_KUBERNETES_VERSION), "bin", "etcdutl");
-const ETCDCTL =
-  "ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt " +
-  "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key --dial-timeout=3s --command-timeout=5s";
 
 before(async () => {
   await dockerCleanup(NAME);
@@ -152,15 +149,7 @@ test("after quorum loss, etcd snapshot restore brings the cluster back to the sn
   assert.equal(await configMapExists("before-snapshot"), true, "the ConfigMap written before the snapshot is back");
   assert.equal(await configMapExists("after-snapshot"), false, "the ConfigMap written after the snapshot is gone");
 
-  const list = await onNode(CPS[0], `${ETCDCTL} member list -w simple`);
-  assert.equal(list.code, 0, list.stderr);
-  const members = list.stdout.trim().split("\n").map((l) => l.split(", "));
-  assert.equal(members.length, 3, list.stdout);
-  for (const m of members) {
-    assert.equal(m[1], "started", list.stdout);
-    assert.equal(m[5], "false", `a learner is left: ${list.stdout}`);
-  }
-  assert.deepEqual(members.map((m) => m[2]).sort(), [...CPS].sort());
+  await assertVotingMembers(CPS[0], CPS);
 
   await createConfigMap("after-restore");
   assert.equal(await configMapExists("after-restore"), true);

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
-import { dockerCleanup, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+import { dockerCleanup, ETCDCTL, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
 
 const NAME = "kpt-grow";
 const FIRST = `${NAME}-control-plane`;
@@ -18,9 +18,6 @@ const kubeconfig = join(home, "admin.conf");
 let hosts: Array<{ name: string; address: string; roles: string[] }> = [];
 let base: { apiVersion: string; kind: string; metadata: { name: string }; spec: Record<string, unknown> };
 
-const ETCDCTL =
-  "ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt " +
-  "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key";
 
 /** The cluster file with the first n control planes, without HA (the endpoint is the first one). */
 function writeFile(n: number): void {

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { dockerCleanup, KUBECTL, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+import { assertVotingMembers, dockerCleanup, ETCDCTL, KUBECTL, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
 import { newPodResolvesDns } from "../helpers/dns-probe.js";
 import { dockerRestartMethod, dockerUserRules, restartDockerEngine } from "../helpers/docker-engine.js";
 import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
@@ -20,9 +20,6 @@ const kubeconfig = join(home, "admin.conf");
 let vip = "";
 const ips = new Map<string, string>();
 
-const ETCDCTL =
-  "ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt " +
-  "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key";
 
 /** The control planes that hold the VIP on eth0 right now (docker exec, the truth on each node). */
 async function holders(): Promise<string[]> {
@@ -72,15 +69,7 @@ test("the kubeconfig's server is the VIP, /readyz answers through it, and every 
 });
 
 test("etcd has 3 started voting members; each API server answers /readyz on its own address", async () => {
-  const list = await onNode(CPS[0], `${ETCDCTL} member list -w simple`);
-  assert.equal(list.code, 0, list.stderr);
-  const members = list.stdout.trim().split("\n").map((l) => l.split(", "));
-  assert.equal(members.length, 3, list.stdout);
-  for (const m of members) {
-    assert.equal(m[1], "started", list.stdout);
-    assert.equal(m[5], "false", `a learner is left: ${list.stdout}`);
-  }
-  assert.deepEqual(members.map((m) => m[2]).sort(), [...CPS].sort());
+  await assertVotingMembers(CPS[0], CPS);
   const health = await onNode(CPS[0], `${ETCDCTL} endpoint health --cluster`);
   assert.equal((health.stdout.match(/is healthy/g) ?? []).length, 3, health.stdout + health.stderr);
   for (const cp of CPS) {
@@ -278,11 +267,7 @@ test("a control plane removed (etcd 3 -> 2, haproxy 2 backends) and added back w
   assert.notEqual(await writableThroughVIP("after-remove"), -1);
   const back = await kubeprov(home, ["up", "--name", NAME, "--control-planes", "3", "--nodes", "4", "--no-kubeconfig", "-o", "json"], 15 * 60_000);
   assert.equal(back.code, 0, back.stdout.split("\n").filter((l) => l.includes('"failed"')).join("\n") + back.stderr.slice(-3000));
-  const three = await onNode(CPS[0], `${ETCDCTL} member list -w simple`);
-  const members = three.stdout.trim().split("\n").map((l) => l.split(", "));
-  assert.equal(members.length, 3, three.stdout);
-  assert.deepEqual(members.map((m) => m[2]).sort(), [...CPS].sort());
-  for (const m of members) assert.deepEqual([m[1], m[5]], ["started", "false"], three.stdout);
+  await assertVotingMembers(CPS[0], CPS);
 });
 
 /** Every node's Ready condition with a heartbeat from after `since` (status from before a stop does not count). */

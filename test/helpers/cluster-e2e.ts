@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
 import { bundleDir, packageRoot } from "../../provisioner/paths.js";
 import { writeFileSync } from "node:fs";
+import assert from "node:assert/strict";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export const KUBEPROV = join(ROOT, "bin", "kubeprov.js");
@@ -77,4 +78,24 @@ export async function buildFixtureImage(name: string, tag: string, cluster: stri
   });
   writeFileSync(join(work, "Dockerfile"), `FROM scratch\nCOPY ${name} /${name}\nENTRYPOINT ["/${name}"]\n`);
   await execa("docker", ["build", "-q", "--label", `io.kubeprov.cluster=${cluster}`, "-t", tag, work]);
+}
+
+/** etcdctl on a control plane node, with the health-check client certificate kubeprov issues. */
+export const ETCDCTL =
+  "ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt " +
+  "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key";
+
+/** etcd's members as `etcdctl member list -w simple` on `node` prints them: [id, status, name, peers, clients, isLearner]. */
+export async function etcdMembers(node: string): Promise<string[][]> {
+  const list = await onNode(node, `${ETCDCTL} member list -w simple`);
+  if (list.code !== 0) throw new Error(`etcdctl member list on ${node}: ${list.stderr}`);
+  return list.stdout.trim().split("\n").filter(Boolean).map((l) => l.split(", "));
+}
+
+/** Asserts that etcd has exactly these members, every one started and voting (no learner left). */
+export async function assertVotingMembers(node: string, names: string[]): Promise<void> {
+  const members = await etcdMembers(node);
+  const text = members.map((m) => m.join(", ")).join("\n");
+  assert.deepEqual(members.map((m) => m[2]).sort(), [...names].sort(), text);
+  for (const m of members) assert.deepEqual([m[1], m[5]], ["started", "false"], `not a started voting member: ${text}`);
 }
