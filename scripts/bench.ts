@@ -194,6 +194,7 @@ async function benchHa(): Promise<void> {
   const upMs: number[] = [];
   const noopMs: number[] = [];
   const failoverMs: number[] = [];
+  const startMs: number[] = [];
   for (let i = 0; i < runs; i++) {
     const name = `kpt-bench-ha${i}`;
     try {
@@ -201,12 +202,7 @@ async function benchHa(): Promise<void> {
       await timed(["up", "--name", name, "--control-planes", "3", "--nodes", "4", "--no-kubeconfig"]);
       const kubeconfig = join(home, `${name}.kubeconfig`);
       writeFileSync(kubeconfig, await kubeprovOut(["kubeconfig", "--name", name]), { mode: 0o600 });
-      for (;;) {
-        const r = await $({ nothrow: true })`${kubectlBin} --kubeconfig ${kubeconfig} get nodes -o ${READY_JSONPATH}`;
-        if (r.stdout.split("\n").filter((l) => l === "True").length === 4) break;
-        if (performance.now() - t0 > 600_000) throw new Error("HA nodes not Ready within 600 s");
-        await new Promise((r2) => setTimeout(r2, 500));
-      }
+      await allReady(kubeconfig, 4, 600_000);
       upMs.push(performance.now() - t0);
       const t1 = performance.now();
       const out = await kubeprovOut(["up", "--name", name, "--control-planes", "3", "--nodes", "4", "--no-kubeconfig", "-o", "json"]);
@@ -233,6 +229,12 @@ async function benchHa(): Promise<void> {
       await Promise.all(attempts);
       if (done < 0) throw new Error(`${name}: no write through the VIP within 60 s of killing ${holder}`);
       failoverMs.push(done);
+      // The killed control plane back, then the whole cluster stopped and started: `start` returns
+      // once the API, every node and CoreDNS are back.
+      await $`docker start ${holder}`;
+      await allReady(kubeconfig, 4, 300_000);
+      await timed(["stop", "--name", name]);
+      startMs.push(await timed(["start", "--name", name]));
     } finally {
       await $({ env, nothrow: true })`node ${BIN} delete --name ${name}`;
     }
@@ -240,6 +242,18 @@ async function benchHa(): Promise<void> {
   note("HA up --control-planes 3 --nodes 4, until every node is Ready", stats(upMs));
   note("HA no-op re-run of up (3 + 1 nodes, whole process)", stats(noopMs));
   note("HA failover: docker kill of the VIP holder until a write through the VIP succeeds", stats(failoverMs));
+  note("HA start of the stopped 3 + 1 cluster until the API, every node and CoreDNS are back", stats(startMs));
+}
+
+/** Waits until `count` nodes are Ready (fresh or not), or throws after limitMs. */
+async function allReady(kubeconfig: string, count: number, limitMs: number): Promise<void> {
+  const t0 = performance.now();
+  for (;;) {
+    const r = await $({ nothrow: true })`${kubectlBin} --kubeconfig ${kubeconfig} get nodes -o ${READY_JSONPATH}`;
+    if (r.stdout.split("\n").filter((l) => l === "True").length === count) return;
+    if (performance.now() - t0 > limitMs) throw new Error(`not ${count} nodes Ready within ${limitMs / 1000} s`);
+    await new Promise((r2) => setTimeout(r2, 500));
+  }
 }
 
 const loadAvg = () => loadavg().map((l) => l.toFixed(1)).join(" ");
