@@ -94,6 +94,14 @@ describe("kubeprov --help and exit codes", () => {
     assert.match(r.stderr, /unknown command 'frobnicate'/);
   });
 
+  test("apply's --force and --drain-timeout without --prune exit 2 before any host is reached", async () => {
+    for (const extra of [["--force"], ["--drain-timeout", "30"]]) {
+      const r = await runHere(["apply", "-f", "/nonexistent/cluster.yaml", ...extra]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /only go with --prune/);
+    }
+  });
+
   test("an unknown option exits 2", async () => {
     const r = await kubeprov(["config", "validate", "--frobnicate"]);
     assert.equal(r.code, 2);

@@ -5,6 +5,7 @@
 // no longer lists leave it (lifecycle/prune.ts): after the joins, so a control plane replaced in
 // the file is added before the old one goes and etcd keeps its quorum.
 import type { Command } from "commander";
+import { UsageError } from "../../errors.js";
 import { loadTarget } from "../target.js";
 import { parsePositiveInt, runOptions, type CommonOptions } from "../options.js";
 import { runPipeline } from "../../engine/pipeline.js";
@@ -31,7 +32,10 @@ export function register(program: Command): void {
     .option("--prune", "afterwards, Nodes of the cluster that the file does not list are drained, removed (etcd member, Node object) and reset", false)
     .option("--force", "with --prune: go on when draining times out, a node is unreachable or etcd would lose its quorum", false)
     .option("--drain-timeout <seconds>", "with --prune: how long draining a node may take", parsePositiveInt, DEFAULT_DRAIN_TIMEOUT_S)
-    .action(async (o: ApplyOptions) => {
+    .action(async (o: ApplyOptions, cmd: Command) => {
+      // --force and --drain-timeout only say how nodes leave: alone they would be silently ignored.
+      const pruneOnly = ["force", "drainTimeout"].filter((k) => cmd.getOptionValueSource(k) === "cli");
+      if (!o.prune && pruneOnly.length) throw new UsageError(`${pruneOnly.map((k) => (k === "force" ? "--force" : "--drain-timeout")).join(" and ")} only go with --prune`);
       const ignorePreflightErrors = validateIgnorePreflightErrors(o.ignorePreflightErrors);
       const { cluster, source } = await loadTarget(o);
       const warning = controlPlaneQuorumWarning(cluster.spec.hosts.filter((h) => h.roles.includes("control-plane")).length);
