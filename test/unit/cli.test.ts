@@ -98,7 +98,7 @@ describe("kubeprov --help and exit codes", () => {
     for (const extra of [["--force"], ["--drain-timeout", "30"]]) {
       const r = await runHere(["apply", "-f", "/nonexistent/cluster.yaml", ...extra]);
       assert.equal(r.code, 2, r.stderr);
-      assert.match(r.stderr, /only go with --prune/);
+      assert.match(r.stderr, /: only with --prune/);
     }
   });
 

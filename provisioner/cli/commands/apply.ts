@@ -35,7 +35,7 @@ export function register(program: Command): void {
     .action(async (o: ApplyOptions, cmd: Command) => {
       // --force and --drain-timeout only say how nodes leave: alone they would be silently ignored.
       const pruneOnly = ["force", "drainTimeout"].filter((k) => cmd.getOptionValueSource(k) === "cli");
-      if (!o.prune && pruneOnly.length) throw new UsageError(`${pruneOnly.map((k) => (k === "force" ? "--force" : "--drain-timeout")).join(" and ")} only go with --prune`);
+      if (!o.prune && pruneOnly.length) throw new UsageError(`${pruneOnly.map((k) => (k === "force" ? "--force" : "--drain-timeout")).join(" and ")}: only with --prune (they say how nodes leave the cluster)`);
       const ignorePreflightErrors = validateIgnorePreflightErrors(o.ignorePreflightErrors);
       const { cluster, source } = await loadTarget(o);
       const warning = controlPlaneQuorumWarning(cluster.spec.hosts.filter((h) => h.roles.includes("control-plane")).length);
