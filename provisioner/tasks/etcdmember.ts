@@ -153,7 +153,7 @@ export function etcdMemberAddTask(opts: { hosts: (ctx: RunContext) => Host[]; af
 }
 
 /** Stops the local etcd and removes what a learner that never became a voter left on its host. */
-async function removeLocalLearner(host: Host, ctx: RunContext): Promise<void> {
+async function removeLocalLearner(host: Host): Promise<void> {
   const unit = unitPath("etcd");
   await host.transport.exec(
     [
@@ -165,7 +165,6 @@ async function removeLocalLearner(host: Host, ctx: RunContext): Promise<void> {
     ].join("\n"),
     { sudo: true, check: false, timeoutMs: 60_000 },
   );
-  void ctx;
 }
 
 /** Waits until the learner on this host caught up, then promotes it to a voting member. */
@@ -211,7 +210,7 @@ export function etcdPromoteTask(opts: { hosts: (ctx: RunContext) => Host[]; afte
       const me = memberOf(await listMembers(ctx, host).catch(() => []), host);
       if (me && !me.learner) return;
       if (me) await reconfigure(ctx, `member remove ${me.id}`, host);
-      await removeLocalLearner(host, ctx);
+      await removeLocalLearner(host);
       ctx.log("warn", `undone: ${me ? `learner ${me.id} removed from etcd, ` : ""}the local etcd stopped and its data removed; a re-run joins again`, host, ETCD_MEMBER_PROMOTE_TASK);
     },
   };
