@@ -13,6 +13,7 @@ import { etcdctlCommand, listMembers, memberOf, reconfigure } from "../tasks/etc
 import { BIN_DIR, KUBERNETES_DIR, PORT_APISERVER } from "../constants.js";
 import { shq } from "../transport/transport.js";
 import { isMap, isSeq, parseDocument, type YAMLSeq } from "yaml";
+import { clusterHasExternalEtcd, isEtcdHost } from "../plan/topology.js";
 
 export interface RemoveNodeOptions {
   /** Go on when draining times out, the node is unreachable, or etcd would lose its quorum. */
@@ -40,6 +41,10 @@ export async function removeNodeFromCluster(cluster: Cluster, source: string, no
   const spec = cluster.spec.hosts.find((h) => h.name === node);
   if (!spec) throw new UsageError(`${node} is not a node of ${cluster.metadata.name} (${cluster.spec.hosts.map((h) => h.name).join(", ")})`);
   const isCp = spec.roles.includes("control-plane");
+  if (isEtcdHost(spec))
+    throw new UsageError(`${node} is an external etcd host (role etcd), not a Kubernetes node: removing a member of the external etcd is not built (etcdctl member remove on an etcd host does it by hand)`);
+  // With external etcd a control plane has no etcd member to remove.
+  const hasMember = isCp && !clusterHasExternalEtcd(cluster);
   const rest = withoutHost(cluster, node);
   if (isCp && !rest.spec.hosts.some((h) => h.roles.includes("control-plane")))
     throw new UsageError(`${node} is the last control plane of ${cluster.metadata.name}: delete the cluster instead`);
@@ -56,7 +61,7 @@ export async function removeNodeFromCluster(cluster: Cluster, source: string, no
     if (!via) throw new RuntimeFailure(`no control plane of ${cluster.metadata.name} other than ${node} is reachable`);
 
     let memberId: string | undefined;
-    if (isCp) {
+    if (hasMember) {
       const members = await listMembers(ctx);
       const me = target ? memberOf(members, target) : members.find((m) => m.name === node);
       memberId = me?.id;

@@ -36,7 +36,9 @@ export async function materialize(plan: PkiPlan): Promise<FileWrite[]> {
   // Issuers: existing CAs from their files, new ones self-signed.
   const issuers = new Map<CAName, Promise<Issuer | undefined>>();
   for (const spec of CAS) {
-    const state = plan.cas.get(spec.name)!;
+    // A node that holds part of the table (an etcd host) has plans for some CAs only.
+    const state = plan.cas.get(spec.name);
+    if (!state) continue;
     issuers.set(
       spec.name,
       (async () => {

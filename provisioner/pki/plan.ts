@@ -96,16 +96,33 @@ export interface PlanOptions {
   /** Which parts of the table to plan (default both). */
   certs?: boolean;
   kubeconfigs?: boolean;
+  /** The part of the table this node holds (default: all of it, a control plane's). */
+  part?: PkiPart;
+  /**
+   * CAs whose key (from `shared`) signs this node's leaves but is not written on it: with external
+   * etcd a control plane holds the etcd CA certificate only, as kubeadm's external etcd layout.
+   */
+  signOnly?: readonly CAName[];
 }
+
+/** A subset of the table: which CAs, which leaves, and whether the service account key pair. */
+export interface PkiPart {
+  cas: readonly CAName[];
+  leaves: readonly string[];
+  serviceAccount: boolean;
+}
+
+const casOf = (opts: Pick<PlanOptions, "part">): readonly CASpec[] => (opts.part ? CAS.filter((c) => opts.part!.cas.includes(c.name)) : CAS);
+const leavesOf = (opts: Pick<PlanOptions, "part">): readonly LeafSpec[] => (opts.part ? LEAVES.filter((l) => opts.part!.leaves.includes(l.name)) : LEAVES);
 
 const DAY = 86_400_000;
 
 /** Every path the plan may read for this context. */
-export function snapshotPaths(ctx: PkiContext, opts: Pick<PlanOptions, "certs" | "kubeconfigs"> = {}): string[] {
-  const paths = [...CAS.flatMap((c) => [certPath(ctx, c.baseName, "crt"), certPath(ctx, c.baseName, "key")])];
+export function snapshotPaths(ctx: PkiContext, opts: Pick<PlanOptions, "certs" | "kubeconfigs" | "part"> = {}): string[] {
+  const paths = [...casOf(opts).flatMap((c) => [certPath(ctx, c.baseName, "crt"), certPath(ctx, c.baseName, "key")])];
   if (opts.certs !== false) {
-    paths.push(...LEAVES.flatMap((l) => [certPath(ctx, l.baseName, "crt"), certPath(ctx, l.baseName, "key")]));
-    paths.push(certPath(ctx, "sa", "key"), certPath(ctx, "sa", "pub"));
+    paths.push(...leavesOf(opts).flatMap((l) => [certPath(ctx, l.baseName, "crt"), certPath(ctx, l.baseName, "key")]));
+    if (opts.part?.serviceAccount !== false) paths.push(certPath(ctx, "sa", "key"), certPath(ctx, "sa", "pub"));
   }
   if (opts.kubeconfigs !== false) paths.push(...KUBECONFIGS.filter((k) => k.onNode(ctx)).map((k) => kubeconfigPath(ctx, k.name)));
   return paths;
@@ -126,8 +143,9 @@ export function planPki(ctx: PkiContext, snapshot: Snapshot, opts: PlanOptions =
   };
   const unreadable = (p: string) => snapshot.get(p) instanceof Error;
 
+  const signOnly = (name: CAName) => opts.signOnly?.includes(name) ?? false;
   // CAs.
-  for (const spec of CAS) {
+  for (const spec of casOf(opts)) {
     const crtPath = certPath(ctx, spec.baseName, "crt");
     const keyPath = certPath(ctx, spec.baseName, "key");
     const state: CAState = { spec };
@@ -183,6 +201,9 @@ export function planPki(ctx: PkiContext, snapshot: Snapshot, opts: PlanOptions =
         }
         state.keyPem = key;
         plan.decisions.push({ name: spec.name, kind: "ca", action: "keep", reason: `valid until ${day(info.notAfter)}`, paths });
+      } else if (sharedKey && signOnly(spec.name)) {
+        state.keyPem = sharedKey;
+        plan.decisions.push({ name: spec.name, kind: "ca", action: "keep", reason: `valid until ${day(info.notAfter)}; its key signs here but stays off this node`, paths: [crtPath] });
       } else if (sharedKey) {
         state.keyPem = sharedKey;
         plan.copies.set(keyPath, sharedKey);
@@ -202,19 +223,18 @@ export function planPki(ctx: PkiContext, snapshot: Snapshot, opts: PlanOptions =
         continue;
       }
       plan.copies.set(crtPath, sharedCrt);
-      if (sharedKey) {
-        state.keyPem = sharedKey;
-        plan.copies.set(keyPath, sharedKey);
-      }
-      plan.decisions.push({ name: spec.name, kind: "ca", action: "copy", reason: "from the first control plane", paths: sharedKey ? paths : [crtPath] });
+      if (sharedKey) state.keyPem = sharedKey;
+      const keyCopied = sharedKey !== undefined && !signOnly(spec.name);
+      if (keyCopied) plan.copies.set(keyPath, sharedKey);
+      plan.decisions.push({ name: spec.name, kind: "ca", action: "copy", reason: keyCopied || !sharedKey ? "from the first control plane" : "certificate only (its key signs here but stays off this node)", paths: keyCopied ? paths : [crtPath] });
     } else {
       plan.decisions.push({ name: spec.name, kind: "ca", action: "create", reason: "no CA yet", paths });
     }
   }
 
   if (opts.certs !== false) {
-    for (const leaf of LEAVES) planLeaf(plan, leaf, get, unreadable, renewWindowEnd, wantRenew(leaf.name));
-    planServiceAccount(plan, get, opts.shared);
+    for (const leaf of leavesOf(opts)) planLeaf(plan, leaf, get, unreadable, renewWindowEnd, wantRenew(leaf.name));
+    if (opts.part?.serviceAccount !== false) planServiceAccount(plan, get, opts.shared);
   }
   if (opts.kubeconfigs !== false) {
     for (const kc of KUBECONFIGS) if (kc.onNode(ctx)) planKubeconfig(plan, kc, get, renewWindowEnd, wantRenew(kc.name));

@@ -6,6 +6,9 @@
 //   other control planes, one at a time in file order: etcd learner added → local etcd →
 //                        promoted → control plane → wait → mark-control-plane → CNI
 //   workers, in parallel: bootstrap token → bootstrap kubeconfig → kubelet (TLS bootstrap) → CNI
+//   external etcd (hosts with role etcd, before any control plane): preflight → binaries → etcd
+//                        certs (first etcd host first) → etcd units → every member healthy; the
+//                        control planes then run no etcd of their own (no data dir, no learners)
 // Scopes: "init" is the first control plane's part (kubeadm init), "join" every other host's
 // (kubeadm join), "all" both (apply, up). Dependencies on tasks outside the scope are dropped: the
 // part they stand for already exists (the cluster is the source of truth).
@@ -25,7 +28,9 @@ import { etcdMemberAddTask, etcdPromoteTask } from "../tasks/etcdmember.js";
 import { joinKubeconfigTask } from "../tasks/join.js";
 import { cniImagesTask, cniManifestTask } from "../tasks/cnimanifest.js";
 import { joinEndpoint } from "../bootstrap/joincmd.js";
-import { firstControlPlane, joiningControlPlanes, workers } from "./topology.js";
+import { externalEtcdHosts, firstControlPlane, hasExternalEtcd, joiningControlPlanes, workers } from "./topology.js";
+import { externalEtcdTasks } from "../tasks/externaletcd.js";
+import { PREPARE_BINARIES_TASK, PREPARE_MARKER_TASK } from "../tasks/prepare.js";
 
 export type PlanScope = "init" | "join" | "all";
 
@@ -61,23 +66,36 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
   };
   const cps = inFileOrder(first, joining);
   const everyone = inFileOrder(first, joining, joiningWorkers);
+  // External etcd is made with the first control plane (init); stacked etcd only without it.
+  const etcdHosts: Select = (ctx) => (inInit ? externalEtcdHosts(ctx) : []);
+  const stacked = (sel: Select): Select => (ctx) => (hasExternalEtcd(ctx) ? [] : sel(ctx));
+  const withEtcdHosts = inFileOrder(first, joining, joiningWorkers, etcdHosts);
 
   // ---- every host, every control plane ----
-  const preflight = preflightTasks().map((t) => place(t, everyone, []));
+  const preflight = preflightTasks().map((t) => place(t, withEtcdHosts, []));
   const pre = names(preflight);
-  const prepareRuntime = prepareTasks().map((t) => place(t, everyone, pre));
+  // etcd hosts get the cluster marker and their binaries (etcd, etcdctl, etcdutl); no runtime, no kubelet.
+  const onEtcdHostsToo = new Set([PREPARE_MARKER_TASK, PREPARE_BINARIES_TASK]);
+  const prepareRuntime = prepareTasks().map((t) => place(t, onEtcdHostsToo.has(t.name) ? withEtcdHosts : everyone, pre));
   const images = place(imagesTask({ after: names(prepareRuntime), set: "control-plane" }), everyone, pre);
   const addonImages = place(imagesTask({ after: [images.name], set: "addons", name: ADDON_IMAGES_TASK }), everyone, pre);
   const prepare = [...prepareRuntime, images];
-  const certs = certsTasks().map((t) => place(t, cps, pre));
+  // ---- external etcd (role etcd): its own cluster, before the control planes need it ----
+  const etcdBinaries = prepareRuntime.filter((t) => onEtcdHostsToo.has(t.name));
+  const externalEtcd = externalEtcdTasks({ hosts: etcdHosts, after: [...pre, ...names(etcdBinaries)] });
+  const [externalEtcdCerts, , externalEtcdHealthy] = externalEtcd;
+
+  const certs = certsTasks().map((t) => place(t, cps, [...pre, externalEtcdCerts.name]));
   const kubeconfigs = kubeconfigTasks().map((t) => place(t, cps, [...pre, ...names(certs)]));
   const kubelet = place(kubeletStartTask(), cps, [...names(prepare), ...names(certs), ...names(kubeconfigs)]);
   const [etcdDataDir, etcdLocal] = etcdTasks({ hosts: cps, after: [] });
-  const dataDir = place(etcdDataDir, cps, [...names(prepare), ...names(certs)]);
+  const dataDir = place(etcdDataDir, stacked(cps), [...names(prepare), ...names(certs)]);
 
   // ---- the first control plane (init) ----
-  const etcd = place(etcdLocal, first, [dataDir.name, ...names(prepare), ...names(certs)]);
-  const controlPlane = controlPlaneTasks({ hosts: first, after: [] }).map((t) => place(t, first, [...names(prepare), ...names(certs), ...names(kubeconfigs)]));
+  const etcd = place(etcdLocal, stacked(first), [dataDir.name, ...names(prepare), ...names(certs)]);
+  const controlPlane = controlPlaneTasks({ hosts: first, after: [] }).map((t) =>
+    place(t, first, [...names(prepare), ...names(certs), ...names(kubeconfigs), externalEtcdHealthy.name]),
+  );
   const wait = waitControlPlaneTask({ hosts: first, after: [kubelet.name, etcd.name, ...names(controlPlane)] });
   const ha = haTasks({ hosts: cps, after: names(prepareRuntime), endpoint: { hosts: first, after: [wait.name] } });
   const apiReady = [wait.name, HA_ENDPOINT_TASK];
@@ -89,11 +107,12 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
     : [];
 
   // ---- the other control planes (join --control-plane), one etcd member at a time ----
-  const memberAdd = etcdMemberAddTask({ hosts: joining, after: [kubelet.name, dataDir.name, ...apiReady] });
-  const joinEtcd = place(componentTask("etcd", CP_JOIN, `${CP_JOIN}/etcd`, joining, []), joining, [memberAdd.name], { perHost: true });
-  const promote = etcdPromoteTask({ hosts: joining, after: [joinEtcd.name] });
+  // With external etcd a joining control plane has no member of its own: these run on no host.
+  const memberAdd = etcdMemberAddTask({ hosts: stacked(joining), after: [kubelet.name, dataDir.name, ...apiReady] });
+  const joinEtcd = place(componentTask("etcd", CP_JOIN, `${CP_JOIN}/etcd`, joining, []), stacked(joining), [memberAdd.name], { perHost: true });
+  const promote = etcdPromoteTask({ hosts: stacked(joining), after: [joinEtcd.name] });
   const joinControlPlane = controlPlaneTasks({ hosts: joining, after: [], prefix: CP_JOIN, phase: CP_JOIN }).map((t) =>
-    place(t, joining, [promote.name, ...names(kubeconfigs)], { perHost: true }),
+    place(t, joining, [promote.name, ...names(kubeconfigs), ...apiReady], { perHost: true }),
   );
   const joinWait = waitControlPlaneTask({ hosts: joining, after: names(joinControlPlane), name: `${CP_JOIN}/wait`, phase: CP_JOIN, perHost: true });
   const joinMark = markControlPlaneTask({ hosts: joining, after: [joinWait.name, CLUSTER_ADMINS_TASK], name: `${CP_JOIN}/mark-control-plane`, phase: CP_JOIN });
@@ -113,6 +132,7 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
   const all: Task[] = [
     ...preflight,
     ...prepare,
+    ...externalEtcd,
     ...certs,
     ...kubeconfigs,
     kubelet,

@@ -40,18 +40,32 @@ export function controlPlaneHosts(cluster: Cluster): Cluster["spec"]["hosts"] {
   return cluster.spec.hosts.filter((h) => h.roles.includes("control-plane"));
 }
 
+/** The hosts of an external etcd cluster (role etcd), in file order; empty with stacked etcd. */
+export function etcdHostSpecs(cluster: Cluster): Cluster["spec"]["hosts"] {
+  return cluster.spec.hosts.filter((h) => h.roles.includes("etcd"));
+}
+
+/** The client URLs kube-apiserver uses: the local member (stacked), or every external member. */
+export function etcdServers(cluster: Cluster): string {
+  const external = etcdHostSpecs(cluster);
+  if (!external.length) return `https://127.0.0.1:${PORT_ETCD_CLIENT}`;
+  return external.map((h) => `https://${urlHost(nodeIPOf(h))}:${PORT_ETCD_CLIENT}`).join(",");
+}
+
 function nodeIPOf(h: Cluster["spec"]["hosts"][number]): string {
   return h.internalAddress ?? h.address;
 }
 
 export function etcdFlags(cluster: Cluster, host: Host): Flags {
   const ip = host.nodeIP;
+  const external = etcdHostSpecs(cluster);
   const cps = controlPlaneHosts(cluster);
-  // The first control plane starts the cluster alone. Each later one joins the members before it in
-  // file order (they join one at a time, in that order), so its --initial-cluster is exactly the
-  // member list etcd holds once it was added, and stays the same on every later run.
-  const index = Math.max(0, cps.findIndex((h) => h.name === host.name));
-  const initial = cps.length ? cps.slice(0, index + 1) : [];
+  // Stacked: the first control plane starts the cluster alone. Each later one joins the members
+  // before it in file order (they join one at a time, in that order), so its --initial-cluster is
+  // exactly the member list etcd holds once it was added, and stays the same on every later run.
+  // External: the etcd hosts start together as one new cluster of all of them (a static bootstrap).
+  const index = external.length ? 0 : Math.max(0, cps.findIndex((h) => h.name === host.name));
+  const initial = external.length ? external : cps.length ? cps.slice(0, index + 1) : [];
   return new Map([
     ["name", host.name],
     ["data-dir", ETCD_DATA_DIR],
@@ -88,7 +102,7 @@ export function apiserverFlags(cluster: Cluster, host: Host): Flags {
     ["client-ca-file", pki("ca.crt")],
     ["tls-cert-file", pki("apiserver.crt")],
     ["tls-private-key-file", pki("apiserver.key")],
-    ["etcd-servers", `https://127.0.0.1:${PORT_ETCD_CLIENT}`],
+    ["etcd-servers", etcdServers(cluster)],
     ["etcd-cafile", pki("etcd/ca.crt")],
     ["etcd-certfile", pki("apiserver-etcd-client.crt")],
     ["etcd-keyfile", pki("apiserver-etcd-client.key")],

@@ -204,6 +204,7 @@ export function rolePorts(roles: readonly Role[], cluster: Cluster): PortRange[]
     add(PORT_SCHEDULER);
     if (cluster.spec.ha.enabled) add(cluster.spec.ha.haproxyPort);
   }
+  if (roles.includes("etcd")) add(PORT_ETCD_CLIENT, PORT_ETCD_PEER);
   if (roles.includes("worker")) {
     add(PORT_KUBELET);
     add(NODEPORT_MIN, NODEPORT_MAX);

@@ -4,7 +4,8 @@
 import { z } from "zod";
 import { API_VERSION, DEFAULT_KUBERNETES_VERSION, KIND_CLUSTER } from "../constants.js";
 
-export const ROLES = ["control-plane", "worker"] as const;
+/** etcd: a host of an external etcd cluster (kubeadm's "external etcd" topology); it runs etcd only. */
+export const ROLES = ["control-plane", "worker", "etcd"] as const;
 export type Role = (typeof ROLES)[number];
 
 const dns1123Label = z

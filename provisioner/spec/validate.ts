@@ -130,6 +130,16 @@ export function validateCluster(cluster: Cluster): Problem[] {
   }
   if (!spec.hosts.some((h) => h.roles.includes("control-plane")))
     add(["spec", "hosts"], "no host has the control-plane role; at least one must");
+  // An etcd host runs etcd and nothing else (no kubelet): etcd on a control plane is the stacked
+  // topology, which needs no role; etcd next to a worker's pods is not a layout kubeadm knows.
+  spec.hosts.forEach((h, i) => {
+    if (!h.roles.includes("etcd")) return;
+    const j = h.roles.indexOf("etcd");
+    if (h.roles.includes("control-plane"))
+      add(["spec", "hosts", i, "roles", j], `host "${h.name}" has roles control-plane and etcd: etcd on a control plane is stacked etcd (the default, no etcd role needed); an etcd host runs etcd only`);
+    else if (h.roles.includes("worker"))
+      add(["spec", "hosts", i, "roles", j], `host "${h.name}" has roles worker and etcd: an etcd host runs etcd only (no kubelet, no pods); give it the etcd role alone`);
+  });
 
   // --- control plane endpoint ---------------------------------------------------------------
   if (spec.controlPlaneEndpoint !== undefined) {

@@ -10,6 +10,8 @@ import { changes, sharedRelPaths, type Decision, type PlanOptions, type SharedCa
 import { TransportStore } from "../pki/store.js";
 
 import { controlPlanes, firstControlPlane } from "../plan/topology.js";
+import { HostError } from "../errors.js";
+import { controlPlaneEtcdPki } from "./externaletcd.js";
 
 /** The node's PKI context in a run (cert dir and kubeconfig dir: kubeadm's, unless options override them). */
 export function hostPkiContext(host: Host, ctx: RunContext): PkiContext {
@@ -40,7 +42,7 @@ export async function readSharedCaSet(host: Host, ctx: RunContext): Promise<Shar
   return set;
 }
 
-function summary(ds: Decision[]): string {
+export function summary(ds: Decision[]): string {
   const by = (a: string) => ds.filter((d) => d.action === a).map((d) => d.name);
   const parts = [
     by("create").length ? `create ${by("create").join(", ")}` : "",
@@ -50,7 +52,7 @@ function summary(ds: Decision[]): string {
   return parts.join("; ");
 }
 
-function modeSummary(fixes: { path: string; from: number; to: number }[]): string {
+export function modeSummary(fixes: { path: string; from: number; to: number }[]): string {
   return fixes.map((f) => `chmod ${f.to.toString(8)} ${f.path} (was ${f.from.toString(8)})`).join(", ");
 }
 
@@ -70,7 +72,9 @@ export function pkiTask(spec: { name: string; phase: string; description: string
       if (shared && !shared.has("ca.crt")) {
         return { needed: true, reason: `the CAs come from ${firstControlPlane(ctx).name}, which has none yet` };
       }
-      const plan = await planOn(new TransportStore(host.transport), pctx, { ...spec.plan, shared });
+      const etcd = await controlPlaneEtcdPki(ctx, shared);
+      if (etcd && "waitingFor" in etcd) return { needed: true, reason: etcd.waitingFor };
+      const plan = await planOn(new TransportStore(host.transport), pctx, { ...spec.plan, shared, ...etcd?.options });
       const todo = changes(plan);
       for (const w of plan.warnings) ctx.log("warn", w, host, spec.name);
       const reason = [summary(todo), modeSummary(plan.modeFixes)].filter(Boolean).join("; ");
@@ -79,7 +83,10 @@ export function pkiTask(spec: { name: string; phase: string; description: string
     async apply(host: Host, ctx: RunContext): Promise<ApplyResult> {
       const pctx = hostPkiContext(host, ctx);
       const shared = await readSharedCaSet(host, ctx);
-      const r = await ensurePki(new TransportStore(host.transport), pctx, { ...spec.plan, shared });
+      // External etcd: the etcd CA comes from the first etcd host, and its key stays there.
+      const etcd = await controlPlaneEtcdPki(ctx, shared);
+      if (etcd && "waitingFor" in etcd) throw new HostError(host.name, spec.name, etcd.waitingFor);
+      const r = await ensurePki(new TransportStore(host.transport), pctx, { ...spec.plan, shared, ...etcd?.options });
       return { detail: [summary(changes(r.plan)), modeSummary(r.plan.modeFixes)].filter(Boolean).join("; ") || "nothing to do" };
     },
   };

@@ -8,7 +8,7 @@ import { BIN_DIR, ETCD_DATA_DIR, PKI_DIR, PORT_ETCD_CLIENT, PORT_ETCD_PEER } fro
 import { HostError } from "../errors.js";
 import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
 import { urlHost } from "../plan/components.js";
-import { controlPlanes } from "../plan/topology.js";
+import { etcdMembers } from "../plan/topology.js";
 import { shq } from "../transport/transport.js";
 import { manifestPath, unitPath } from "./controlplane.js";
 
@@ -30,7 +30,7 @@ export interface EtcdMember {
   learner: boolean;
 }
 
-/** etcdctl on a control plane, authenticated with the etcd health-check client certificate. */
+/** etcdctl on an etcd member's host, authenticated with the etcd health-check client certificate. */
 export function etcdctlCommand(args: string, endpoint = `https://127.0.0.1:${PORT_ETCD_CLIENT}`): string {
   return [
     `ETCDCTL_API=3 ${BIN_DIR}/etcdctl`,
@@ -69,12 +69,13 @@ export function memberOf(members: EtcdMember[], host: Host): EtcdMember | undefi
 }
 
 /**
- * Runs an etcdctl command on a control plane whose etcd answers (file order, `exclude` skipped):
- * the cluster is the source of truth, and any healthy member can change membership.
+ * Runs an etcdctl command on an etcd member's host whose etcd answers (file order, `exclude`
+ * skipped): the control planes with stacked etcd, the etcd hosts with external etcd. The cluster is
+ * the source of truth, and any healthy member can change membership.
  */
 export async function onEtcdMember(ctx: RunContext, args: string, exclude?: Host): Promise<{ host: Host; stdout: string }> {
   const errors: string[] = [];
-  for (const h of controlPlanes(ctx)) {
+  for (const h of etcdMembers(ctx)) {
     if (exclude && h.name === exclude.name) continue;
     const r = await h.transport.exec(etcdctlCommand(args), { sudo: true, check: false, timeoutMs: 20_000 });
     if (r.code === 0) return { host: h, stdout: r.stdout };

@@ -45,6 +45,8 @@ export const PAUSE_IMAGE = `${IMAGE_REGISTRY}/pause:${PAUSE_VERSION}`;
 
 /** Binaries a host needs from the artifact source. kube-proxy runs as a DaemonSet image, kubeadm is not used. */
 export function binariesFor(cluster: Cluster, roles: readonly string[], available?: readonly string[]): string[] {
+  // An external etcd host runs etcd only (a systemd unit); etcdctl and etcdutl for membership and snapshots.
+  if (roles.includes("etcd")) return ["etcd", "etcdctl", "etcdutl"].filter((n) => n === "etcd" || available === undefined || available.includes(n));
   const names = ["kubelet", "kubectl"];
   if (roles.includes("control-plane") && cluster.spec.controlPlane.mode === "systemd") {
     names.push("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "etcdctl");

@@ -8,7 +8,8 @@ import { BIN_DIR, KUBERNETES_DIR, MANIFESTS_DIR, PORT_APISERVER, PORT_CONTROLLER
 import { HostError, lastLines } from "../errors.js";
 import { shq } from "../transport/transport.js";
 import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
-import { ALL_COMPONENTS, urlHost, type ComponentName } from "../plan/components.js";
+import { ALL_COMPONENTS, CONTROL_PLANE_COMPONENTS, urlHost, type ComponentName } from "../plan/components.js";
+import { hasExternalEtcd } from "../plan/topology.js";
 import { matchKnownCauses } from "../plan/diagnose.js";
 import { changedComponents } from "./controlplane.js";
 
@@ -82,7 +83,8 @@ export async function componentStatuses(host: Host, ctx: RunContext, logLines = 
   const mode = ctx.cluster.spec.controlPlane.mode;
   const SEP = "@@kubeprov-component@@";
   const parts: string[] = [];
-  for (const c of ALL_COMPONENTS) {
+  // With external etcd the control plane runs no etcd of its own: it is not judged here.
+  for (const c of hasExternalEtcd(ctx) ? CONTROL_PLANE_COMPONENTS : ALL_COMPONENTS) {
     if (mode === "static-pods") {
       parts.push(
         [

@@ -11,7 +11,7 @@ import { parsePositiveInt, runOptions, type CommonOptions } from "../options.js"
 import { runPipeline } from "../../engine/pipeline.js";
 import { clusterTasks } from "../../plan/cluster.js";
 import { collectIds, validateIgnorePreflightErrors } from "../../tasks/preflight.js";
-import { controlPlaneQuorumWarning } from "../../plan/topology.js";
+import { clusterQuorumWarning } from "../../plan/topology.js";
 import { createReporter } from "../../output/index.js";
 import { summaryEvent, type RunSummary } from "../../engine/runner.js";
 import { DEFAULT_DRAIN_TIMEOUT_S } from "../../lifecycle/remove-node.js";
@@ -38,7 +38,7 @@ export function register(program: Command): void {
       if (!o.prune && pruneOnly.length) throw new UsageError(`${pruneOnly.map((k) => (k === "force" ? "--force" : "--drain-timeout")).join(" and ")}: only with --prune (they say how nodes leave the cluster)`);
       const ignorePreflightErrors = validateIgnorePreflightErrors(o.ignorePreflightErrors);
       const { cluster, source } = await loadTarget(o);
-      const warning = controlPlaneQuorumWarning(cluster.spec.hosts.filter((h) => h.roles.includes("control-plane")).length);
+      const warning = clusterQuorumWarning(cluster);
       if (warning) process.stderr.write(`warning: ${source}: ${warning}\n`);
       const converge = {
         cluster,

@@ -14,6 +14,7 @@ import { outputOption, runOptions, targetOptions, type CommonOptions } from "../
 import { closeHosts, openTransport, toHost } from "../../transport/pool.js";
 import { describeStatus, localEtcdutl, readCheckedSnapshot, writeCheckedSnapshot } from "../../etcd/snapshot-file.js";
 import { ETCD_DATA_DIR } from "../../constants.js";
+import { clusterHasExternalEtcd, externalEtcdRefusal, isEtcdHost } from "../../plan/topology.js";
 
 interface SaveOptions extends CommonOptions {
   node?: string;
@@ -27,9 +28,12 @@ const isControlPlane = (h: { roles: string[] }) => h.roles.includes("control-pla
 
 async function save(file: string, o: SaveOptions): Promise<void> {
   const { cluster } = await loadTarget(o);
-  const cps = cluster.spec.hosts.filter(isControlPlane);
+  // The etcd members' hosts: the etcd hosts with external etcd, else the control planes.
+  const external = clusterHasExternalEtcd(cluster);
+  const cps = cluster.spec.hosts.filter(external ? isEtcdHost : isControlPlane);
+  const what = external ? "an etcd host" : "a control plane";
   if (o.node && !cps.some((h) => h.name === o.node)) {
-    throw new UsageError(`--node ${o.node}: not a control plane of ${cluster.metadata.name} (${cps.map((h) => h.name).join(", ")})`);
+    throw new UsageError(`--node ${o.node}: not ${what} of ${cluster.metadata.name} (${cps.map((h) => h.name).join(", ")})`);
   }
   const candidates = o.node ? cps.filter((h) => h.name === o.node) : cps;
   // Where the snapshot goes is checked before any host is asked for one.
@@ -70,11 +74,13 @@ async function save(file: string, o: SaveOptions): Promise<void> {
     }
     return;
   }
-  throw new RuntimeFailure(`no control plane gave an etcd snapshot (${candidates.map((h) => h.name).join(", ")})`, errors.join("\n"));
+  throw new RuntimeFailure(`no ${external ? "etcd host" : "control plane"} gave an etcd snapshot (${candidates.map((h) => h.name).join(", ")})`, errors.join("\n"));
 }
 
 async function restore(file: string, o: RestoreOptions): Promise<void> {
   const { cluster, source } = await loadTarget(o);
+  const refusal = externalEtcdRefusal(cluster, "etcd snapshot restore");
+  if (refusal) throw new UsageError(`${source}: ${refusal}; restore the etcd hosts with etcdutl snapshot restore by hand (etcd's disaster recovery guide), then start their etcd units`);
   const cps = cluster.spec.hosts.filter(isControlPlane);
   if (!cps.length) throw new UsageError(`${source}: the cluster has no control-plane host`);
   const { data, status } = await readCheckedSnapshot(file, localEtcdutl(cluster));
@@ -117,7 +123,7 @@ export function register(program: Command): void {
   const saveCmd = snapshot
     .command("save <file>")
     .description("take an etcd snapshot on a control plane and write it to FILE (mode 0600), checked with etcdutl snapshot status")
-    .option("--node <name>", "the control plane to take it on (default: the first one, in file order, whose etcd answers)");
+    .option("--node <name>", "the control plane (or, with external etcd, the etcd host) to take it on (default: the first one, in file order, whose etcd answers)");
   targetOptions(saveCmd);
   outputOption(saveCmd);
   saveCmd.action((file: string, o: SaveOptions) => save(file, o));

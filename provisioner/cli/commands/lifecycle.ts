@@ -12,6 +12,7 @@ import { MemoryReporter } from "../../events.js";
 import { apiClient, closeApiClients, objectPath, type KubeObject } from "../../bootstrap/api.js";
 import type { Cluster } from "../../spec/schema.js";
 import { stopLeaders } from "../../lifecycle/graceful-stop.js";
+import { isEtcdHost } from "../../plan/topology.js";
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** How long `start` waits for the cluster to be back (a node's kubelet needs the most of it). */
@@ -44,7 +45,8 @@ export async function clusterNotBack(cluster: Cluster, source: string, since?: D
     const ready = new Set(
       nodes.filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True" && fresh(c.lastHeartbeatTime))).map((n) => n.metadata.name),
     );
-    const missing = cluster.spec.hosts.filter((h) => !ready.has(h.name)).map((h) => `node ${h.name} not Ready`);
+    // etcd hosts (role etcd) are no Kubernetes nodes: they have no Node to be Ready.
+    const missing = cluster.spec.hosts.filter((h) => !isEtcdHost(h) && !ready.has(h.name)).map((h) => `node ${h.name} not Ready`);
     const pods = await api.list<PodObject>(`${objectPath("v1", "Pod", "", "kube-system")}?labelSelector=${encodeURIComponent("k8s-app=kube-dns")}`);
     const dnsReady = pods.some(
       (p) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") && (p.status?.containerStatuses ?? []).some((c) => fresh(c.state?.running?.startedAt)),
@@ -111,7 +113,7 @@ export function register(program: Command): void {
       while (Date.now() - started < o.wait * 1000) {
         missing = await clusterNotBack(cluster, source, since);
         if (!missing.length) {
-          process.stderr.write(`cluster ${o.name} is back: API, ${cluster.spec.hosts.length} node(s) Ready, CoreDNS ready, ${((Date.now() - t0) / 1000).toFixed(1)} s after start\n`);
+          process.stderr.write(`cluster ${o.name} is back: API, ${cluster.spec.hosts.filter((h) => !isEtcdHost(h)).length} node(s) Ready, CoreDNS ready, ${((Date.now() - t0) / 1000).toFixed(1)} s after start\n`);
           return;
         }
         await new Promise((r) => setTimeout(r, 2000));

@@ -9,7 +9,7 @@ import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { RuntimeFailure } from "../../errors.js";
 import { collectStatus, DEFAULT_PROBES, renderStatusText, type HostStatus } from "../../status/probes.js";
-import { kubernetesProbe, renderKubernetesText } from "../../status/kubernetes.js";
+import { kubernetesProbeFor, renderKubernetesText } from "../../status/kubernetes.js";
 import { clusterState, nodeState, stateIsFailure } from "../../status/state.js";
 import { getDriver } from "../../drivers/index.js";
 import type { Cluster } from "../../spec/schema.js";
@@ -42,7 +42,7 @@ export function register(program: Command): void {
   cmd.action(async (o: StatusOptions) => {
     const { cluster, source } = await loadTarget(o);
     const machines = await machineStates(cluster, source, Boolean(o.name));
-    const hosts = await collectStatus(cluster, { acceptNewHostKeys: o.acceptNewHostKeys, concurrency: o.concurrency, probes: [...DEFAULT_PROBES, kubernetesProbe], machines });
+    const hosts = await collectStatus(cluster, { acceptNewHostKeys: o.acceptNewHostKeys, concurrency: o.concurrency, probes: [...DEFAULT_PROBES, kubernetesProbeFor(cluster)], machines });
     const states = hosts.map((h): HostStatus => {
       const s = nodeState(h, machines?.get(h.name));
       return Object.assign(h, { state: s.state, stateReasons: s.reasons });

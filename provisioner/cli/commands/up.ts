@@ -19,7 +19,7 @@ import { outputOption, parsePositiveInt, type OutputFormat } from "../options.js
 import { runPipeline } from "../../engine/pipeline.js";
 import { NODE_BUNDLE_DIR } from "../../tasks/images.js";
 import { clusterTasks } from "../../plan/cluster.js";
-import { controlPlaneQuorumWarning } from "../../plan/topology.js";
+import { controlPlaneQuorumWarning, etcdHostQuorumWarning } from "../../plan/topology.js";
 import { validateIgnorePreflightErrors, collectIds } from "../../tasks/preflight.js";
 import { removeDriverNode } from "../../lifecycle/driver-nodes.js";
 import { DEFAULT_DRAIN_TIMEOUT_S } from "../../lifecycle/remove-node.js";
@@ -28,6 +28,8 @@ export interface UpOptions {
   name: string;
   nodes: number;
   controlPlanes: number;
+  /** Machines with role etcd: the external etcd cluster (0: etcd stacked on the control planes). */
+  etcdNodes?: number;
   kubernetesVersion: string;
   kubernetes: boolean;
   cpus?: number;
@@ -47,7 +49,7 @@ export interface UpPlan {
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** Pure: checks the command line and plans the machines. Throws UsageError (exit 2) before anything is touched. */
-export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "kubernetesVersion" | "kubernetes" | "cpus" | "memory" | "driver">): UpPlan {
+export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "etcdNodes" | "kubernetesVersion" | "kubernetes" | "cpus" | "memory" | "driver">): UpPlan {
   const warnings: string[] = [];
   if (!DNS1123_LABEL.test(o.name))
     throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63)`);
@@ -55,9 +57,12 @@ export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "
   if (!Number.isInteger(o.controlPlanes) || o.controlPlanes < 1) throw new UsageError(`--control-planes ${o.controlPlanes}: must be at least 1`);
   if (o.controlPlanes > o.nodes)
     throw new UsageError(`--control-planes ${o.controlPlanes} is more than --nodes ${o.nodes}: the control planes are among the nodes`);
-  if (o.nodes > MAX_NODES) throw new UsageError(`--nodes ${o.nodes}: at most ${MAX_NODES} nodes per cluster`);
-  const quorum = controlPlaneQuorumWarning(o.controlPlanes);
-  if (quorum) warnings.push(`--control-planes ${o.controlPlanes}: ${quorum}`);
+  const etcdNodes = o.etcdNodes ?? 0;
+  if (!Number.isInteger(etcdNodes) || etcdNodes < 0) throw new UsageError(`--etcd-nodes ${etcdNodes}: must be 0 (etcd on the control planes) or more`);
+  if (o.nodes + etcdNodes > MAX_NODES) throw new UsageError(`--nodes ${o.nodes}${etcdNodes ? ` and --etcd-nodes ${etcdNodes}` : ""}: at most ${MAX_NODES} machines per cluster`);
+  // etcd's quorum is about its members: the etcd hosts with --etcd-nodes, else the control planes.
+  const quorum = etcdNodes ? etcdHostQuorumWarning(etcdNodes) : controlPlaneQuorumWarning(o.controlPlanes);
+  if (quorum) warnings.push(`${etcdNodes ? `--etcd-nodes ${etcdNodes}` : `--control-planes ${o.controlPlanes}`}: ${quorum}`);
   if (!/^v\d+\.\d+\.\d+$/.test(o.kubernetesVersion)) throw new UsageError(`--kubernetes-version ${JSON.stringify(o.kubernetesVersion)}: must look like ${DEFAULT_KUBERNETES_VERSION}`);
   if (o.driver !== "docker" && o.driver !== "virtualbox")
     throw new UsageError(`--driver ${JSON.stringify(o.driver)}: \`up\` creates machines with docker or virtualbox (for your own hosts use \`kubeprov apply -f cluster.yaml\`)`);
@@ -67,10 +72,31 @@ export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "
     if (memory === undefined || memory < 64 * 1024 * 1024) throw new UsageError(`--memory ${JSON.stringify(o.memory)}: a size such as 2g or 512m (at least 64m)`);
   }
   if (o.cpus !== undefined && !(o.cpus > 0)) throw new UsageError(`--cpus ${o.cpus}: must be more than 0`);
-  const machines = planNodes(o.name, o.nodes, o.controlPlanes).map((m) => ({ ...m, cpus: o.cpus, memory }));
+  const machines = planNodes(o.name, o.nodes, o.controlPlanes, etcdNodes).map((m) => ({ ...m, cpus: o.cpus, memory }));
   for (const m of machines)
     if (!DNS1123_LABEL.test(m.node)) throw new UsageError(`--name ${JSON.stringify(o.name)} is too long: node name ${m.node} would be over 63 characters`);
   return { machines: { cluster: o.name, machines, reserveVirtualIP: o.controlPlanes > 1 }, warnings };
+}
+
+function parseNonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`must be a whole number, 0 or more (got "${v}")`);
+  return n;
+}
+
+/**
+ * An existing cluster keeps its etcd topology: external etcd hosts are not added to a running
+ * cluster nor taken out of it (their members start from a static initial cluster), and a stacked
+ * cluster is not switched to external etcd. Refused before any machine changes.
+ */
+export function checkEtcdTopology(o: Pick<UpOptions, "name" | "etcdNodes">, existing: Array<{ node: string; roles: readonly string[] }>): void {
+  if (!existing.length) return;
+  const had = existing.filter((m) => m.roles.includes("etcd")).length;
+  const want = o.etcdNodes ?? 0;
+  if (had === want) return;
+  if (had === 0)
+    throw new UsageError(`--etcd-nodes ${want}: cluster ${o.name} exists with etcd on its control planes (stacked); switching it to external etcd is not supported (delete it and run up again)`);
+  throw new UsageError(`--etcd-nodes ${want}: cluster ${o.name} has ${had} external etcd host(s); adding or removing etcd hosts of an existing cluster is not supported (pass --etcd-nodes ${had})`);
 }
 
 function parseCpus(v: string): number {
@@ -86,6 +112,7 @@ export function register(program: Command): void {
     .requiredOption("--name <name>", "cluster name (a DNS-1123 label); names the machines, the network and the kubeconfig context")
     .option("--nodes <n>", "number of machines", parsePositiveInt, 1)
     .option("--control-planes <m>", "how many of them are control planes (the first M)", parsePositiveInt, 1)
+    .option("--etcd-nodes <n>", "this many more machines run an external etcd cluster (role etcd) instead of etcd on the control planes", parseNonNegativeInt, 0)
     .option("--kubernetes-version <v>", "Kubernetes version", DEFAULT_KUBERNETES_VERSION)
     .option("--no-kubernetes", "stop once the machines are up and reachable over SSH")
     .option("--cpus <c>", "CPU limit per machine", parseCpus)
@@ -117,7 +144,9 @@ export async function up(o: UpOptions): Promise<{ result: ProvisionResult; clust
     // Fewer nodes than the cluster has: the extra ones leave the cluster (drained, etcd member
     // removed) and their machines are deleted, workers first and the newest first.
     const wanted = new Set(plan.machines.machines.map((m) => m.node));
-    const extra = (await driver.list(o.name)).filter((m) => !wanted.has(m.node)).reverse().sort((a, b) => Number(a.roles.includes("control-plane")) - Number(b.roles.includes("control-plane")));
+    const existing = await driver.list(o.name);
+    checkEtcdTopology(o, existing);
+    const extra = existing.filter((m) => !wanted.has(m.node)).reverse().sort((a, b) => Number(a.roles.includes("control-plane")) - Number(b.roles.includes("control-plane")));
     for (const m of extra) {
       log(`${m.node}: not in the plan any more (--nodes ${o.nodes}, --control-planes ${o.controlPlanes}): removing it`);
       await removeDriverNode(o.name, m.node, driver, { force: false, drainTimeoutS: DEFAULT_DRAIN_TIMEOUT_S, kubernetes: o.kubernetes, log: (msg) => log(msg) });

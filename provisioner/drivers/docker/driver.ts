@@ -346,9 +346,9 @@ export class DockerDriver implements Driver {
   }
 }
 
-/** Control planes first, then workers, each in numeric order (name, name2, name3, ... name10). */
+/** Control planes first, then workers, then external etcd hosts, each in numeric order (name, name2, name3, ... name10). */
 export function nodeOrder(a: { node: string; roles: Role[] }, b: { node: string; roles: Role[] }): number {
-  const cp = (m: { roles: Role[] }) => (m.roles.includes("control-plane") ? 0 : 1);
+  const cp = (m: { roles: Role[] }) => (m.roles.includes("control-plane") ? 0 : m.roles.includes("etcd") ? 2 : 1);
   if (cp(a) !== cp(b)) return cp(a) - cp(b);
   const num = (s: string) => {
     const m = /(\d+)$/.exec(s);

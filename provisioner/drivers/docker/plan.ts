@@ -25,15 +25,17 @@ export const LAST_NODE_HOST = VIP_HOST - 1;
 /**
  * Node names like kind's: <cluster>-control-plane, <cluster>-control-plane2, ...,
  * <cluster>-worker, <cluster>-worker2, .... The first `controlPlanes` nodes are control planes;
- * a single-node cluster's one node is both control plane and worker.
+ * a single-node cluster's one node is both control plane and worker. `etcdNodes` more machines
+ * (<cluster>-etcd, <cluster>-etcd2, ...) have role etcd: the external etcd cluster.
  */
-export function planNodes(cluster: string, nodes: number, controlPlanes: number): MachineSpec[] {
+export function planNodes(cluster: string, nodes: number, controlPlanes: number, etcdNodes = 0): MachineSpec[] {
   const out: MachineSpec[] = [];
   for (let i = 0; i < controlPlanes; i++) {
     const roles: Role[] = nodes === controlPlanes && nodes === 1 ? ["control-plane", "worker"] : ["control-plane"];
     out.push({ node: `${cluster}-control-plane${i === 0 ? "" : i + 1}`, roles });
   }
   for (let i = 0; i < nodes - controlPlanes; i++) out.push({ node: `${cluster}-worker${i === 0 ? "" : i + 1}`, roles: ["worker"] });
+  for (let i = 0; i < etcdNodes; i++) out.push({ node: `${cluster}-etcd${i === 0 ? "" : i + 1}`, roles: ["etcd"] });
   return out;
 }
 
