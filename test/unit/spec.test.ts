@@ -102,7 +102,7 @@ describe("cluster file: schema errors with file:line:col and field path", () => 
 
   test("a role that is not one of the roles", () => {
     assertProblems(clusterYaml({ h2roles: "master" }), [
-      'cluster.yaml:22:15 spec.hosts[1].roles[0]: "master" is not one of control-plane, worker',
+      'cluster.yaml:22:15 spec.hosts[1].roles[0]: "master" is not one of control-plane, worker, etcd',
     ]);
   });
 
@@ -120,7 +120,7 @@ describe("cluster file: schema errors with file:line:col and field path", () => 
     assert.deepEqual(p, [
       `cluster.yaml:4:9 metadata.name: "Demo_1" must be a DNS-1123 label (lowercase letters, digits and '-', at most 63, starting and ending alphanumeric)`,
       "cluster.yaml:11:23 spec.networking.nodeCidrMaskSize: must be at most 28, got 40",
-      'cluster.yaml:19:15 spec.hosts[0].roles[0]: "master" is not one of control-plane, worker',
+      'cluster.yaml:19:15 spec.hosts[0].roles[0]: "master" is not one of control-plane, worker, etcd',
       'cluster.yaml:23:3 spec.bogus: unknown field "bogus" (known fields: kubernetesVersion, controlPlaneEndpoint, networking, controlPlane, ha, containerRuntime, artifacts, pki, firewall, ssh, hosts)',
     ]);
   });
@@ -313,7 +313,7 @@ describe("the real CLI", () => {
     assert.equal(ok.stdout, "<stdin>: valid (2 hosts)\n");
     const bad = run(["config", "validate", "-f", "-"], clusterYaml({ h2roles: "master", h1name: "master_1" }));
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /<stdin>:22:15 spec\.hosts\[1\]\.roles\[0\]: "master" is not one of control-plane, worker/);
+    assert.match(bad.stderr, /<stdin>:22:15 spec\.hosts\[1\]\.roles\[0\]: "master" is not one of control-plane, worker, etcd/);
     assert.match(bad.stderr, /<stdin>:17:13 spec\.hosts\[0\]\.name: "master_1" must be a DNS-1123 label/);
     assert.equal(bad.stdout, "");
   });
