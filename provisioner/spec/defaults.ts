@@ -125,7 +125,7 @@ spec:
   hosts:
     - name: master1
       address: 192.168.99.201         # where kubeprov connects over SSH; also the node IP
-      roles: [control-plane]          # control-plane and/or worker
+      roles: [control-plane]          # control-plane and/or worker; or etcd alone (an external etcd host)
       ssh:                            # per-host overrides of spec.ssh: user, port, identityFile, bastion
         port: 2222
     - name: master2
@@ -148,5 +148,10 @@ spec:
       ssh:
         user: admin
         identityFile: ~/.ssh/node2_ed25519
+    # Hosts with role etcd (alone) run an external etcd cluster, as systemd units, before the
+    # control planes; the control planes then run no etcd. Use an odd number of them.
+    # - name: etcd1
+    #   address: 192.168.99.221
+    #   roles: [etcd]
 `;
 }
