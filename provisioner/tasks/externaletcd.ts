@@ -78,6 +78,29 @@ async function etcdHostPki(host: Host, ctx: RunContext): Promise<{ options: Plan
   return { options: { ...base, shared: ca, signOnly: ["etcd-ca"] } };
 }
 
+/**
+ * Why this etcd host cannot take part, or undefined. The members start from a static initial
+ * cluster of every etcd host, so a host without etcd data while another etcd host has some is a
+ * host added to a running external etcd: not built (its unit would name a new cluster, and every
+ * member's unit would change). Pure.
+ */
+export function newMemberRefusal(host: string, hasData: boolean, othersWithData: string[]): string | undefined {
+  if (hasData || !othersWithData.length) return undefined;
+  return `${host} has no etcd data but ${othersWithData.join(", ")} already run the external etcd: adding an etcd host to an existing external etcd is not supported (its members start from a static initial cluster); remove ${host} from the file`;
+}
+
+const hasEtcdData = async (h: Host): Promise<boolean> =>
+  (await h.transport.exec(`test -d ${shq(`${ETCD_DATA_DIR}/member`)} && echo yes || echo no`, { sudo: true, check: false })).stdout.trim() === "yes";
+
+/** Throws when this host would join a running external etcd (see newMemberRefusal): before anything is written. */
+async function refuseNewMember(host: Host, ctx: RunContext): Promise<void> {
+  if (await hasEtcdData(host)) return;
+  const others = externalEtcdHosts(ctx).filter((h) => h.name !== host.name);
+  const withData = (await Promise.all(others.map(async (h) => ((await hasEtcdData(h)) ? h.name : undefined)))).filter((n): n is string => !!n);
+  const why = newMemberRefusal(host.name, false, withData);
+  if (why) throw new HostError(host.name, ETCD_EXTERNAL_CERTS_TASK, why);
+}
+
 /** The etcd hosts' certificates, one host at a time, the first etcd host (the CA's owner) first. */
 function etcdCertsTask(hosts: (ctx: RunContext) => Host[], after: string[]): Task {
   return {
@@ -88,6 +111,7 @@ function etcdCertsTask(hosts: (ctx: RunContext) => Host[], after: string[]): Tas
     after,
     serial: true,
     async check(host, ctx): Promise<CheckResult> {
+      await refuseNewMember(host, ctx);
       const p = await etcdHostPki(host, ctx);
       if ("waitingFor" in p) return { needed: true, reason: p.waitingFor };
       const plan = await planOn(new TransportStore(host.transport), hostPkiContext(host, ctx), p.options);

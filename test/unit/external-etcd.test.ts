@@ -19,7 +19,7 @@ import { clusterQuorumWarning, etcdMembers, externalEtcdRefusal, kubernetesNodes
 import { pkiContext } from "../../provisioner/pki/certlist.js";
 import { planPki } from "../../provisioner/pki/plan.js";
 import { materialize } from "../../provisioner/pki/materialize.js";
-import { CONTROL_PLANE_EXTERNAL_ETCD_PKI, ETCD_HOST_PKI, renderExternalEtcdUnit } from "../../provisioner/tasks/externaletcd.js";
+import { CONTROL_PLANE_EXTERNAL_ETCD_PKI, ETCD_HOST_PKI, newMemberRefusal, renderExternalEtcdUnit } from "../../provisioner/tasks/externaletcd.js";
 import { binariesFor } from "../../provisioner/tasks/prepare.js";
 import { checkEtcdTopology, planUp } from "../../provisioner/cli/commands/up.js";
 import { planNodes } from "../../provisioner/drivers/docker/plan.js";
@@ -188,4 +188,10 @@ test("status: an etcd host reports etcd only, with the members and the leader it
   assert.deepEqual((s.etcdMembers as Array<{ name: string; leader?: boolean }>).map((m) => `${m.name}${m.leader ? "*" : ""}`), ["e1", "e2*"]);
   const cp = parseKubernetesProbe("kubelet=ok\nkube-apiserver=ok\nkube-controller-manager=ok\nkube-scheduler=ok\n", "control-plane-external-etcd");
   assert.deepEqual(Object.keys(cp.components as object), ["kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]);
+});
+
+test("an etcd host added to a running external etcd is refused before anything is written", () => {
+  assert.equal(newMemberRefusal("e1", false, []), undefined, "a new cluster: nobody has data yet");
+  assert.equal(newMemberRefusal("e1", true, ["e2", "e3"]), undefined, "a member of the running cluster");
+  assert.match(newMemberRefusal("e4", false, ["e1", "e2", "e3"]) ?? "", /e4 has no etcd data but e1, e2, e3 already run the external etcd: adding an etcd host .* not supported/);
 });
