@@ -62,7 +62,7 @@ export function register(program: Command): void {
     .command("add")
     .description("add a worker (or, with --control-plane, a control plane) to a cluster made by `kubeprov up`")
     .requiredOption("--name <name>", "cluster name")
-    .option("--control-plane", "the new node is a control plane (stacked etcd member)", false)
+    .option("--control-plane", "the new node is a control plane (a stacked etcd member, unless the cluster has etcd hosts)", false)
     .action(async (o: { name: string; controlPlane: boolean }) => {
       if (!DNS1123_LABEL.test(o.name)) throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name is a DNS-1123 label`);
       const rows = await listNodes(o.name);
@@ -76,8 +76,10 @@ export function register(program: Command): void {
       const { up } = await import("./up.js");
       await up({
         name: o.name,
-        nodes: rows.length + 1,
+        // External etcd hosts (role etcd) are kept as they are and are not counted as nodes.
+        nodes: rows.filter((r) => !r.roles.includes("etcd")).length + 1,
         controlPlanes: cps + (o.controlPlane ? 1 : 0),
+        etcdNodes: rows.filter((r) => r.roles.includes("etcd")).length,
         kubernetesVersion: current?.spec.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION,
         kubernetes: true,
         driver: "docker",
