@@ -29,7 +29,7 @@ import { joinKubeconfigTask } from "../tasks/join.js";
 import { cniImagesTask, cniManifestTask } from "../tasks/cnimanifest.js";
 import { joinEndpoint } from "../bootstrap/joincmd.js";
 import { externalEtcdHosts, firstControlPlane, hasExternalEtcd, joiningControlPlanes, workers } from "./topology.js";
-import { externalEtcdTasks } from "../tasks/externaletcd.js";
+import { ETCD_EXTERNAL_CERTS_TASK, ETCD_EXTERNAL_HEALTH_TASK, externalEtcdTasks } from "../tasks/externaletcd.js";
 import { PREPARE_BINARIES_TASK, PREPARE_MARKER_TASK } from "../tasks/prepare.js";
 
 export type PlanScope = "init" | "join" | "all";
@@ -83,9 +83,8 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
   // ---- external etcd (role etcd): its own cluster, before the control planes need it ----
   const etcdBinaries = prepareRuntime.filter((t) => onEtcdHostsToo.has(t.name));
   const externalEtcd = externalEtcdTasks({ hosts: etcdHosts, after: [...pre, ...names(etcdBinaries)] });
-  const [externalEtcdCerts, , externalEtcdHealthy] = externalEtcd;
 
-  const certs = certsTasks().map((t) => place(t, cps, [...pre, externalEtcdCerts.name]));
+  const certs = certsTasks().map((t) => place(t, cps, [...pre, ETCD_EXTERNAL_CERTS_TASK]));
   const kubeconfigs = kubeconfigTasks().map((t) => place(t, cps, [...pre, ...names(certs)]));
   const kubelet = place(kubeletStartTask(), cps, [...names(prepare), ...names(certs), ...names(kubeconfigs)]);
   const [etcdDataDir, etcdLocal] = etcdTasks({ hosts: cps, after: [] });
@@ -94,7 +93,7 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
   // ---- the first control plane (init) ----
   const etcd = place(etcdLocal, stacked(first), [dataDir.name, ...names(prepare), ...names(certs)]);
   const controlPlane = controlPlaneTasks({ hosts: first, after: [] }).map((t) =>
-    place(t, first, [...names(prepare), ...names(certs), ...names(kubeconfigs), externalEtcdHealthy.name]),
+    place(t, first, [...names(prepare), ...names(certs), ...names(kubeconfigs), ETCD_EXTERNAL_HEALTH_TASK]),
   );
   const wait = waitControlPlaneTask({ hosts: first, after: [kubelet.name, etcd.name, ...names(controlPlane)] });
   const ha = haTasks({ hosts: cps, after: names(prepareRuntime), endpoint: { hosts: first, after: [wait.name] } });

@@ -106,12 +106,19 @@ export async function listMembers(ctx: RunContext, exclude?: Host): Promise<Etcd
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Adds the joining control plane as a learner (once: a re-run finds it by its peer URL). */
-export function etcdMemberAddTask(opts: { hosts: (ctx: RunContext) => Host[]; after: string[] }): Task {
+/** Task name and phase of a member add or promote (external etcd hosts have their own). */
+interface MemberTaskNames {
+  name?: string;
+  phase?: string;
+}
+
+/** Adds the joining control plane (or etcd host) as a learner (once: a re-run finds it by its peer URL). */
+export function etcdMemberAddTask(opts: { hosts: (ctx: RunContext) => Host[]; after: string[] } & MemberTaskNames): Task {
+  const name = opts.name ?? ETCD_MEMBER_ADD_TASK;
   return {
-    name: ETCD_MEMBER_ADD_TASK,
-    phase: "control-plane-join",
-    description: "add this control plane to etcd as a learner (one at a time, in file order)",
+    name,
+    phase: opts.phase ?? "control-plane-join",
+    description: "add this host to etcd as a learner (one at a time, in file order)",
     hosts: opts.hosts,
     after: opts.after,
     perHost: true,
@@ -122,7 +129,7 @@ export function etcdMemberAddTask(opts: { hosts: (ctx: RunContext) => Host[]; af
       const me = memberOf(members, host);
       if (me) return { needed: false, reason: `etcd member ${me.id} (${me.learner ? "learner" : "voting"}, ${me.started ? "started" : "not started yet"})` };
       const clash = members.find((m) => m.name === host.name);
-      if (clash) throw new HostError(host.name, ETCD_MEMBER_ADD_TASK, `etcd has a member named ${host.name} with peer URL ${clash.peerURLs.join(",")}, not ${peerURL(host)}; remove it first (etcdctl member remove ${clash.id})`);
+      if (clash) throw new HostError(host.name, name, `etcd has a member named ${host.name} with peer URL ${clash.peerURLs.join(",")}, not ${peerURL(host)}; remove it first (etcdctl member remove ${clash.id})`);
       return { needed: true, reason: `add ${host.name} (${peerURL(host)}) to etcd's ${members.length} member(s) as a learner` };
     },
     async apply(host, ctx) {
@@ -146,7 +153,7 @@ export function etcdMemberAddTask(opts: { hosts: (ctx: RunContext) => Host[]; af
             why = details.split("\n").pop() ?? "etcd refused the change";
           }
         }
-        if (Date.now() > deadline) throw new HostError(host.name, ETCD_MEMBER_ADD_TASK, `could not add the etcd member within ${LEARNER_WAIT_MS / 1000} s: ${why}`);
+        if (Date.now() > deadline) throw new HostError(host.name, name, `could not add the etcd member within ${LEARNER_WAIT_MS / 1000} s: ${why}`);
         await sleep(1000);
       }
     },
@@ -169,11 +176,12 @@ async function removeLocalLearner(host: Host): Promise<void> {
 }
 
 /** Waits until the learner on this host caught up, then promotes it to a voting member. */
-export function etcdPromoteTask(opts: { hosts: (ctx: RunContext) => Host[]; after: string[] }): Task {
+export function etcdPromoteTask(opts: { hosts: (ctx: RunContext) => Host[]; after: string[] } & MemberTaskNames): Task {
+  const name = opts.name ?? ETCD_MEMBER_PROMOTE_TASK;
   return {
-    name: ETCD_MEMBER_PROMOTE_TASK,
-    phase: "control-plane-join",
-    description: "promote this control plane's etcd learner to a voting member once it is in sync",
+    name,
+    phase: opts.phase ?? "control-plane-join",
+    description: "promote this host's etcd learner to a voting member once it is in sync",
     hosts: opts.hosts,
     after: opts.after,
     perHost: true,
@@ -188,7 +196,7 @@ export function etcdPromoteTask(opts: { hosts: (ctx: RunContext) => Host[]; afte
       let last = "";
       while (Date.now() - t0 < PROMOTE_TIMEOUT_MS) {
         const me = memberOf(await listMembers(ctx, host), host);
-        if (!me) throw new HostError(host.name, ETCD_MEMBER_PROMOTE_TASK, "this host is not an etcd member (was it removed meanwhile?)");
+        if (!me) throw new HostError(host.name, name, "this host is not an etcd member (was it removed meanwhile?)");
         if (!me.learner) {
           if (me.started) return { detail: `voting member ${me.id}` };
         } else if (me.started) {
@@ -204,7 +212,7 @@ export function etcdPromoteTask(opts: { hosts: (ctx: RunContext) => Host[]; afte
         }
         await sleep(500);
       }
-      throw new HostError(host.name, ETCD_MEMBER_PROMOTE_TASK, `the etcd learner was not promoted within ${PROMOTE_TIMEOUT_MS / 1000} s (${last})`);
+      throw new HostError(host.name, name, `the etcd learner was not promoted within ${PROMOTE_TIMEOUT_MS / 1000} s (${last})`);
     },
     async cleanup(host, ctx) {
       // Only a learner is removed: a voting member is part of the quorum and stays.
@@ -212,7 +220,7 @@ export function etcdPromoteTask(opts: { hosts: (ctx: RunContext) => Host[]; afte
       if (me && !me.learner) return;
       if (me) await reconfigure(ctx, `member remove ${me.id}`, host);
       await removeLocalLearner(host);
-      ctx.log("warn", `undone: ${me ? `learner ${me.id} removed from etcd, ` : ""}the local etcd stopped and its data removed; a re-run joins again`, host, ETCD_MEMBER_PROMOTE_TASK);
+      ctx.log("warn", `undone: ${me ? `learner ${me.id} removed from etcd, ` : ""}the local etcd stopped and its data removed; a re-run joins again`, host, name);
     },
   };
 }

@@ -20,7 +20,7 @@ import type { Cluster } from "../spec/schema.js";
 import { shq } from "../transport/transport.js";
 import { hostPkiContext, modeSummary, summary } from "./certs.js";
 import { unitPath } from "./controlplane.js";
-import { etcdctlCommand } from "./etcdmember.js";
+import { etcdctlCommand, etcdMemberAddTask, etcdPromoteTask, listMembers } from "./etcdmember.js";
 import { execStartLine } from "./kubelet.js";
 import { serviceTask } from "./service.js";
 
@@ -28,6 +28,8 @@ export const ETCD_EXTERNAL_PHASE = "etcd-external";
 export const ETCD_EXTERNAL_CERTS_TASK = "etcd-external/certs";
 export const ETCD_EXTERNAL_MEMBER_TASK = "etcd-external/member";
 export const ETCD_EXTERNAL_HEALTH_TASK = "etcd-external/health";
+export const ETCD_EXTERNAL_ADD_TASK = "etcd-external/member-add";
+export const ETCD_EXTERNAL_PROMOTE_TASK = "etcd-external/promote";
 /** How long the members may take to elect a leader once they all run. */
 export const ETCD_HEALTH_TIMEOUT_MS = 90_000;
 
@@ -78,27 +80,33 @@ async function etcdHostPki(host: Host, ctx: RunContext): Promise<{ options: Plan
   return { options: { ...base, shared: ca, signOnly: ["etcd-ca"] } };
 }
 
-/**
- * Why this etcd host cannot take part, or undefined. The members start from a static initial
- * cluster of every etcd host, so a host without etcd data while another etcd host has some is a
- * host added to a running external etcd: not built (its unit would name a new cluster, and every
- * member's unit would change). Pure.
- */
-export function newMemberRefusal(host: string, hasData: boolean, othersWithData: string[]): string | undefined {
-  if (hasData || !othersWithData.length) return undefined;
-  return `${host} has no etcd data but ${othersWithData.join(", ")} already run the external etcd: adding an etcd host to an existing external etcd is not supported (its members start from a static initial cluster); remove ${host} from the file`;
-}
-
 const hasEtcdData = async (h: Host): Promise<boolean> =>
   (await h.transport.exec(`test -d ${shq(`${ETCD_DATA_DIR}/member`)} && echo yes || echo no`, { sudo: true, check: false })).stdout.trim() === "yes";
 
-/** Throws when this host would join a running external etcd (see newMemberRefusal): before anything is written. */
-async function refuseNewMember(host: Host, ctx: RunContext): Promise<void> {
-  if (await hasEtcdData(host)) return;
-  const others = externalEtcdHosts(ctx).filter((h) => h.name !== host.name);
-  const withData = (await Promise.all(others.map(async (h) => ((await hasEtcdData(h)) ? h.name : undefined)))).filter((n): n is string => !!n);
-  const why = newMemberRefusal(host.name, false, withData);
-  if (why) throw new HostError(host.name, ETCD_EXTERNAL_CERTS_TASK, why);
+/**
+ * Whether this etcd host joins a running external etcd: it has no etcd data while another etcd
+ * host has some (a host added to the file later). Decided once per run for every etcd host at
+ * once, before any etcd of this run starts (a member just started has data too).
+ */
+async function joinsRunningEtcd(host: Host, ctx: RunContext): Promise<boolean> {
+  const key = `${ETCD_EXTERNAL_PHASE}/joining`;
+  let joining = ctx.shared.get(key) as Promise<Set<string>> | undefined;
+  if (!joining) {
+    joining = (async () => {
+      const hosts = externalEtcdHosts(ctx);
+      const data = await Promise.all(hosts.map(hasEtcdData));
+      return new Set(hosts.filter((_, i) => !data[i] && data.some(Boolean)).map((h) => h.name));
+    })();
+    ctx.shared.set(key, joining);
+  }
+  return (await joining).has(host.name);
+}
+
+/** `--initial-cluster` and `--initial-cluster-state` of the unit already on the host, if any. */
+export function initialClusterOf(unit: string): { cluster: string; state: string } | undefined {
+  const cluster = /--initial-cluster=(\S+)/.exec(unit)?.[1];
+  const state = /--initial-cluster-state=(\S+)/.exec(unit)?.[1];
+  return cluster && state ? { cluster, state } : undefined;
 }
 
 /** The etcd hosts' certificates, one host at a time, the first etcd host (the CA's owner) first. */
@@ -111,7 +119,6 @@ function etcdCertsTask(hosts: (ctx: RunContext) => Host[], after: string[]): Tas
     after,
     serial: true,
     async check(host, ctx): Promise<CheckResult> {
-      await refuseNewMember(host, ctx);
       const p = await etcdHostPki(host, ctx);
       if ("waitingFor" in p) return { needed: true, reason: p.waitingFor };
       const plan = await planOn(new TransportStore(host.transport), hostPkiContext(host, ctx), p.options);
@@ -127,9 +134,40 @@ function etcdCertsTask(hosts: (ctx: RunContext) => Host[], after: string[]): Tas
   };
 }
 
-/** The systemd unit of an external etcd member. Pure. */
-export function renderExternalEtcdUnit(cluster: Cluster, host: Host): string {
-  return renderTemplate("systemd/etcd-external.service", { execStart: execStartLine(`${BIN_DIR}/etcd`, flagsToArgs(componentFlags("etcd", cluster, host))) });
+/**
+ * The systemd unit of an external etcd member. Pure. `initial` replaces the static initial
+ * cluster of every etcd host: a member keeps the one it started with (the file may have grown
+ * since), and a host joining a running etcd names the members etcd holds once it was added.
+ */
+export function renderExternalEtcdUnit(cluster: Cluster, host: Host, initial?: { cluster: string; state: string }): string {
+  const flags = componentFlags("etcd", cluster, host);
+  if (initial) {
+    flags.set("initial-cluster", initial.cluster);
+    flags.set("initial-cluster-state", initial.state);
+  }
+  return renderTemplate("systemd/etcd-external.service", { execStart: execStartLine(`${BIN_DIR}/etcd`, flagsToArgs(flags)) });
+}
+
+/** The initial cluster this host's unit names (see renderExternalEtcdUnit); undefined: every etcd host, new. */
+async function initialClusterFor(host: Host, ctx: RunContext): Promise<{ cluster: string; state: string } | undefined> {
+  if (await joinsRunningEtcd(host, ctx)) {
+    const members = await listMembers(ctx, host);
+    return { cluster: members.map((m) => `${m.name || host.name}=${m.peerURLs[0]}`).join(","), state: "existing" };
+  }
+  if (!(await hasEtcdData(host))) return undefined;
+  const unit = (await host.transport.readFile(unitPath("etcd")))?.toString("utf8");
+  return unit ? initialClusterOf(unit) : undefined;
+}
+
+/** Only on a host that joins a running external etcd (member add, promote); elsewhere nothing to do. */
+function whenJoining(task: Task, initialReason: string): Task {
+  return {
+    ...task,
+    async check(host, ctx) {
+      if (!(await joinsRunningEtcd(host, ctx))) return { needed: false, reason: initialReason };
+      return task.check(host, ctx);
+    },
+  };
 }
 
 /** etcd's own client endpoint on this host. */
@@ -167,18 +205,31 @@ function etcdHealthTask(hosts: (ctx: RunContext) => Host[], after: string[]): Ta
   };
 }
 
-/** The external etcd cluster: certificates, then every member's unit, then every member healthy. */
+/**
+ * The external etcd cluster: certificates, then every member's unit, then every member healthy.
+ * A host added to the file later joins as kubeadm's stacked members do: added as a learner (one at
+ * a time), its unit started with the members etcd holds and state existing, promoted once in sync.
+ */
 export function externalEtcdTasks(opts: { hosts: (ctx: RunContext) => Host[]; after: string[] }): Task[] {
   const certs = etcdCertsTask(opts.hosts, opts.after);
+  const add = whenJoining(
+    etcdMemberAddTask({ hosts: opts.hosts, after: [certs.name], name: ETCD_EXTERNAL_ADD_TASK, phase: ETCD_EXTERNAL_PHASE }),
+    "a member of the etcd cluster, or of the initial cluster being made",
+  );
   const member = serviceTask({
     name: ETCD_EXTERNAL_MEMBER_TASK,
     phase: ETCD_EXTERNAL_PHASE,
     description: `etcd as the systemd unit ${unitPath("etcd")} (initial cluster: every etcd host)`,
     unit: "etcd",
     hosts: opts.hosts,
-    after: [...opts.after, certs.name],
-    files: (host, ctx) => [{ path: unitPath("etcd"), content: renderExternalEtcdUnit(ctx.cluster, host), mode: 0o644 }],
+    after: [...opts.after, certs.name, add.name],
+    perHost: true,
+    files: async (host, ctx) => [{ path: unitPath("etcd"), content: renderExternalEtcdUnit(ctx.cluster, host, await initialClusterFor(host, ctx)), mode: 0o644 }],
     beforeStart: async (host) => void (await host.transport.exec(`mkdir -p ${shq(ETCD_DATA_DIR)} && chmod 0700 ${shq(ETCD_DATA_DIR)}`, { sudo: true })),
   });
-  return [certs, member, etcdHealthTask(opts.hosts, [member.name])];
+  const promote = whenJoining(
+    etcdPromoteTask({ hosts: opts.hosts, after: [member.name], name: ETCD_EXTERNAL_PROMOTE_TASK, phase: ETCD_EXTERNAL_PHASE }),
+    "not a learner of this run",
+  );
+  return [certs, add, member, promote, etcdHealthTask(opts.hosts, [member.name, promote.name])];
 }

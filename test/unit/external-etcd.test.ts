@@ -19,7 +19,7 @@ import { clusterQuorumWarning, etcdMembers, externalEtcdRefusal, kubernetesNodes
 import { pkiContext } from "../../provisioner/pki/certlist.js";
 import { planPki } from "../../provisioner/pki/plan.js";
 import { materialize } from "../../provisioner/pki/materialize.js";
-import { CONTROL_PLANE_EXTERNAL_ETCD_PKI, ETCD_HOST_PKI, newMemberRefusal, renderExternalEtcdUnit } from "../../provisioner/tasks/externaletcd.js";
+import { CONTROL_PLANE_EXTERNAL_ETCD_PKI, ETCD_HOST_PKI, initialClusterOf, renderExternalEtcdUnit } from "../../provisioner/tasks/externaletcd.js";
 import { binariesFor } from "../../provisioner/tasks/prepare.js";
 import { checkEtcdTopology, planUp } from "../../provisioner/cli/commands/up.js";
 import { planNodes } from "../../provisioner/drivers/docker/plan.js";
@@ -89,7 +89,7 @@ test("plan: the etcd hosts get preflight, binaries and their etcd cluster; contr
   assert.deepEqual(on("preflight/checks"), ["cp1", "cp2", "w1", "e1", "e2", "e3"]);
   assert.deepEqual(on("prepare/binaries"), ["cp1", "cp2", "w1", "e1", "e2", "e3"]);
   assert.deepEqual(on("prepare/containerd-config"), ["cp1", "cp2", "w1"]);
-  for (const t of ["etcd-external/certs", "etcd-external/member", "etcd-external/health"]) assert.deepEqual(on(t), ["e1", "e2", "e3"], t);
+  for (const t of ["etcd-external/certs", "etcd-external/member-add", "etcd-external/member", "etcd-external/promote", "etcd-external/health"]) assert.deepEqual(on(t), ["e1", "e2", "e3"], t);
   for (const t of ["etcd/data-dir", "etcd/local", "control-plane-join/etcd-member-add", "control-plane-join/etcd", "control-plane-join/etcd-promote"]) assert.deepEqual(on(t), [], t);
   assert.deepEqual(on("certs/pki"), ["cp1", "cp2"]);
   assert.deepEqual(on("kubelet-start/kubelet-bootstrap"), ["w1"]);
@@ -159,7 +159,7 @@ test("PKI: an etcd host holds the etcd CA and its own leaves; a control plane si
   }
 });
 
-test("up --etcd-nodes: etcd machines named like kind's, ordered last; an existing cluster keeps its etcd topology", () => {
+test("up --etcd-nodes: etcd machines named like kind's, ordered last; an existing cluster keeps its etcd topology, growing only", () => {
   assert.deepEqual(
     planNodes("demo", 3, 2, 3).map((m) => `${m.node}:${m.roles.join(",")}`),
     ["demo-control-plane:control-plane", "demo-control-plane2:control-plane", "demo-worker:worker", "demo-etcd:etcd", "demo-etcd2:etcd", "demo-etcd3:etcd"],
@@ -169,7 +169,9 @@ test("up --etcd-nodes: etcd machines named like kind's, ordered last; an existin
   const existing = planNodes("demo", 3, 2, 3);
   assert.doesNotThrow(() => checkEtcdTopology({ name: "demo", etcdNodes: 3 }, existing));
   assert.doesNotThrow(() => checkEtcdTopology({ name: "demo", etcdNodes: 5 }, []));
-  assert.throws(() => checkEtcdTopology({ name: "demo", etcdNodes: 5 }, existing), /has 3 external etcd host\(s\)/);
+  assert.doesNotThrow(() => checkEtcdTopology({ name: "demo", etcdNodes: 5 }, existing), "more etcd hosts join as learners");
+  assert.throws(() => checkEtcdTopology({ name: "demo", etcdNodes: 2 }, existing), /has 3 external etcd host\(s\); removing etcd hosts is not supported/);
+  assert.throws(() => checkEtcdTopology({ name: "demo", etcdNodes: 0 }, existing), /removing etcd hosts/);
   assert.throws(() => checkEtcdTopology({ name: "demo", etcdNodes: 3 }, planNodes("demo", 3, 1)), /stacked.*not supported/);
 });
 
@@ -190,8 +192,18 @@ test("status: an etcd host reports etcd only, with the members and the leader it
   assert.deepEqual(Object.keys(cp.components as object), ["kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]);
 });
 
-test("an etcd host added to a running external etcd is refused before anything is written", () => {
-  assert.equal(newMemberRefusal("e1", false, []), undefined, "a new cluster: nobody has data yet");
-  assert.equal(newMemberRefusal("e1", true, ["e2", "e3"]), undefined, "a member of the running cluster");
-  assert.match(newMemberRefusal("e4", false, ["e1", "e2", "e3"]) ?? "", /e4 has no etcd data but e1, e2, e3 already run the external etcd: adding an etcd host .* not supported/);
+test("a member keeps the initial cluster it started with; a joining host names the members etcd holds", () => {
+  const ctx = ctxOf(fileText());
+  const e2 = ctx.hosts[4];
+  const started = renderExternalEtcdUnit(ctx.cluster, e2);
+  const kept = initialClusterOf(started);
+  assert.deepEqual(kept, { cluster: "e1=https://10.213.0.30:2380,e2=https://10.213.0.31:2380,e3=https://10.213.0.32:2380", state: "new" });
+  // The file grows by e4: e2's unit stays byte for byte the same (no restart of a member).
+  const grown = ctxOf(fileText("  - {name: e4, address: 10.213.0.33, roles: [etcd]}\n"));
+  assert.equal(renderExternalEtcdUnit(grown.cluster, grown.hosts[4], kept), started);
+  const e4 = grown.hosts[6];
+  const joining = renderExternalEtcdUnit(grown.cluster, e4, { cluster: `${kept!.cluster},e4=https://10.213.0.33:2380`, state: "existing" });
+  assert.match(joining, /--initial-cluster=e1=https:\/\/10\.213\.0\.30:2380,.*,e4=https:\/\/10\.213\.0\.33:2380 /);
+  assert.match(joining, /--initial-cluster-state=existing/);
+  assert.equal(initialClusterOf("ExecStart=/usr/local/bin/etcd --name=x"), undefined);
 });

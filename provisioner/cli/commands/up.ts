@@ -85,18 +85,18 @@ function parseNonNegativeInt(v: string): number {
 }
 
 /**
- * An existing cluster keeps its etcd topology: external etcd hosts are not added to a running
- * cluster nor taken out of it (their members start from a static initial cluster), and a stacked
- * cluster is not switched to external etcd. Refused before any machine changes.
+ * An existing cluster keeps its etcd topology: a stacked cluster is not switched to external etcd
+ * (nor back), and external etcd hosts are not taken out; more of them join as learners. Refused
+ * before any machine changes.
  */
 export function checkEtcdTopology(o: Pick<UpOptions, "name" | "etcdNodes">, existing: Array<{ node: string; roles: readonly string[] }>): void {
   if (!existing.length) return;
   const had = existing.filter((m) => m.roles.includes("etcd")).length;
   const want = o.etcdNodes ?? 0;
-  if (had === want) return;
+  if (want >= had && (had > 0 || want === 0)) return;
   if (had === 0)
     throw new UsageError(`--etcd-nodes ${want}: cluster ${o.name} exists with etcd on its control planes (stacked); switching it to external etcd is not supported (delete it and run up again)`);
-  throw new UsageError(`--etcd-nodes ${want}: cluster ${o.name} has ${had} external etcd host(s); adding or removing etcd hosts of an existing cluster is not supported (pass --etcd-nodes ${had})`);
+  throw new UsageError(`--etcd-nodes ${want}: cluster ${o.name} has ${had} external etcd host(s); removing etcd hosts is not supported (pass --etcd-nodes ${had} or more)`);
 }
 
 function parseCpus(v: string): number {
