@@ -89,14 +89,21 @@ export function clusterInfoConfigMap(kubeconfig: string, signingTokens: string[]
 
 // ---- addons ------------------------------------------------------------------------------------
 
-/** The bridge CNI configuration of a node with pod CIDR `podCIDR`. */
+/** What flannel's vxlan encapsulation adds to a packet (outer IPv4 + UDP + VXLAN + Ethernet headers). */
+export const VXLAN_OVERHEAD = 50;
+
 /**
  * The node's CNI configuration: a bridge with host-local addresses from its pod CIDR. With flannel
  * the bridge does not masquerade (flannel's --ip-masq does, for traffic leaving the pod network
- * only), so pods on other nodes see a pod's own address.
+ * only), so pods on other nodes see a pod's own address. `mtu` (flannel's vxlan backend: the node
+ * interface's MTU less the encapsulation) keeps pods' packets small enough to be encapsulated.
  */
-export function cniConfig(podCIDR: string, cni: Cluster["spec"]["networking"]["cni"] = "bridge"): string {
-  return renderTemplate("addons/cni/10-kubeprov-bridge.conflist", { podCIDR, ipMasq: cni !== "flannel" });
+export function cniConfig(podCIDR: string, cni: Cluster["spec"]["networking"]["cni"] = "bridge", mtu?: number): string {
+  const text = renderTemplate("addons/cni/10-kubeprov-bridge.conflist", { podCIDR, ipMasq: cni !== "flannel" });
+  if (!mtu) return text;
+  const conf = JSON.parse(text) as { plugins: Array<Record<string, unknown>> };
+  conf.plugins[0]!["mtu"] = mtu;
+  return JSON.stringify(conf, null, 2) + "\n";
 }
 
 

@@ -59,6 +59,10 @@ export function verboseOption(cmd: Command): Command {
   return cmd.option("-v, --verbose", "more output (debug logs); repeat for more", (_v: string, prev: number) => prev + 1, 0);
 }
 
+export function timingsOption(cmd: Command): Command {
+  return cmd.option("--timings", "at the end, print each phase's start and duration, the critical path and what the run waited on (stderr)", false);
+}
+
 /** The usual set for commands that run tasks on a cluster's hosts. */
 export function runOptions(cmd: Command, which: { dryRun?: boolean; concurrency?: boolean } = {}): Command {
   targetOptions(cmd);
@@ -66,5 +70,6 @@ export function runOptions(cmd: Command, which: { dryRun?: boolean; concurrency?
   if (which.dryRun !== false) dryRunOption(cmd);
   if (which.concurrency !== false) concurrencyOption(cmd);
   verboseOption(cmd);
+  timingsOption(cmd);
   return cmd;
 }

@@ -19,13 +19,15 @@ export interface DriverClusterInput {
   subnet?: string;
   /** The network add-on (default: the schema's). */
   cni?: "flannel" | "bridge" | "none";
+  /** flannel's backend (default: the schema's, host-gw). */
+  flannelBackend?: "host-gw" | "vxlan";
 }
 
 export function driverClusterObject(i: DriverClusterInput): ClusterInput {
   const ha = i.virtualIP !== undefined;
   const spec: ClusterInput["spec"] = {
     kubernetesVersion: i.kubernetesVersion,
-    ...(i.cni ? { networking: { cni: i.cni } } : {}),
+    ...(i.cni || i.flannelBackend ? { networking: { ...(i.cni ? { cni: i.cni } : {}), ...(i.flannelBackend ? { flannelBackend: i.flannelBackend } : {}) } } : {}),
     ...(ha ? { controlPlaneEndpoint: `${i.virtualIP}:${PORT_HAPROXY}` } : {}),
     ha: ha ? { enabled: true, virtualIP: i.virtualIP, interface: "eth0", haproxyPort: PORT_HAPROXY } : { enabled: false },
     containerRuntime: { cgroupDriver: "cgroupfs" },

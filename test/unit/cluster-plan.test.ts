@@ -133,6 +133,9 @@ test("CNI: flannel's objects carry the pod subnet and backend; the bridge masque
   assert.ok(ds.spec.template.spec.containers[0].command.includes("--kube-subnet-mgr"));
   assert.equal(JSON.parse(cniConfig("10.244.1.0/24", "flannel")).plugins[0].ipMasq, false);
   assert.equal(JSON.parse(cniConfig("10.244.1.0/24", "bridge")).plugins[0].ipMasq, true);
+  // vxlan: the bridge's MTU leaves room for the encapsulation; otherwise the plugin's default.
+  assert.equal(JSON.parse(cniConfig("10.244.1.0/24", "flannel", 1450)).plugins[0].mtu, 1450);
+  assert.equal(JSON.parse(cniConfig("10.244.1.0/24", "flannel")).plugins[0].mtu, undefined);
   const none = parseClusterText(text(false).replace("spec:\n", "spec:\n  networking: {cni: none}\n"), "demo.yaml");
   const noneCtx = { ...ctx, cluster: none };
   const tasks = clusterTasks("all");

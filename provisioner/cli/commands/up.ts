@@ -15,7 +15,7 @@ import { installKubeconfig } from "../../drivers/localkubeconfig.js";
 import { getDriver } from "../../drivers/index.js";
 import { MAX_NODES, parseMemory, planNodes } from "../../drivers/docker/plan.js";
 import { createReporter } from "../../output/index.js";
-import { outputOption, parsePositiveInt, type OutputFormat } from "../options.js";
+import { outputOption, parsePositiveInt, timingsOption, type OutputFormat } from "../options.js";
 import { runPipeline } from "../../engine/pipeline.js";
 import { NODE_BUNDLE_DIR } from "../../tasks/images.js";
 import { clusterTasks } from "../../plan/cluster.js";
@@ -37,6 +37,7 @@ export interface UpOptions {
   output: OutputFormat;
   ignorePreflightErrors?: string[];
   cni: "flannel" | "bridge" | "none";
+  flannelBackend?: "host-gw" | "vxlan";
 }
 
 export interface UpPlan {
@@ -47,7 +48,7 @@ export interface UpPlan {
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** Pure: checks the command line and plans the machines. Throws UsageError (exit 2) before anything is touched. */
-export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "kubernetesVersion" | "kubernetes" | "cpus" | "memory" | "driver">): UpPlan {
+export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "kubernetesVersion" | "kubernetes" | "cpus" | "memory" | "driver"> & Partial<Pick<UpOptions, "cni" | "flannelBackend">>): UpPlan {
   const warnings: string[] = [];
   if (!DNS1123_LABEL.test(o.name))
     throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63)`);
@@ -56,6 +57,7 @@ export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "
   if (o.controlPlanes > o.nodes)
     throw new UsageError(`--control-planes ${o.controlPlanes} is more than --nodes ${o.nodes}: the control planes are among the nodes`);
   if (o.nodes > MAX_NODES) throw new UsageError(`--nodes ${o.nodes}: at most ${MAX_NODES} nodes per cluster`);
+  if (o.flannelBackend && o.cni && o.cni !== "flannel") throw new UsageError(`--flannel-backend ${o.flannelBackend} is flannel's setting, and --cni is ${o.cni}`);
   const quorum = controlPlaneQuorumWarning(o.controlPlanes);
   if (quorum) warnings.push(`--control-planes ${o.controlPlanes}: ${quorum}`);
   if (!/^v\d+\.\d+\.\d+$/.test(o.kubernetesVersion)) throw new UsageError(`--kubernetes-version ${JSON.stringify(o.kubernetesVersion)}: must look like ${DEFAULT_KUBERNETES_VERSION}`);
@@ -92,9 +94,11 @@ export function register(program: Command): void {
     .option("--memory <size>", "memory limit per machine (e.g. 2g)")
     .option("--driver <driver>", "machine driver: docker or virtualbox", "docker")
     .addOption(new Option("--cni <cni>", "network add-on: flannel (pods reach each other across nodes), bridge (one node), none (bring your own)").choices(["flannel", "bridge", "none"]).default("flannel"))
+    .addOption(new Option("--flannel-backend <backend>", "flannel's backend: host-gw (the nodes share one L2 network, as docker's do) or vxlan (encapsulated)").choices(["host-gw", "vxlan"]))
     .option("--no-kubeconfig", "do not merge the admin kubeconfig into ~/.kube/config")
     .option("--ignore-preflight-errors <ids>", "preflight check IDs whose failures become warnings (comma separated), or all", collectIds);
   outputOption(cmd);
+  timingsOption(cmd);
   cmd.action(async (o: UpOptions) => {
     await up(o);
   });
@@ -135,6 +139,7 @@ export async function up(o: UpOptions): Promise<{ result: ProvisionResult; clust
       virtualIP: result.virtualIP,
       subnet: result.subnet,
       cni: o.cni,
+      ...(o.flannelBackend ? { flannelBackend: o.flannelBackend } : {}),
     });
     // Validated as any cluster file is, before it is written.
     const cluster = parseClusterText(text, files.clusterFile);
