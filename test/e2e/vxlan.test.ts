@@ -67,7 +67,10 @@ test("pods on the two nodes reach each other by pod IP both ways through vxlan, 
   const b = await getFrom(CP, "get-cp-to-w1", `http://${ipW1}:8080/`);
   assert.match(b, /^from \S+:\d+ to srv-w1$/m, `control plane -> worker: ${b}`);
   const big = await getFrom(CP, "get-big", `http://${ipW1}:8080/big`);
-  assert.match(big, /^bytes 1048594\nfrom \S+:\d+ to srv-w1$/m, `1 MiB across vxlan: ${big}`);
+  // 1 MiB, a newline, then the "from … to srv-w1" line and its newline.
+  const whole = /^bytes (\d+)\n(from \S+:\d+ to srv-w1)$/m.exec(big);
+  assert.ok(whole, `1 MiB across vxlan: ${big}`);
+  assert.equal(Number(whole[1]), 1024 * 1024 + 1 + whole[2]!.length + 1, big);
 });
 
 test("the backend of a running cluster is not switched in place: host-gw is refused by preflight, nothing changes", async () => {
