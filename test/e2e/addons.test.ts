@@ -64,6 +64,11 @@ before(async () => {
   assert.equal(up.code, 0, up.stdout.split("\n").filter((l) => l.includes('"failed"')).join("\n") + up.stderr.slice(-3000));
   upDone = Date.now();
   process.stderr.write(`# up (1 node, storage on by default): ${(up.ms / 1000).toFixed(1)} s\n`);
+  // What storage adds to up: its image's import on the node, and its objects.
+  for (const l of up.stdout.split("\n").filter((x) => x.startsWith("{"))) {
+    const e = JSON.parse(l) as { type: string; task?: string; status?: string; durationMs?: number };
+    if (e.type === "task" && (e.task === "prepare/images-addons" || e.task === "addons/storage")) process.stderr.write(`#   ${e.task}: ${e.status} in ${((e.durationMs ?? 0) / 1000).toFixed(1)} s\n`);
+  }
   writeFileSync(kubeconfig, (await kubeprov(home, ["kubeconfig", "--name", NAME])).stdout, { mode: 0o600 });
 });
 
