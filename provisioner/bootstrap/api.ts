@@ -37,6 +37,8 @@ const RESOURCES: Record<string, { plural: string; namespaced: boolean }> = {
   RoleBinding: { plural: "rolebindings", namespaced: true },
   DaemonSet: { plural: "daemonsets", namespaced: true },
   Deployment: { plural: "deployments", namespaced: true },
+  StorageClass: { plural: "storageclasses", namespaced: false },
+  APIService: { plural: "apiservices", namespaced: false },
 };
 
 /** The URL path of an object (or, with name "", of its collection). */
