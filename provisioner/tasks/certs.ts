@@ -6,8 +6,9 @@ import { PKI_DIR, KUBERNETES_DIR } from "../constants.js";
 import type { ApplyResult, CheckResult, Host, RunContext, Task } from "../engine/task.js";
 import { pkiContext, type PkiContext } from "../pki/certlist.js";
 import { ensurePki, planOn } from "../pki/ensure.js";
-import { changes, sharedRelPaths, type Decision, type PlanOptions, type SharedCaSet } from "../pki/plan.js";
+import { changes, type Decision, type PlanOptions, type SharedCaSet } from "../pki/plan.js";
 import { TransportStore } from "../pki/store.js";
+import { certificateKeyOf, downloadedCaSet, readCaSetFrom } from "./uploadcerts.js";
 
 import { controlPlanes, firstControlPlane } from "../plan/topology.js";
 
@@ -21,23 +22,16 @@ export function hostPkiContext(host: Host, ctx: RunContext): PkiContext {
 }
 
 /**
- * THE SEAM for additional control planes: the CA set (CA certificates and keys, sa.key, sa.pub)
- * of the first control plane, read through its transport. undefined on the first control plane
- * itself. (An HA join that gets this material another way, e.g. encrypted in a Secret like
- * kubeadm's --upload-certs, replaces this function only.)
+ * The CA set (CA certificates and keys, sa.key, sa.pub) another control plane must share:
+ * undefined on the first control plane itself; with a certificate key (join --certificate-key),
+ * what the Secret kube-system/kubeadm-certs holds, opened with it; otherwise the first control
+ * plane's files, read through its transport.
  */
 export async function readSharedCaSet(host: Host, ctx: RunContext): Promise<SharedCaSet | undefined> {
   const first = firstControlPlane(ctx);
   if (first.name === host.name) return undefined;
-  const certDir = hostPkiContext(first, ctx).certDir;
-  const set: SharedCaSet = new Map();
-  await Promise.all(
-    sharedRelPaths().map(async (rel) => {
-      const data = await first.transport.readFile(`${certDir}/${rel}`);
-      if (data) set.set(rel, data);
-    }),
-  );
-  return set;
+  if (certificateKeyOf(ctx)) return downloadedCaSet(ctx, host);
+  return readCaSetFrom(first, ctx);
 }
 
 function summary(ds: Decision[]): string {
