@@ -1,0 +1,144 @@
+// kubeadm's second way of sharing the control-plane CAs: `init --upload-certs` seals them into the
+// Secret kube-system/kubeadm-certs under a certificate key, and `join --certificate-key` reads that
+// Secret with a bootstrap token and opens it. Machines from `up --no-kubernetes`, a cluster file
+// over SSH. A wrong key must change nothing on the joining host: that is also what shows the CAs
+// came from the Secret and not from the first control plane (the orchestrator could read those).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { parse, stringify } from "yaml";
+import { assertVotingMembers, dockerCleanup, KUBEPROV, kubectl, kubeprov, onNode, waitFor, type Run } from "../helpers/cluster-e2e.js";
+
+const NAME = "kpt-upcerts";
+const home = mkdtempSync(join(tmpdir(), "kpt-upcerts-"));
+const file = join(home, "cluster.yaml");
+const kubeconfig = join(home, "admin.conf");
+const TOKEN = "abcdef.0123456789abcdef";
+let hosts: Array<{ name: string; address: string; roles: string[] }> = [];
+let base: { apiVersion: string; kind: string; metadata: { name: string }; spec: Record<string, unknown> };
+let key = "";
+
+/** The cluster file with the first n hosts as control planes, without HA (the endpoint is the first one). */
+function writeFile(n: number): void {
+  const spec: Record<string, unknown> = { ...base.spec, hosts: hosts.slice(0, n).map((h) => ({ ...h, roles: ["control-plane"] })) };
+  delete spec.ha;
+  delete spec.controlPlaneEndpoint;
+  writeFileSync(file, stringify({ ...base, spec }));
+}
+
+/** kubeprov with the certificate key in its environment (never in argv). */
+async function kubeprovWithKey(args: string[], certificateKey: string): Promise<Run> {
+  const t0 = Date.now();
+  const r = await execa(process.execPath, [KUBEPROV, ...args], {
+    reject: false,
+    timeout: 10 * 60_000,
+    env: { KUBEPROV_HOME: home, KUBECONFIG: join(home, "kubeconfig"), CI: "1", KUBEPROV_CERTIFICATE_KEY: certificateKey },
+    stdin: "ignore",
+  });
+  return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), ms: Date.now() - t0 };
+}
+
+const PKI_FILES = "find /etc/kubernetes/pki -type f 2>/dev/null | sort";
+
+before(async () => {
+  await dockerCleanup(NAME);
+  const up = await kubeprov(home, ["up", "--name", NAME, "--nodes", "3", "--control-planes", "3", "--no-kubernetes", "--no-kubeconfig"]);
+  assert.equal(up.code, 0, up.stderr.slice(-3000));
+  base = parse(readFileSync(join(home, "clusters", NAME, "cluster.yaml"), "utf8"));
+  hosts = base.spec.hosts as typeof hosts;
+});
+
+after(async () => {
+  await kubeprov(home, ["delete", "--name", NAME], 120_000).catch(() => undefined);
+  await dockerCleanup(NAME);
+  rmSync(home, { recursive: true, force: true });
+});
+
+test("init --token … --token-ttl 0 --upload-certs: Secret kubeadm-certs owned by a 2 h token, the key printed in the join lines only", async () => {
+  writeFile(1);
+  const bad = await kubeprov(home, ["init", "-f", file, "--upload-certs", "--certificate-key", "abc123"]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--certificate-key/);
+
+  const init = await kubeprov(home, ["init", "-f", file, "--token", TOKEN, "--token-ttl", "0", "--upload-certs"]);
+  assert.equal(init.code, 0, init.stdout.slice(-3000) + init.stderr.slice(-3000));
+  process.stderr.write(`# init --upload-certs: ${(init.ms / 1000).toFixed(1)} s\n`);
+  const line = /kubeadm join (\S+) --token abcdef\.0123456789abcdef --discovery-token-ca-cert-hash sha256:[0-9a-f]{64} --control-plane --certificate-key ([0-9a-f]{64})\n/.exec(init.stdout);
+  assert.ok(line, init.stdout);
+  key = line[2];
+  assert.match(init.stdout, new RegExp(`kubeadm join ${line[1].replace(/\./g, "\\.")} --token abcdef\\.0123456789abcdef --discovery-token-ca-cert-hash sha256:[0-9a-f]{64}\\n`));
+  assert.ok(!init.stderr.includes(key), "the key is not in the log stream");
+
+  const kc = await kubeprov(home, ["kubeconfig", "-f", file]);
+  writeFileSync(kubeconfig, kc.stdout, { mode: 0o600 });
+  const s = JSON.parse((await kubectl(kubeconfig, ["-n", "kube-system", "get", "secret", "kubeadm-certs", "-o", "json"])).stdout);
+  assert.deepEqual(Object.keys(s.data).sort(), ["ca.crt", "ca.key", "etcd-ca.crt", "etcd-ca.key", "front-proxy-ca.crt", "front-proxy-ca.key", "sa.key", "sa.pub"]);
+  const owner = s.metadata.ownerReferences[0];
+  assert.match(owner.name, /^bootstrap-token-[a-z0-9]{6}$/);
+  const token = JSON.parse((await kubectl(kubeconfig, ["-n", "kube-system", "get", "secret", owner.name, "-o", "json"])).stdout);
+  assert.equal(token.metadata.uid, owner.uid);
+  const ttlMs = Date.parse(Buffer.from(token.data.expiration, "base64").toString()) - Date.now();
+  assert.ok(ttlMs > 110 * 60_000 && ttlMs <= 120 * 60_000, `owner token expires in ${ttlMs} ms`);
+  // Only the bootstrap token group may read it (and an ordinary service account may not).
+  const can = await kubectl(kubeconfig, ["auth", "can-i", "get", "secret/kubeadm-certs", "-n", "kube-system", "--as", "system:bootstrap:abcdef", "--as-group", "system:bootstrappers:kubeadm:default-node-token"]);
+  assert.equal(can.stdout.trim(), "yes", can.stderr);
+  const other = await kubectl(kubeconfig, ["auth", "can-i", "get", "secret/kubeadm-certs", "-n", "kube-system", "--as", "system:serviceaccount:default:default"]);
+  assert.equal(other.stdout.trim(), "no");
+  const list = await kubectl(kubeconfig, ["auth", "can-i", "list", "secrets", "-n", "kube-system", "--as", "system:bootstrap:abcdef", "--as-group", "system:bootstrappers:kubeadm:default-node-token"]);
+  assert.equal(list.stdout.trim(), "no");
+});
+
+test("join with a wrong or malformed certificate key is refused and the joining host is untouched", async () => {
+  assert.ok(key, "init ran");
+  writeFile(2);
+  const second = hosts[1].name;
+  const before = await onNode(second, `${PKI_FILES}; ls /etc/kubernetes 2>/dev/null; systemctl is-active kubelet containerd 2>/dev/null`);
+  const malformed = await kubeprovWithKey(["join", "-f", file], "0123");
+  assert.equal(malformed.code, 2, malformed.stderr);
+  assert.match(malformed.stderr, /KUBEPROV_CERTIFICATE_KEY/);
+  assert.ok(!malformed.stderr.includes("0123"), "the value is not echoed");
+  const wrongKey = key.replace(/^./, (c) => (c === "0" ? "1" : "0"));
+  const wrong = await kubeprovWithKey(["join", "-f", file], wrongKey);
+  assert.equal(wrong.code, 1, wrong.stdout.slice(-2000) + wrong.stderr);
+  assert.match(wrong.stderr + wrong.stdout, /certificate key does not open Secret kube-system\/kubeadm-certs/);
+  assert.ok(!(wrong.stderr + wrong.stdout).includes(wrongKey), "the key is not echoed");
+  const afterWrong = await onNode(second, `${PKI_FILES}; ls /etc/kubernetes 2>/dev/null; systemctl is-active kubelet containerd 2>/dev/null`);
+  assert.equal(afterWrong.stdout, before.stdout, "nothing changed on the joining host");
+  assert.equal((await onNode(second, PKI_FILES)).stdout.trim(), "", "no file under /etc/kubernetes/pki");
+});
+
+test("join with the certificate key (in the environment): the CAs from the Secret, own leaves, etcd of 2 voting members", async () => {
+  assert.ok(key, "init ran");
+  writeFile(2);
+  const join = await kubeprovWithKey(["join", "-f", file, "--token", TOKEN], key);
+  assert.equal(join.code, 0, join.stdout.slice(-3000) + join.stderr.slice(-3000));
+  process.stderr.write(`# join --certificate-key of a control plane: ${(join.ms / 1000).toFixed(1)} s\n`);
+  const [first, second] = [hosts[0].name, hosts[1].name];
+  await assertVotingMembers(first, [first, second]);
+  const sums = "cd /etc/kubernetes/pki && sha256sum ca.crt ca.key front-proxy-ca.crt front-proxy-ca.key etcd/ca.crt etcd/ca.key sa.key sa.pub";
+  assert.equal((await onNode(second, sums)).stdout, (await onNode(first, sums)).stdout);
+  const modes = (await onNode(second, "cd /etc/kubernetes/pki && stat -c '%a %n' ca.crt ca.key etcd/ca.key sa.key apiserver.crt apiserver.key")).stdout.trim().split("\n");
+  assert.deepEqual(modes, ["644 ca.crt", "600 ca.key", "600 etcd/ca.key", "600 sa.key", "644 apiserver.crt", "600 apiserver.key"]);
+  // Its own leaves: the API server certificate names its own address.
+  const san = await onNode(second, "openssl x509 -in /etc/kubernetes/pki/apiserver.crt -noout -ext subjectAltName");
+  assert.match(san.stdout, new RegExp(hosts[1].address.replace(/\./g, "\\.")));
+  const ms = await waitFor(async () => (await kubectl(kubeconfig, ["get", "node", second, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"])).stdout === "True", 120_000, 2000);
+  assert.notEqual(ms, -1, `${second} not Ready within 120 s`);
+});
+
+test("deleting the owner token deletes kubeadm-certs (garbage collector)", async () => {
+  const s = JSON.parse((await kubectl(kubeconfig, ["-n", "kube-system", "get", "secret", "kubeadm-certs", "-o", "json"])).stdout);
+  const owner = s.metadata.ownerReferences[0].name as string;
+  const del = await kubectl(kubeconfig, ["-n", "kube-system", "delete", "secret", owner]);
+  assert.equal(del.code, 0, del.stderr);
+  const ms = await waitFor(async () => /NotFound/.test((await kubectl(kubeconfig, ["-n", "kube-system", "get", "secret", "kubeadm-certs"])).stderr), 60_000, 1000);
+  assert.notEqual(ms, -1, "kubeadm-certs still there 60 s after its owner was deleted");
+  process.stderr.write(`# kubeadm-certs gone ${(ms / 1000).toFixed(1)} s after its owner token\n`);
+  // And a join with the key now says why.
+  const late = await kubeprovWithKey(["join", "-f", file, "--dry-run"], key);
+  assert.equal(late.code, 1);
+  assert.match(late.stderr + late.stdout, /kubeadm-certs not found/);
+});
