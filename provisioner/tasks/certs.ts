@@ -34,12 +34,13 @@ export async function readSharedCaSet(host: Host, ctx: RunContext): Promise<Shar
   return readCaSetFrom(first, ctx);
 }
 
-function summary(ds: Decision[]): string {
+function summary(ds: Decision[], ctx: RunContext): string {
+  const from = certificateKeyOf(ctx) ? "Secret kube-system/kubeadm-certs" : "the first control plane";
   const by = (a: string) => ds.filter((d) => d.action === a).map((d) => d.name);
   const parts = [
     by("create").length ? `create ${by("create").join(", ")}` : "",
     by("reissue").length ? `re-issue ${ds.filter((d) => d.action === "reissue").map((d) => `${d.name} (${d.reason})`).join(", ")}` : "",
-    by("copy").length ? `copy ${by("copy").join(", ")} from the first control plane` : "",
+    by("copy").length ? `copy ${by("copy").join(", ")} from ${from}` : "",
   ].filter(Boolean);
   return parts.join("; ");
 }
@@ -67,14 +68,14 @@ export function pkiTask(spec: { name: string; phase: string; description: string
       const plan = await planOn(new TransportStore(host.transport), pctx, { ...spec.plan, shared });
       const todo = changes(plan);
       for (const w of plan.warnings) ctx.log("warn", w, host, spec.name);
-      const reason = [summary(todo), modeSummary(plan.modeFixes)].filter(Boolean).join("; ");
+      const reason = [summary(todo, ctx), modeSummary(plan.modeFixes)].filter(Boolean).join("; ");
       return reason ? { needed: true, reason } : { needed: false, reason: `${plan.decisions.length} entries up to date` };
     },
     async apply(host: Host, ctx: RunContext): Promise<ApplyResult> {
       const pctx = hostPkiContext(host, ctx);
       const shared = await readSharedCaSet(host, ctx);
       const r = await ensurePki(new TransportStore(host.transport), pctx, { ...spec.plan, shared });
-      return { detail: [summary(changes(r.plan)), modeSummary(r.plan.modeFixes)].filter(Boolean).join("; ") || "nothing to do" };
+      return { detail: [summary(changes(r.plan), ctx), modeSummary(r.plan.modeFixes)].filter(Boolean).join("; ") || "nothing to do" };
     },
   };
 }

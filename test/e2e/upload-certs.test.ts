@@ -10,7 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { parse, stringify } from "yaml";
-import { assertVotingMembers, dockerCleanup, KUBEPROV, kubectl, kubeprov, onNode, waitFor, type Run } from "../helpers/cluster-e2e.js";
+import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
+import { bundleDir } from "../../provisioner/paths.js";
+import { assertVotingMembers, dockerCleanup, KUBECTL, KUBEPROV, kubectl, kubeprov, onNode, summaryOf, waitFor, type Run } from "../helpers/cluster-e2e.js";
 
 const NAME = "kpt-upcerts";
 const home = mkdtempSync(join(tmpdir(), "kpt-upcerts-"));
@@ -127,6 +129,66 @@ test("join with the certificate key (in the environment): the CAs from the Secre
   assert.match(san.stdout, new RegExp(hosts[1].address.replace(/\./g, "\\.")));
   const ms = await waitFor(async () => (await kubectl(kubeconfig, ["get", "node", second, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"])).stdout === "True", 120_000, 2000);
   assert.notEqual(ms, -1, `${second} not Ready within 120 s`);
+});
+
+test("init --upload-certs again with the same key changes nothing; init phase upload-certs re-seals under a new key", async () => {
+  assert.ok(key, "init ran");
+  writeFile(1);
+  const again = await kubeprovWithKey(["init", "-f", file, "--upload-certs", "-o", "json"], key);
+  assert.equal(again.code, 0, again.stderr.slice(-2000));
+  assert.equal(summaryOf(again.stdout)?.changed, 0, again.stdout.split("\n").filter((l) => l.includes('"status":"changed"')).join("\n"));
+
+  const phase = await kubeprov(home, ["init", "phase", "upload-certs", "-f", file, "--upload-certs"]);
+  assert.equal(phase.code, 0, phase.stdout.slice(-2000) + phase.stderr.slice(-2000));
+  const fresh = /--control-plane --certificate-key ([0-9a-f]{64})\n/.exec(phase.stdout)?.[1];
+  assert.ok(fresh && fresh !== key, phase.stdout);
+  writeFile(2);
+  const old = await kubeprovWithKey(["join", "-f", file, "--dry-run"], key);
+  assert.equal(old.code, 1, old.stdout.slice(-2000));
+  assert.match(old.stderr + old.stdout, /does not open/);
+  const now = await kubeprovWithKey(["join", "-f", file, "--dry-run"], fresh);
+  assert.equal(now.code, 0, now.stdout.slice(-2000) + now.stderr.slice(-2000));
+  key = fresh;
+});
+
+test("kubeadm's own download-certs (kubeadm join phase control-plane-prepare download-certs) opens the Secret kubeprov wrote", async () => {
+  assert.ok(key, "init ran");
+  const [first, third] = [hosts[0], hosts[2]];
+  const endpoint = `${first.address}:6443`;
+  const hash = /--discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})/.exec((await kubeprov(home, ["token", "create", "-f", file, "--ttl", "10m", "--print-join-command"])).stdout)?.[1];
+  assert.ok(hash, "token create printed a CA hash");
+  // kubeadm join reads its cluster configuration (kubeadm-config, kubelet-config) before any phase;
+  // kubeprov keeps its own (kubeprov-config), so the test gives kubeadm minimal ones, readable by
+  // the bootstrap token group as kubeadm's own Roles make them.
+  const fixture = [
+    { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "kubeadm-config", namespace: "kube-system", labels: { "kubeprov.test": NAME } },
+      data: { ClusterConfiguration: stringify({ apiVersion: "kubeadm.k8s.io/v1beta4", kind: "ClusterConfiguration", kubernetesVersion: DEFAULT_KUBERNETES_VERSION, certificatesDir: "/etc/kubernetes/pki", controlPlaneEndpoint: endpoint, networking: { podSubnet: "10.244.0.0/16", serviceSubnet: "10.96.0.0/12", dnsDomain: "cluster.local" } }) } },
+    { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "kubelet-config", namespace: "kube-system", labels: { "kubeprov.test": NAME } },
+      data: { kubelet: stringify({ apiVersion: "kubelet.config.k8s.io/v1beta1", kind: "KubeletConfiguration", cgroupDriver: "cgroupfs" }) } },
+    { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "kpt-kubeadm-join-config", namespace: "kube-system" },
+      rules: [{ apiGroups: [""], resources: ["configmaps"], resourceNames: ["kubeadm-config", "kubelet-config", "kube-proxy"], verbs: ["get"] }] },
+    { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "kpt-kubeadm-join-config", namespace: "kube-system" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "kpt-kubeadm-join-config" },
+      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: "system:bootstrappers:kubeadm:default-node-token" }] },
+  ];
+  const applied = await execa(KUBECTL, ["--kubeconfig", kubeconfig, "apply", "-f", "-"], { input: fixture.map((o) => stringify(o)).join("---\n"), reject: false });
+  assert.equal(applied.exitCode, 0, String(applied.stderr));
+  const kubeadm = join(bundleDir(DEFAULT_KUBERNETES_VERSION), "bin", "kubeadm");
+  await execa("docker", ["cp", kubeadm, `${third.name}:/tmp/kpt-kubeadm`]);
+  // The token and the key travel in a JoinConfiguration on stdin, not on a command line.
+  const joinConfig = stringify({
+    apiVersion: "kubeadm.k8s.io/v1beta4",
+    kind: "JoinConfiguration",
+    discovery: { bootstrapToken: { apiServerEndpoint: endpoint, token: TOKEN, caCertHashes: [hash] } },
+    controlPlane: { certificateKey: key, localAPIEndpoint: { advertiseAddress: third.address, bindPort: 6443 } },
+    nodeRegistration: { name: third.name, ignorePreflightErrors: ["all"] },
+  });
+  await execa("docker", ["exec", "-i", third.name, "sh", "-c", "umask 077 && cat > /tmp/kpt-join.yaml"], { input: joinConfig });
+  const r = await execa("docker", ["exec", third.name, "/tmp/kpt-kubeadm", "join", "phase", "control-plane-prepare", "download-certs", "--config", "/tmp/kpt-join.yaml", "-v=5"], { reject: false, timeout: 120_000 });
+  await execa("docker", ["exec", third.name, "rm", "-f", "/tmp/kpt-kubeadm", "/tmp/kpt-join.yaml"], { reject: false });
+  assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`.slice(-4000));
+  const sums = "cd /etc/kubernetes/pki && sha256sum ca.crt ca.key front-proxy-ca.crt front-proxy-ca.key etcd/ca.crt etcd/ca.key sa.key sa.pub";
+  assert.equal((await onNode(third.name, sums)).stdout, (await onNode(first.name, sums)).stdout);
 });
 
 test("deleting the owner token deletes kubeadm-certs (garbage collector)", async () => {
