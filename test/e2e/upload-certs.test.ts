@@ -191,6 +191,51 @@ test("kubeadm's own download-certs (kubeadm join phase control-plane-prepare dow
   assert.equal((await onNode(third.name, sums)).stdout, (await onNode(first.name, sums)).stdout);
 });
 
+test("a worker joined by kubeadm with the printed line's token and CA hash becomes Ready", async () => {
+  assert.ok(key, "init ran");
+  const [first, third] = [hosts[0], hosts[2]];
+  const endpoint = `${first.address}:6443`;
+  // The machine is prepared the way a kubeadm user's packages would (runtime, binaries, images, a
+  // kubelet unit reading kubeadm's file names) by kubeprov's own worker join; then its kubelet
+  // identity is taken away, so that kubeadm's discovery and TLS bootstrap make it a Node again.
+  await onNode(third.name, "rm -rf /etc/kubernetes/pki");
+  const spec: Record<string, unknown> = { ...base.spec, hosts: [...hosts.slice(0, 2).map((h) => ({ ...h, roles: ["control-plane"] })), { ...third, roles: ["worker"] }] };
+  delete spec.ha;
+  delete spec.controlPlaneEndpoint;
+  writeFileSync(file, stringify({ ...base, spec }));
+  const prepared = await kubeprov(home, ["join", "-f", file]);
+  assert.equal(prepared.code, 0, prepared.stdout.slice(-2000) + prepared.stderr.slice(-2000));
+  const kubeletConfig = (await onNode(third.name, "cat /var/lib/kubelet/config.yaml")).stdout;
+  const cm = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "kubelet-config", namespace: "kube-system" }, data: { kubelet: kubeletConfig } };
+  const applied = await execa(KUBECTL, ["--kubeconfig", kubeconfig, "apply", "-f", "-"], { input: stringify(cm), reject: false });
+  assert.equal(applied.exitCode, 0, String(applied.stderr));
+  await onNode(third.name, "systemctl stop kubelet; rm -rf /etc/kubernetes/kubelet.conf /etc/kubernetes/bootstrap-kubelet.conf /etc/kubernetes/pki /var/lib/kubelet/pki");
+  assert.equal((await kubectl(kubeconfig, ["delete", "node", third.name])).code, 0);
+
+  const printed = await kubeprov(home, ["token", "create", "-f", file, "--ttl", "10m", "--print-join-command"]);
+  const line = /kubeadm join (\S+) --token ([a-z0-9]{6}\.[a-z0-9]{16}) --discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})/.exec(printed.stdout);
+  assert.ok(line, printed.stdout);
+  assert.equal(line[1], endpoint);
+  const kubeadm = join(bundleDir(DEFAULT_KUBERNETES_VERSION), "bin", "kubeadm");
+  await execa("docker", ["cp", kubeadm, `${third.name}:/tmp/kpt-kubeadm`]);
+  // The printed line's values, in a JoinConfiguration on stdin (the token stays out of argv).
+  const joinConfig = stringify({
+    apiVersion: "kubeadm.k8s.io/v1beta4",
+    kind: "JoinConfiguration",
+    discovery: { bootstrapToken: { apiServerEndpoint: line[1], token: line[2], caCertHashes: [line[3]] } },
+    nodeRegistration: { name: third.name, ignorePreflightErrors: ["all"] },
+  });
+  await execa("docker", ["exec", "-i", third.name, "sh", "-c", "umask 077 && cat > /tmp/kpt-join.yaml"], { input: joinConfig });
+  const r = await execa("docker", ["exec", third.name, "/tmp/kpt-kubeadm", "join", "--config", "/tmp/kpt-join.yaml", "-v=2"], { reject: false, timeout: 300_000 });
+  await execa("docker", ["exec", third.name, "rm", "-f", "/tmp/kpt-kubeadm", "/tmp/kpt-join.yaml"], { reject: false });
+  process.stderr.write(`# kubeadm join of a worker: exit ${r.exitCode}\n`);
+  assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`.slice(-4000));
+  const ms = await waitFor(async () => (await kubectl(kubeconfig, ["get", "node", third.name, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"])).stdout === "True", 150_000, 2000);
+  const diag = ms === -1 ? (await onNode(third.name, "journalctl -u kubelet --no-pager | tail -30")).stdout : "";
+  assert.notEqual(ms, -1, `${third.name} not Ready within 150 s after kubeadm join\n${diag}`);
+  process.stderr.write(`# kubeadm-joined worker Ready ${(ms / 1000).toFixed(1)} s after kubeadm join returned\n`);
+});
+
 test("deleting the owner token deletes kubeadm-certs (garbage collector)", async () => {
   const s = JSON.parse((await kubectl(kubeconfig, ["-n", "kube-system", "get", "secret", "kubeadm-certs", "-o", "json"])).stdout);
   const owner = s.metadata.ownerReferences[0].name as string;
@@ -200,6 +245,7 @@ test("deleting the owner token deletes kubeadm-certs (garbage collector)", async
   assert.notEqual(ms, -1, "kubeadm-certs still there 60 s after its owner was deleted");
   process.stderr.write(`# kubeadm-certs gone ${(ms / 1000).toFixed(1)} s after its owner token\n`);
   // And a join with the key now says why.
+  writeFile(2);
   const late = await kubeprovWithKey(["join", "-f", file, "--dry-run"], key);
   assert.equal(late.code, 1);
   assert.match(late.stderr + late.stdout, /kubeadm-certs not found/);
