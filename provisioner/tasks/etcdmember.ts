@@ -182,6 +182,7 @@ export function etcdPromoteTask(opts: { hosts: (ctx: RunContext) => Host[]; afte
     name,
     phase: opts.phase ?? "control-plane-join",
     description: "promote this host's etcd learner to a voting member once it is in sync",
+    waitsFor: "the etcd learner catching up with the leader",
     hosts: opts.hosts,
     after: opts.after,
     perHost: true,

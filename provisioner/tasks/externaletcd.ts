@@ -122,14 +122,14 @@ function etcdCertsTask(hosts: (ctx: RunContext) => Host[], after: string[]): Tas
       const p = await etcdHostPki(host, ctx);
       if ("waitingFor" in p) return { needed: true, reason: p.waitingFor };
       const plan = await planOn(new TransportStore(host.transport), hostPkiContext(host, ctx), p.options);
-      const reason = [summary(changes(plan)), modeSummary(plan.modeFixes)].filter(Boolean).join("; ");
+      const reason = [summary(changes(plan), ctx), modeSummary(plan.modeFixes)].filter(Boolean).join("; ");
       return reason ? { needed: true, reason } : { needed: false, reason: `${plan.decisions.length} entries up to date` };
     },
     async apply(host, ctx): Promise<ApplyResult> {
       const p = await etcdHostPki(host, ctx);
       if ("waitingFor" in p) throw new HostError(host.name, ETCD_EXTERNAL_CERTS_TASK, p.waitingFor);
       const r = await ensurePki(new TransportStore(host.transport), hostPkiContext(host, ctx), p.options);
-      return { detail: [summary(changes(r.plan)), modeSummary(r.plan.modeFixes)].filter(Boolean).join("; ") || "nothing to do" };
+      return { detail: [summary(changes(r.plan), ctx), modeSummary(r.plan.modeFixes)].filter(Boolean).join("; ") || "nothing to do" };
     },
   };
 }

@@ -90,6 +90,7 @@ function endpointTask(hosts: (ctx: RunContext) => Host[], after: string[]): Task
     name: HA_ENDPOINT_TASK,
     phase: "ha",
     description: "the API answers through the virtual IP and haproxy",
+    waitsFor: "keepalived taking the virtual IP and haproxy's health checks of the API servers",
     hosts,
     after,
     async check(host, ctx) {

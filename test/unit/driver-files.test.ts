@@ -156,6 +156,8 @@ test("up flags: bad input is a usage error (exit 2) before anything is created",
   bad({ driver: "ssh" }, /apply -f/);
   bad({ name: "a".repeat(50) }, /too long/);
   bad({ nodes: 91, kubernetes: false }, /at most 90/);
+  assert.throws(() => planUp({ ...upBase, cni: "bridge", flannelBackend: "vxlan" }), /--flannel-backend vxlan is flannel's setting, and --cni is bridge/);
+  assert.equal(planUp({ ...upBase, cni: "flannel", flannelBackend: "vxlan" }).machines.machines.length, 1);
 });
 
 test("up flags: an even number of control planes warns (etcd quorum); the plan reserves a VIP for HA", () => {

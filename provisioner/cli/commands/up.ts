@@ -7,6 +7,7 @@ import { RuntimeFailure, UsageError } from "../../errors.js";
 import type { KubeprovEvent, Reporter } from "../../events.js";
 import { bundleDir } from "../../paths.js";
 import { parseClusterText } from "../../spec/load.js";
+import { recordedAddons } from "./addons.js";
 import type { Cluster } from "../../spec/schema.js";
 import type { ClusterMachinesPlan, Driver, ProvisionResult } from "../../drivers/driver.js";
 import { renderDriverClusterFile } from "../../drivers/clusterfile.js";
@@ -15,7 +16,7 @@ import { installKubeconfig } from "../../drivers/localkubeconfig.js";
 import { getDriver } from "../../drivers/index.js";
 import { MAX_NODES, parseMemory, planNodes } from "../../drivers/docker/plan.js";
 import { createReporter } from "../../output/index.js";
-import { outputOption, parsePositiveInt, type OutputFormat } from "../options.js";
+import { outputOption, parsePositiveInt, timingsOption, type OutputFormat } from "../options.js";
 import { runPipeline } from "../../engine/pipeline.js";
 import { NODE_BUNDLE_DIR } from "../../tasks/images.js";
 import { clusterTasks } from "../../plan/cluster.js";
@@ -39,6 +40,7 @@ export interface UpOptions {
   output: OutputFormat;
   ignorePreflightErrors?: string[];
   cni: "flannel" | "bridge" | "none";
+  flannelBackend?: "host-gw" | "vxlan";
 }
 
 export interface UpPlan {
@@ -49,7 +51,7 @@ export interface UpPlan {
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** Pure: checks the command line and plans the machines. Throws UsageError (exit 2) before anything is touched. */
-export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "etcdNodes" | "kubernetesVersion" | "kubernetes" | "cpus" | "memory" | "driver">): UpPlan {
+export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "etcdNodes" | "kubernetesVersion" | "kubernetes" | "cpus" | "memory" | "driver"> & Partial<Pick<UpOptions, "cni" | "flannelBackend">>): UpPlan {
   const warnings: string[] = [];
   if (!DNS1123_LABEL.test(o.name))
     throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63)`);
@@ -60,6 +62,7 @@ export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "
   const etcdNodes = o.etcdNodes ?? 0;
   if (!Number.isInteger(etcdNodes) || etcdNodes < 0) throw new UsageError(`--etcd-nodes ${etcdNodes}: must be 0 (etcd on the control planes) or more`);
   if (o.nodes + etcdNodes > MAX_NODES) throw new UsageError(`--nodes ${o.nodes}${etcdNodes ? ` and --etcd-nodes ${etcdNodes}` : ""}: at most ${MAX_NODES} machines per cluster`);
+  if (o.flannelBackend && o.cni && o.cni !== "flannel") throw new UsageError(`--flannel-backend ${o.flannelBackend} is flannel's setting, and --cni is ${o.cni}`);
   // etcd's quorum is about its members: the etcd hosts with --etcd-nodes, else the control planes.
   const quorum = etcdNodes ? etcdHostQuorumWarning(etcdNodes) : controlPlaneQuorumWarning(o.controlPlanes);
   if (quorum) warnings.push(`${etcdNodes ? `--etcd-nodes ${etcdNodes}` : `--control-planes ${o.controlPlanes}`}: ${quorum}`);
@@ -119,9 +122,11 @@ export function register(program: Command): void {
     .option("--memory <size>", "memory limit per machine (e.g. 2g)")
     .option("--driver <driver>", "machine driver: docker or virtualbox", "docker")
     .addOption(new Option("--cni <cni>", "network add-on: flannel (pods reach each other across nodes), bridge (one node), none (bring your own)").choices(["flannel", "bridge", "none"]).default("flannel"))
+    .addOption(new Option("--flannel-backend <backend>", "flannel's backend: host-gw (the nodes share one L2 network, as docker's do) or vxlan (encapsulated)").choices(["host-gw", "vxlan"]))
     .option("--no-kubeconfig", "do not merge the admin kubeconfig into ~/.kube/config")
     .option("--ignore-preflight-errors <ids>", "preflight check IDs whose failures become warnings (comma separated), or all", collectIds);
   outputOption(cmd);
+  timingsOption(cmd);
   cmd.action(async (o: UpOptions) => {
     await up(o);
   });
@@ -153,6 +158,7 @@ export async function up(o: UpOptions): Promise<{ result: ProvisionResult; clust
     }
     const result = await driver.provision({ ...plan.machines, sharedDirectories });
     const files = clusterFiles(o.name);
+    const previous = existsSync(files.clusterFile) ? readFileSync(files.clusterFile, "utf8") : undefined;
     const text = renderDriverClusterFile({
       name: o.name,
       driver: driver.name,
@@ -164,10 +170,13 @@ export async function up(o: UpOptions): Promise<{ result: ProvisionResult; clust
       virtualIP: result.virtualIP,
       subnet: result.subnet,
       cni: o.cni,
+      ...(o.flannelBackend ? { flannelBackend: o.flannelBackend } : {}),
+      // The add-ons `kubeprov addons enable|disable` recorded stay as they are.
+      addons: previous === undefined ? undefined : recordedAddons(previous),
     });
     // Validated as any cluster file is, before it is written.
     const cluster = parseClusterText(text, files.clusterFile);
-    if (!existsSync(files.clusterFile) || readFileSync(files.clusterFile, "utf8") !== text) writeFileAtomic(files.clusterFile, text, 0o600);
+    if (previous !== text) writeFileAtomic(files.clusterFile, text, 0o600);
     const changed = result.created + result.started;
     log(
       `cluster ${o.name}: ${result.machines.length} machine(s) on ${driver.name}${result.subnet ? ` network ${result.subnet}` : ""}` +
