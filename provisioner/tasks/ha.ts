@@ -13,7 +13,7 @@ import { readVrrpPassword } from "../spec/vrrp-password.js";
 import { controlPlanes } from "../plan/topology.js";
 import { shq } from "../transport/transport.js";
 import { installCommands } from "./prepare.js";
-import { serviceTask } from "./service.js";
+import { serviceTask, type ServiceFile } from "./service.js";
 
 export const HAPROXY_CONFIG = "/etc/haproxy/haproxy.cfg";
 export const KEEPALIVED_CONFIG = "/etc/keepalived/keepalived.conf";
@@ -80,6 +80,15 @@ function vrrpPassword(ctx: RunContext): string | undefined {
   const r = readVrrpPassword(auth.passwordFile, ctx.source);
   if ("problem" in r) throw new ConfigError(`${ctx.source}: spec.ha.authentication.passwordFile: ${r.problem}`);
   return r.password;
+}
+
+/** The files of keepalived on one control plane, with their modes. */
+export function keepalivedFiles(host: Host, ctx: RunContext): ServiceFile[] {
+  return [
+    { path: KEEPALIVED_CHECK_SCRIPT, content: renderCheckScript(ctx.cluster), mode: 0o755 },
+    // With authentication the file holds the password: root only. Without, 0644 as before.
+    { path: KEEPALIVED_CONFIG, content: renderKeepalivedConfig(ctx.cluster, host, controlPlanes(ctx), vrrpPassword(ctx)), mode: ctx.cluster.spec.ha.authentication ? 0o600 : 0o644 },
+  ];
 }
 
 export function renderCheckScript(cluster: Cluster): string {
@@ -169,11 +178,7 @@ export function haTasks(opts: HaTaskOptions): Task[] {
       hosts,
       after: [packages.name],
       reload: true,
-      files: (host, ctx) => [
-        { path: KEEPALIVED_CHECK_SCRIPT, content: renderCheckScript(ctx.cluster), mode: 0o755 },
-        // With authentication the file holds the password: root only. Without, 0644 as before.
-        { path: KEEPALIVED_CONFIG, content: renderKeepalivedConfig(ctx.cluster, host, controlPlanes(ctx), vrrpPassword(ctx)), mode: ctx.cluster.spec.ha.authentication ? 0o600 : 0o644 },
-      ],
+      files: keepalivedFiles,
     }),
   ];
   if (opts.endpoint) tasks.push(endpointTask(haHosts(opts.endpoint.hosts), [...opts.endpoint.after, HAPROXY_TASK, KEEPALIVED_TASK]));
