@@ -14,8 +14,10 @@
 //      BENCH_LIFECYCLE_RUNS times (default 3), reported as min / median / max.
 //   7. Data plane: `up --nodes 3` from nothing until a pod on one worker reached a pod on the
 //      other, and `image load` of a 50 MB image into the 3 nodes; BENCH_DATAPLANE_RUNS times.
+//   8. Many SSH hosts: `status` and `preflight` on 1, 20 and 100 real sshd servers on loopback
+//      ports (scripts/bench-fleet.ts), BENCH_FLEET_RUNS times (default 3), and the 100 / 1 ratio.
 // Every cluster it makes carries a `kpt-bench-` name and is deleted at the end, also on failure.
-// BENCH_SKIP=pki,up,cluster,kubeadm,ha,lifecycle,dataplane leaves parts out; BENCH_UP_NODES=1,10 sets the machine counts.
+// BENCH_SKIP=pki,up,cluster,kubeadm,ha,lifecycle,dataplane,fleet leaves parts out; BENCH_UP_NODES=1,10 sets the machine counts.
 import { $ } from "zx";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
@@ -24,6 +26,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchPki } from "./bench-pki.js";
 import { benchUp } from "./bench-up.js";
+import { benchFleet } from "./bench-fleet.js";
 import { newPodResolvesDns } from "../test/helpers/dns-probe.js";
 import { buildFixtureImage } from "../test/helpers/cluster-e2e.js";
 import { bundleDir } from "../provisioner/paths.js";
@@ -412,6 +415,14 @@ try {
   if (!skip.has("ha")) await benchHa();
   if (!skip.has("lifecycle")) await benchLifecycle();
   if (!skip.has("dataplane")) await benchDataplane();
+  if (!skip.has("fleet")) {
+    const figs = await benchFleet({ runs: Number(process.env.BENCH_FLEET_RUNS ?? 3), log: (m) => process.stderr.write(`[bench-fleet] ${m}\n`) });
+    for (const f of figs) note(`${f.command} on ${f.hosts} SSH host(s) (real sshd on loopback, whole CLI)`, stats(f.runs));
+    for (const command of ["status", "preflight"] as const) {
+      const med = (n: number) => [...figs.find((f) => f.command === command && f.hosts === n)!.runs].sort((a, b) => a - b)[1]!;
+      note(`${command}: 100 hosts / 1 host (medians)`, (med(100) / med(1)).toFixed(2));
+    }
+  }
 } finally {
   rmSync(home, { recursive: true, force: true });
   process.stdout.write("\nkubeprov benchmark (one run; this machine: 2 cores)\n");

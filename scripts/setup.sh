@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares this machine for kubeprov (and for its tests): Debian packages, a running dockerd, npm
-# dependencies (compiled into dist/), the offline bundle (Kubernetes, etcd and CoreDNS built with Go
-# through the Go module proxy, and the images made from them) and the docker driver's node image.
+# dependencies (compiled into dist/), the offline bundle (Kubernetes, etcd, CoreDNS, flanneld and the
+# add-ons' local-path-provisioner and metrics-server built with Go through the Go module proxy, and
+# the images made from them) and the docker driver's node image.
 # Everything is cached under ~/.cache/kubeprov: a second run takes seconds.
 # Usage: bash scripts/setup.sh        (as root, from the repository)
 set -euo pipefail

@@ -1,7 +1,7 @@
 // The Kubernetes objects bootstrap and addons keep in the cluster, rendered from templates/addons/
 // (readable YAML with named placeholders) into typed objects. Pure: no API calls here.
 import { parseAllDocuments, stringify } from "yaml";
-import { COREDNS_VERSION, FLANNEL_IMAGE_REPOSITORY, IMAGE_REGISTRY, PORT_APISERVER } from "../constants.js";
+import { COREDNS_VERSION, FLANNEL_IMAGE_REPOSITORY, IMAGE_REGISTRY, LOCAL_PATH_PROVISIONER_NAME, PORT_APISERVER } from "../constants.js";
 import { renderTemplate } from "../render.js";
 import type { Cluster } from "../spec/schema.js";
 import { splitList } from "../spec/cidr.js";
@@ -193,6 +193,28 @@ export function useApiServerDirectly(objs: KubeObject[], kind: string, server: s
   ];
   const workload = objs.find((o) => o.kind === kind) as { spec?: { template?: { spec?: { containers?: Array<{ env?: unknown[] }> } } } } | undefined;
   for (const c of workload?.spec?.template?.spec?.containers ?? []) c.env = [...(c.env ?? []), ...env];
+}
+
+/** The storage add-on: local-path-provisioner, its RBAC and configuration, the default StorageClass. */
+export function storageObjects(cluster: Cluster, opts: { image: string; apiServer?: string }): KubeObject[] {
+  const hostPath = cluster.spec.addons.storage.hostPath;
+  const objs = fromTemplate("storage.yaml", { image: opts.image, hostPath, provisionerName: LOCAL_PATH_PROVISIONER_NAME });
+  const cm = objs.find((o) => o.kind === "ConfigMap")!;
+  // Every node, listed or not, keeps its volumes under hostPath.
+  const config = { nodePathMap: [{ node: "DEFAULT_PATH_FOR_NON_LISTED_NODES", paths: [hostPath] }] };
+  cm.data = { "config.json": JSON.stringify(config), ...(cm.data as Record<string, string>) };
+  if (opts.apiServer) useApiServerDirectly(objs, "Deployment", opts.apiServer);
+  return objs;
+}
+
+/** The port metrics-server serves on inside its pod. */
+export const METRICS_SERVER_PORT = 10250;
+
+/** The metrics-server add-on: its Deployment, Service, RBAC and the APIService v1beta1.metrics.k8s.io. */
+export function metricsServerObjects(opts: { image: string; apiServer?: string; metricResolution?: string }): KubeObject[] {
+  const objs = fromTemplate("metrics-server.yaml", { image: opts.image, securePort: METRICS_SERVER_PORT, metricResolution: opts.metricResolution ?? "15s" });
+  if (opts.apiServer) useApiServerDirectly(objs, "Deployment", opts.apiServer);
+  return objs;
 }
 
 /** The nameservers of a resolv.conf. */

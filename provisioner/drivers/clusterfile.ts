@@ -21,6 +21,8 @@ export interface DriverClusterInput {
   cni?: "flannel" | "bridge" | "none";
   /** flannel's backend (default: the schema's, host-gw). */
   flannelBackend?: "host-gw" | "vxlan";
+  /** spec.addons as `kubeprov addons enable|disable` recorded it (default: the schema's). */
+  addons?: ClusterInput["spec"]["addons"];
 }
 
 export function driverClusterObject(i: DriverClusterInput): ClusterInput {
@@ -34,6 +36,7 @@ export function driverClusterObject(i: DriverClusterInput): ClusterInput {
     artifacts: { source: "dir", path: i.artifactsDir },
     ssh: { user: "root", port: 22, identityFile: i.identityFile, knownHostsFile: i.knownHostsFile, useAgent: false },
     hosts: i.machines.map((m) => ({ name: m.node, address: m.address, roles: [...m.roles] })),
+    ...(i.addons ? { addons: i.addons } : {}),
   };
   return { apiVersion: API_VERSION, kind: KIND_CLUSTER, metadata: { name: i.name }, spec };
 }

@@ -108,6 +108,15 @@ spec:
     certificateValidityDays: 365      # lifetime of leaf certificates
     caValidityDays: 3650              # lifetime of the CAs
     renewBeforeDays: 30               # apply / certs renew re-issue leaves expiring within this many days
+  # Optional add-ons (\`kubeprov addons list|enable|disable\` changes them on a cluster made by \`up\`).
+  addons:
+    storage:
+      # A default StorageClass "standard" whose PersistentVolumeClaims get a directory on the node
+      # of their first pod (local-path-provisioner), as minikube's default storage.
+      enabled: true
+      hostPath: /opt/local-path-provisioner   # where those directories live on each node
+    metricsServer:
+      enabled: false                  # metrics-server: the resource metrics API behind \`kubectl top\`
   # What \`preflight --fix\` does about an active firewall: open-ports (open what Kubernetes needs)
   # or disable (stop the firewall).
   firewall: open-ports

@@ -149,6 +149,27 @@ export const clusterSpecSchema = z.strictObject({
       renewBeforeDays: z.number().int().min(0).max(3650).default(30),
     })
     .prefault({}),
+  /**
+   * Optional add-ons, as minikube's: storage (a default StorageClass "standard" with a dynamic
+   * provisioner of host-path volumes) is on by default, metrics-server (`kubectl top`) off.
+   * The network add-on, kube-proxy and CoreDNS are not optional and are not listed here.
+   */
+  addons: z
+    .strictObject({
+      storage: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          /** Directory on each node under which the provisioner makes one directory per volume. */
+          hostPath: z.string().regex(/^(?!.*\/\.\.?(\/|$))(\/[A-Za-z0-9._-]+)+$/, "must be an absolute path such as /opt/local-path-provisioner (letters, digits, '.', '_', '-'; not /, no . or .. parts)").default("/opt/local-path-provisioner"),
+        })
+        .prefault({}),
+      metricsServer: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   /** What preflight --fix does about an active firewall. */
   firewall: z.enum(["open-ports", "disable"]).default("open-ports"),
   ssh: sshSchema.prefault({}),

@@ -1,7 +1,8 @@
 // Addons: the data plane of the cluster. The bridge CNI configuration on every node (with the pod
 // CIDR the controller-manager gave its Node), flannel for the routes between nodes' pod CIDRs (or
 // the user's add-on, tasks/cnimanifest.ts), kube-proxy (iptables mode) and CoreDNS (its Service at
-// the tenth address of the service subnet).
+// the tenth address of the service subnet), then the optional add-ons of spec.addons (storage,
+// metrics-server: tasks/optional-addons.ts).
 import type { Host, RunContext, Task } from "../engine/task.js";
 import { fileDifferences, fileStateCommand, parseFileState, sha256Hex } from "../engine/file-task.js";
 import { HostError } from "../errors.js";
@@ -23,6 +24,7 @@ import {
 import { CLUSTER_ADMINS_TASK, objectsTask, waitForNode } from "./bootstrap.js";
 import { readBundleManifest } from "../images/build.js";
 import { bundlePath } from "./images.js";
+import { optionalAddonTasks } from "./optional-addons.js";
 
 export const CNI_TASK = "addons/cni";
 export const KUBE_PROXY_TASK = "addons/kube-proxy";
@@ -197,5 +199,6 @@ export function addonsTasks(opts: AddonsOptions = {}): Task[] {
       objects: async (ctx) =>
         corednsObjects(ctx.cluster, { upstream: await hasUpstreamNameserver(firstControlPlane(ctx)), apiServer: apiServerURL(ctx.cluster, firstControlPlane(ctx).nodeIP) }),
     }),
+    ...optionalAddonTasks({ after }),
   ];
 }

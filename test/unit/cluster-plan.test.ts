@@ -153,3 +153,33 @@ test("removing a node: etcd's quorum rule, and the cluster file without it (comm
   const c = parseClusterText(out, "demo.yaml");
   assert.deepEqual(c.spec.hosts.map((h) => h.name), ["cp1", "cp2", "cp3"]);
 });
+
+test("upload-certs runs on the first control plane only with --upload-certs; join's download-certs comes before anything that writes", () => {
+  const ctx = ctxOf(false);
+  const init = clusterTasks("init");
+  assert.deepEqual(hostsOf(init, ctx, "upload-certs/secret"), []);
+  const key = "ab".repeat(32);
+  ctx.options = { uploadCerts: true, certificateKey: key };
+  assert.deepEqual(hostsOf(init, ctx, "upload-certs/secret"), ["cp1"]);
+  assert.ok(init.find((t) => t.name === "upload-certs/secret")!.after!.includes("bootstrap-rbac/cluster-admins"));
+
+  const join = clusterTasks("join");
+  const download = join.find((t) => t.name === "download-certs/secret")!;
+  assert.ok(download.readOnly, "it reads only: a dry run runs it too");
+  assert.deepEqual(download.hosts(ctx), ctx.hosts.filter((h) => ["cp2", "cp3"].includes(h.name)));
+  ctx.options = {};
+  assert.deepEqual(download.hosts(ctx), []);
+  // Every task that may write on a host waits for it (preflight is read-only, the other tasks come after).
+  for (const t of join) {
+    if (t.phase === "preflight" || t === download) continue;
+    const seen = new Set<string>();
+    const reaches = (name: string): boolean => {
+      if (name === download.name) return true;
+      if (seen.has(name)) return false;
+      seen.add(name);
+      return (join.find((x) => x.name === name)?.after ?? []).some(reaches);
+    };
+    assert.ok(reaches(t.name), `${t.name} does not wait for download-certs`);
+  }
+  assert.equal(clusterTasks("all").some((t) => t.name === "download-certs/secret"), false);
+});

@@ -7,6 +7,7 @@ import { RuntimeFailure, UsageError } from "../../errors.js";
 import type { KubeprovEvent, Reporter } from "../../events.js";
 import { bundleDir } from "../../paths.js";
 import { parseClusterText } from "../../spec/load.js";
+import { recordedAddons } from "./addons.js";
 import type { Cluster } from "../../spec/schema.js";
 import type { ClusterMachinesPlan, Driver, ProvisionResult } from "../../drivers/driver.js";
 import { renderDriverClusterFile } from "../../drivers/clusterfile.js";
@@ -128,6 +129,7 @@ export async function up(o: UpOptions): Promise<{ result: ProvisionResult; clust
     }
     const result = await driver.provision({ ...plan.machines, sharedDirectories });
     const files = clusterFiles(o.name);
+    const previous = existsSync(files.clusterFile) ? readFileSync(files.clusterFile, "utf8") : undefined;
     const text = renderDriverClusterFile({
       name: o.name,
       driver: driver.name,
@@ -140,10 +142,12 @@ export async function up(o: UpOptions): Promise<{ result: ProvisionResult; clust
       subnet: result.subnet,
       cni: o.cni,
       ...(o.flannelBackend ? { flannelBackend: o.flannelBackend } : {}),
+      // The add-ons `kubeprov addons enable|disable` recorded stay as they are.
+      addons: previous === undefined ? undefined : recordedAddons(previous),
     });
     // Validated as any cluster file is, before it is written.
     const cluster = parseClusterText(text, files.clusterFile);
-    if (!existsSync(files.clusterFile) || readFileSync(files.clusterFile, "utf8") !== text) writeFileAtomic(files.clusterFile, text, 0o600);
+    if (previous !== text) writeFileAtomic(files.clusterFile, text, 0o600);
     const changed = result.created + result.started;
     log(
       `cluster ${o.name}: ${result.machines.length} machine(s) on ${driver.name}${result.subnet ? ` network ${result.subnet}` : ""}` +
