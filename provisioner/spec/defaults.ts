@@ -86,6 +86,9 @@ spec:
     haproxyPort: 8443                 # port haproxy listens on (the API servers keep 6443)
     virtualRouterId: 51               # VRRP router id (1-255), unique per network segment
     advertInterval: 0.2               # VRRP v3 advertisement interval in seconds (0.01-40.95): failover takes about 3.5 of them
+    # VRRP authentication (VRRP v2: advertInterval whole seconds, >= 1; failover about 3-4 s). The
+    # password (1-8 characters) lives in a chmod-600 file on this machine, never in this file.
+    # authentication: {type: PASS, passwordFile: ~/.config/kubeprov/vrrp.pass}
   containerRuntime:
     # systemd on hosts whose init is systemd with its own cgroups (real machines);
     # cgroupfs in node containers (the docker driver). Preflight checks it against the runtime.

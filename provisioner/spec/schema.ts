@@ -106,8 +106,20 @@ export const clusterSpecSchema = z.strictObject({
       interface: z.string().default("eth0"),
       haproxyPort: port.default(8443),
       virtualRouterId: z.number().int().min(1).max(255).default(51),
-      /** VRRP advertisement interval in seconds (VRRP v3: 0.01 to 40.95, in steps of 0.01). */
+      /** VRRP advertisement interval in seconds (VRRP v3: 0.01 to 40.95, in steps of 0.01; with authentication, VRRP v2: whole seconds 1-40). */
       advertInterval: z.number().min(0.01).max(40.95).default(0.2),
+      /**
+       * VRRP authentication between the control planes' keepalived. VRRP v3 has none, so with this
+       * set keepalived speaks VRRP v2, whose advertisement interval is whole seconds.
+       */
+      authentication: z
+        .strictObject({
+          /** PASS: a shared password in every advertisement (keepalived's suggested type; its IPsec AH type is not offered). */
+          type: z.enum(["PASS"]).default("PASS"),
+          /** File on the machine kubeprov runs on holding the password (1-8 characters), mode 0600 or stricter; relative to the cluster file. */
+          passwordFile: z.string().min(1),
+        })
+        .optional(),
     })
     .prefault({}),
   containerRuntime: z
