@@ -3,17 +3,32 @@
 // 1. a join killed (SIGKILL of kubeprov) the moment its etcd learner appears: the next `apply`
 //    converges, and etcd's member list, sampled during both runs and after, never holds a member
 //    twice or one that is no host of the file;
+//    an etcd member removed by hand while its data stays on the host joins again in one run;
 // 2. a second machine with only the cluster file and the SSH credentials (a fresh KUBEPROV_HOME:
 //    no admin kubeconfig, no local state) finds the cluster on its hosts: no init again (the CA and
 //    the etcd member IDs stay), 0 changed, and it grows the cluster by a control plane.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { parse, stringify } from "yaml";
-import { assertVotingMembers, dockerCleanup, etcdMembers, KUBEPROV, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+import {
+  assertVotingMembers,
+  dockerCleanup,
+  ETCDCTL,
+  etcdMembers,
+  firstHostsFile,
+  KUBEPROV,
+  kubeprov,
+  onNode,
+  readyNodes,
+  sshMachines,
+  summaryOf,
+  waitFor,
+  type MachineHost,
+  type MachinesFile,
+} from "../helpers/cluster-e2e.js";
 
 const NAME = "kpt-jr";
 const FIRST = `${NAME}-control-plane`;
@@ -22,17 +37,11 @@ const home = mkdtempSync(join(tmpdir(), "kpt-jr-"));
 const home2 = mkdtempSync(join(tmpdir(), "kpt-jr2-"));
 const file = join(home, "cluster.yaml");
 const file2 = join(home2, "cluster.yaml");
-let hosts: Array<{ name: string; address: string; roles: string[] }> = [];
-let base: { apiVersion: string; kind: string; metadata: { name: string }; spec: Record<string, unknown> };
+let hosts: MachineHost[] = [];
+let base: MachinesFile;
 
-/** The cluster file with the first n control planes, without HA (the endpoint is the first one). */
-function clusterText(n: number, ssh?: Record<string, unknown>): string {
-  const spec: Record<string, unknown> = { ...base.spec, hosts: hosts.slice(0, n) };
-  if (ssh) spec.ssh = { ...(base.spec.ssh as Record<string, unknown>), ...ssh };
-  delete spec.ha;
-  delete spec.controlPlaneEndpoint;
-  return stringify({ ...base, spec });
-}
+/** The cluster file with the first n control planes (the endpoint is the first one). */
+const clusterText = (n: number, ssh?: Record<string, unknown>) => firstHostsFile(base, hosts, n, ssh);
 
 /** etcd's members by peer URL, sampled while runs go on: a peer URL twice, or one of no host, is a failure. */
 const samples: string[] = [];
@@ -74,20 +83,11 @@ function sampleMembers(allowed: string[], onSample?: (rows: string[][]) => void)
 const caHash = async () => (await onNode(FIRST, "sha256sum /etc/kubernetes/pki/ca.crt /etc/kubernetes/pki/etcd/ca.crt")).stdout;
 const memberIds = async () => Object.fromEntries((await etcdMembers(FIRST)).map((m) => [m[2], m[0]]));
 
-async function readyCount(kubeconfig: string): Promise<number> {
-  const n = await kubectl(kubeconfig, ["get", "nodes", "-o", "jsonpath={range .items[*]}{.status.conditions[?(@.type=='Ready')].status}{\"\\n\"}{end}"]);
-  return n.stdout.split("\n").filter((l) => l === "True").length;
-}
-
 const failedLines = (stdout: string) => stdout.split("\n").filter((l) => l.includes('"failed"') || l.includes('"level":"error"')).join("\n");
 
 before(async () => {
   await dockerCleanup(NAME);
-  const up = await kubeprov(home, ["up", "--name", NAME, "--nodes", "3", "--control-planes", "3", "--no-kubernetes", "--no-kubeconfig"]);
-  assert.equal(up.code, 0, up.stderr.slice(-3000));
-  base = parse(readFileSync(join(home, "clusters", NAME, "cluster.yaml"), "utf8"));
-  hosts = base.spec.hosts as typeof hosts;
-  assert.equal(hosts.length, 3);
+  ({ base, hosts } = await sshMachines(home, NAME, 3));
   writeFileSync(file, clusterText(1));
   const one = await kubeprov(home, ["apply", "-f", file, "-o", "json"]);
   assert.equal(one.code, 0, failedLines(one.stdout) + one.stderr.slice(-3000));
@@ -145,12 +145,30 @@ test("a control-plane join killed (SIGKILL) once its etcd learner was added: app
   assert.equal(await caHash(), ca);
   const kc = await kubeprov(home, ["kubeconfig", "-f", file]);
   writeFileSync(join(home, "admin.conf"), kc.stdout, { mode: 0o600 });
-  assert.notEqual(await waitFor(async () => (await readyCount(join(home, "admin.conf"))) === 2, 150_000, 2000), -1, "not both control planes Ready within 150 s");
+  assert.notEqual(await waitFor(async () => (await readyNodes(join(home, "admin.conf"))) === 2, 150_000, 2000), -1, "not both control planes Ready within 150 s");
 
   const again = await kubeprov(home, ["apply", "-f", file, "-o", "json"]);
   assert.equal(again.code, 0, again.stderr.slice(-2000));
   assert.equal(summaryOf(again.stdout)?.changed, 0, again.stdout.split("\n").filter((l) => l.includes('"status":"changed"')).join("\n"));
   await assertVotingMembers(FIRST, [FIRST, joiner.name]);
+});
+
+test("a member removed from etcd by hand, its data left on the host: apply clears the stale data and joins it again in one run", async () => {
+  const joiner = hosts[1];
+  const old = (await memberIds())[joiner.name];
+  const rm = await onNode(FIRST, `${ETCDCTL} member remove ${old}`);
+  assert.equal(rm.code, 0, rm.stderr);
+  const left = await onNode(joiner.name, "test -d /var/lib/etcd/member && echo data");
+  assert.equal(left.stdout.trim(), "data", "the removed member's data is still on the host");
+
+  const sampler = sampleMembers(hosts.slice(0, 2).map(peerOf));
+  const rerun = await kubeprov(home, ["apply", "-f", file, "-o", "json"]);
+  const bad = await sampler.stop();
+  assert.equal(rerun.code, 0, failedLines(rerun.stdout) + rerun.stderr.slice(-3000));
+  process.stderr.write(`# apply re-adding a member removed by hand: ${(rerun.ms / 1000).toFixed(1)} s\n`);
+  assert.deepEqual(bad, []);
+  await assertVotingMembers(FIRST, [FIRST, joiner.name]);
+  assert.notEqual((await memberIds())[joiner.name], old, "a new member, not the removed one");
 });
 
 test("a second machine (the cluster file and the SSH key only) finds the cluster on its hosts: 0 changed, no init again, and it grows the cluster", async () => {
@@ -187,5 +205,5 @@ test("a second machine (the cluster file and the SSH key only) finds the cluster
   const kc = await kubeprov(home2, ["kubeconfig", "-f", file2]);
   assert.equal(kc.code, 0, kc.stderr);
   writeFileSync(join(home2, "admin.conf"), kc.stdout, { mode: 0o600 });
-  assert.notEqual(await waitFor(async () => (await readyCount(join(home2, "admin.conf"))) === 3, 150_000, 2000), -1, "not all 3 control planes Ready within 150 s");
+  assert.notEqual(await waitFor(async () => (await readyNodes(join(home2, "admin.conf"))) === 3, 150_000, 2000), -1, "not all 3 control planes Ready within 150 s");
 });
