@@ -145,12 +145,27 @@ test("provision: import, snapshot, host-only network, linked clones with seed an
   const r = await driver().provision(plan);
   const dir = vmFiles(CLUSTER).dir;
   const cp = vmFiles(CLUSTER, "vb-control-plane");
-  const w = vmFiles(CLUSTER, "vb-worker");
   const calls = takeCalls();
   const modify = (c: string[]) => c[0] === "modifyvm" && c.includes("--cpus");
   // The MAC addresses are derived from cluster and node: read them from the calls, check their form.
   const macs = calls.filter(modify).map((c) => [c[c.indexOf("--macaddress1") + 1], c[c.indexOf("--macaddress2") + 1]]);
   for (const m of macs.flat()) assert.match(m, /^080027[0-9A-F]{6}$/);
+  const nodeCalls = (node: string, role: string, address: string, [natMac, hostOnlyMac]: string[]) => {
+    const f = vmFiles(CLUSTER, node);
+    return [
+      ["clonevm", "vb-kubeprov-base", "--snapshot", "kubeprov-base", "--options", "link", "--name", node, "--groups", "/kubeprov/vb", "--basefolder", dir, "--register"],
+      [
+        "modifyvm", node, "--cpus", "2", "--memory", "2048",
+        "--nic1", "nat", "--macaddress1", natMac,
+        "--nic2", "hostonly", "--hostonlyadapter2", "vboxnet1", "--macaddress2", hostOnlyMac,
+        "--uart1", "0x3F8", "4", "--uartmode1", "file", f.consoleLog,
+        "--description", `kubeprov cluster=vb node=${node} roles=${role} address=${address}`,
+      ],
+      ["storagectl", node, "--name", "kubeprov-seed", "--add", "ide"],
+      ["storageattach", node, "--storagectl", "kubeprov-seed", "--port", "0", "--device", "0", "--type", "dvddrive", "--medium", f.seedIso],
+      ["startvm", node, "--type", "headless"],
+    ];
+  };
   assert.deepEqual(calls, [
     ["import", ova, "--vsys", "0", "--vmname", "vb-kubeprov-base", "--group", "/kubeprov/vb", "--basefolder", dir],
     ["modifyvm", "vb-kubeprov-base", "--description", "kubeprov cluster=vb base"],
@@ -158,28 +173,8 @@ test("provision: import, snapshot, host-only network, linked clones with seed an
     ["hostonlyif", "create"],
     ["hostonlyif", "ipconfig", "vboxnet1", "--ip", "192.168.57.1", "--netmask", "255.255.255.0"],
     ["setextradata", "global", "kubeprov/vb/hostonlyif", "vboxnet1"],
-    ["clonevm", "vb-kubeprov-base", "--snapshot", "kubeprov-base", "--options", "link", "--name", "vb-control-plane", "--groups", "/kubeprov/vb", "--basefolder", dir, "--register"],
-    [
-      "modifyvm", "vb-control-plane", "--cpus", "2", "--memory", "2048",
-      "--nic1", "nat", "--macaddress1", macs[0][0],
-      "--nic2", "hostonly", "--hostonlyadapter2", "vboxnet1", "--macaddress2", macs[0][1],
-      "--uart1", "0x3F8", "4", "--uartmode1", "file", cp.consoleLog,
-      "--description", "kubeprov cluster=vb node=vb-control-plane roles=control-plane address=192.168.57.10",
-    ],
-    ["storagectl", "vb-control-plane", "--name", "kubeprov-seed", "--add", "ide"],
-    ["storageattach", "vb-control-plane", "--storagectl", "kubeprov-seed", "--port", "0", "--device", "0", "--type", "dvddrive", "--medium", cp.seedIso],
-    ["startvm", "vb-control-plane", "--type", "headless"],
-    ["clonevm", "vb-kubeprov-base", "--snapshot", "kubeprov-base", "--options", "link", "--name", "vb-worker", "--groups", "/kubeprov/vb", "--basefolder", dir, "--register"],
-    [
-      "modifyvm", "vb-worker", "--cpus", "2", "--memory", "2048",
-      "--nic1", "nat", "--macaddress1", macs[1][0],
-      "--nic2", "hostonly", "--hostonlyadapter2", "vboxnet1", "--macaddress2", macs[1][1],
-      "--uart1", "0x3F8", "4", "--uartmode1", "file", w.consoleLog,
-      "--description", "kubeprov cluster=vb node=vb-worker roles=worker address=192.168.57.11",
-    ],
-    ["storagectl", "vb-worker", "--name", "kubeprov-seed", "--add", "ide"],
-    ["storageattach", "vb-worker", "--storagectl", "kubeprov-seed", "--port", "0", "--device", "0", "--type", "dvddrive", "--medium", w.seedIso],
-    ["startvm", "vb-worker", "--type", "headless"],
+    ...nodeCalls("vb-control-plane", "control-plane", "192.168.57.10", macs[0]),
+    ...nodeCalls("vb-worker", "worker", "192.168.57.11", macs[1]),
   ]);
   assert.equal(new Set(macs.flat()).size, 4);
   assert.equal(r.created, 2);
