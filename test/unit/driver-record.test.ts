@@ -11,6 +11,7 @@ import { driverRecordFile, readDriverRecord, resolveClusterDriver, writeDriverRe
 import { clusterFiles } from "../../provisioner/drivers/localfiles.js";
 import { UsageError } from "../../provisioner/errors.js";
 import { CLI_ARGS } from "../helpers/kubeprov-cli.js";
+import { planUp } from "../../provisioner/cli/commands/up.js";
 
 let home: string;
 before(() => {
@@ -42,6 +43,12 @@ test("clusters from before the record: the driver named in the cluster file's he
   writeFileSync(f.clusterFile, "# Written by `kubeprov up --name old` (driver docker, network 10.213.0.0/24).\napiVersion: x\n");
   assert.deepEqual(readDriverRecord("old"), { driver: "docker", source: f.clusterFile });
   assert.throws(() => resolveClusterDriver("old", "virtualbox"), usage(/cluster old was made with the docker driver/));
+});
+
+test("up: --vbox-image belongs to the virtualbox driver", () => {
+  const o = { name: "img", nodes: 1, controlPlanes: 1, kubernetesVersion: "v1.34.4", kubernetes: false, vboxImage: "/i.ova" };
+  assert.throws(() => planUp({ ...o, driver: "docker" }), usage(/--vbox-image is for the virtualbox driver \(this cluster's driver is docker\)/));
+  assert.equal(planUp({ ...o, driver: "virtualbox" }).machines.machines.length, 1);
 });
 
 test("a damaged record is a usage error naming the file", () => {

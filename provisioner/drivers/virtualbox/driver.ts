@@ -46,7 +46,7 @@ import {
   vmGroup,
   vmRunning,
 } from "./commands.js";
-import { rewriteKnownHosts } from "./knownhosts.js";
+import { knownHostNames, rewriteKnownHosts } from "./knownhosts.js";
 
 /** The VBoxManage program: the driver option, else $KUBEPROV_VBOXMANAGE, else VBoxManage on PATH. */
 export function vboxManagePath(option?: string): string {
@@ -173,8 +173,8 @@ export class VirtualBoxDriver implements Driver {
     if (missing.length && !existing.some((v) => v.base)) await this.importBase(cluster);
     const publicKey = await ensureClusterKey(cluster);
     const net = await this.ensureHostOnly(cluster);
-    const known = new Map([...byNode].map(([n, v]) => [n, v.node!.address] as const));
-    const addresses = assignAddresses(net.subnet, plan.machines.map((m) => m.node), known);
+    const existingAddresses = new Map([...byNode].map(([n, v]) => [n, v.node!.address] as const));
+    const addresses = assignAddresses(net.subnet, plan.machines.map((m) => m.node), existingAddresses);
     mkdirSync(vmFiles(cluster).dir, { recursive: true, mode: 0o700 });
 
     // Created one at a time: clones of one snapshot lock the base VM while they are made.
@@ -216,10 +216,13 @@ export class VirtualBoxDriver implements Driver {
       }
     }
 
+    // New VMs, and any VM whose keys a failed run never recorded (its console log may still show them).
+    const known = knownHostNames(clusterFiles(cluster).knownHostsFile);
+    const unrecorded = plan.machines.map((m) => m.node).filter((n) => fresh.includes(n) || !known.has(addresses.get(n)!));
     const deadline = Date.now() + (this.opts.bootTimeoutMs ?? 300_000);
     const keys = new Map<string, string[]>();
     await Promise.all(
-      fresh.map(async (node) => {
+      unrecorded.map(async (node) => {
         keys.set(node, await this.waitForHostKeys(cluster, node, deadline));
       }),
     );
@@ -250,7 +253,12 @@ export class VirtualBoxDriver implements Driver {
       const keys = hostKeysFromConsole(text);
       if (keys?.length) return keys;
       if (Date.now() > deadline)
-        throw new HostError(node, "boot", `no SSH host keys on the serial console (${log}) in time: is cloud-init in the image, with its console on ttyS0?`, lastLines(text.trim(), 20));
+        throw new HostError(
+          node,
+          "boot",
+          `no SSH host keys on the serial console (${log}) in time: is cloud-init in the image, with its console on ttyS0? (cloud-init prints them at a VM's first boot only: a VM restarted before they were recorded must be made again, \`kubeprov node delete\` then \`kubeprov up\`)`,
+          lastLines(text.trim(), 20),
+        );
       await sleep(this.opts.pollMs ?? 1000);
     }
   }

@@ -5,6 +5,12 @@
 import { existsSync, readFileSync } from "node:fs";
 import { knownHostsLines, writeFileAtomic } from "../localfiles.js";
 
+/** The host names (and addresses) that have at least one entry in the file. */
+export function knownHostNames(file: string): Set<string> {
+  const text = existsSync(file) ? readFileSync(file, "utf8") : "";
+  return new Set(text.split("\n").filter((l) => l.trim() && !l.startsWith("#")).flatMap((l) => l.split(/\s+/)[0].split(",")));
+}
+
 export function rewriteKnownHosts(file: string, add: Array<{ names: string[]; keys: string[] }>, remove: string[] = []): void {
   const drop = new Set([...remove, ...add.flatMap((e) => e.names)]);
   const kept = (existsSync(file) ? readFileSync(file, "utf8") : "")
