@@ -276,7 +276,7 @@ export class VirtualBoxDriver implements Driver {
   private async recordKeys(cluster: string, entries: Array<{ node: string; address: string; keys: string[] }>, removed: string[] = []): Promise<void> {
     const file = clusterFiles(cluster).knownHostsFile;
     if (!entries.length && !removed.length) return;
-    const vms = await this.vms(cluster);
+    const vms = removed.length ? await this.vms(cluster) : [];
     const gone = removed.flatMap((n) => [n, ...vms.filter((v) => v.node?.node === n).map((v) => v.node!.address)]);
     rewriteKnownHosts(file, entries.map((e) => ({ names: [e.address, e.node], keys: e.keys })), gone);
   }
