@@ -5,8 +5,19 @@ export const ETCD_VERSION = "v3.7.0";
 export const COREDNS_VERSION = "v1.14.6";
 export const CRICTL_VERSION = "v1.37.0";
 export const FLANNEL_VERSION = "v0.28.10";
+/** The storage add-on's dynamic provisioner (github.com/rancher/local-path-provisioner). */
+export const LOCAL_PATH_PROVISIONER_VERSION = "v0.0.30";
+/** The metrics-server add-on (sigs.k8s.io/metrics-server). */
+export const METRICS_SERVER_VERSION = "v0.8.0";
 /** Where upstream publishes flannel's image; kubeprov builds its own under the same name. */
 export const FLANNEL_IMAGE_REPOSITORY = "ghcr.io/flannel-io/flannel";
+/** Where upstream publishes these add-ons' images; kubeprov builds its own under the same names. */
+export const LOCAL_PATH_PROVISIONER_IMAGE_REPOSITORY = "docker.io/rancher/local-path-provisioner";
+export const METRICS_SERVER_IMAGE_REPOSITORY = "registry.k8s.io/metrics-server/metrics-server";
+/** The provisioner name of the storage add-on's StorageClass (local-path-provisioner's own default). */
+export const LOCAL_PATH_PROVISIONER_NAME = "rancher.io/local-path";
+/** The StorageClass the storage add-on makes the cluster's default (minikube's name). */
+export const DEFAULT_STORAGE_CLASS = "standard";
 
 export const API_VERSION = "kubeprov/v1alpha1";
 export const KIND_CLUSTER = "Cluster";

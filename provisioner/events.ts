@@ -22,6 +22,8 @@ export type KubeprovEvent =
       error?: string;
       details?: string;
       durationMs: number;
+      /** What apply spent its time waiting on (the task's waitsFor), when it ran apply. */
+      waitsFor?: string;
     }
   /** One preflight check result. */
   | { type: "check"; host: string; id: string; status: "pass" | "warn" | "fail"; message: string; ignored?: boolean }

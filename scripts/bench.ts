@@ -12,16 +12,23 @@
 //   6. Lifecycle: `stop` + `start` of a 1-node cluster until a new pod resolves kubernetes.default,
 //      and `node add` of a worker to a 1 + 1 cluster until the new node is Ready; each
 //      BENCH_LIFECYCLE_RUNS times (default 3), reported as min / median / max.
+//   7. Data plane: `up --nodes 3` from nothing until a pod on one worker reached a pod on the
+//      other, and `image load` of a 50 MB image into the 3 nodes; BENCH_DATAPLANE_RUNS times.
+//   8. Many SSH hosts: `status` and `preflight` on 1, 20 and 100 real sshd servers on loopback
+//      ports (scripts/bench-fleet.ts), BENCH_FLEET_RUNS times (default 3), and the 100 / 1 ratio.
 // Every cluster it makes carries a `kpt-bench-` name and is deleted at the end, also on failure.
-// BENCH_SKIP=pki,up,cluster,kubeadm,ha,lifecycle leaves parts out; BENCH_UP_NODES=1,10 sets the machine counts.
+// BENCH_SKIP=pki,up,cluster,kubeadm,ha,lifecycle,dataplane,fleet leaves parts out; BENCH_UP_NODES=1,10 sets the machine counts.
 import { $ } from "zx";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchPki } from "./bench-pki.js";
 import { benchUp } from "./bench-up.js";
+import { benchFleet } from "./bench-fleet.js";
 import { newPodResolvesDns } from "../test/helpers/dns-probe.js";
+import { buildFixtureImage } from "../test/helpers/cluster-e2e.js";
 import { bundleDir } from "../provisioner/paths.js";
 import { DEFAULT_KUBERNETES_VERSION } from "../provisioner/constants.js";
 
@@ -321,6 +328,74 @@ async function benchLifecycle(): Promise<void> {
   note("load average after the lifecycle runs", loadAvg());
 }
 
+/** Phase and pod IP of a pod ("Succeeded 10.244.1.3"). */
+async function podState(kubeconfig: string, name: string): Promise<[string, string]> {
+  const r = await $({ nothrow: true })`${kubectlBin} --kubeconfig ${kubeconfig} --request-timeout=5s get pod ${name} -o ${"jsonpath={.status.phase} {.status.podIP}"}`;
+  const [phase = "", ip = ""] = r.stdout.trim().split(" ");
+  return [phase, ip];
+}
+
+async function untilPod(kubeconfig: string, name: string, want: (phase: string, ip: string) => boolean, limitMs: number): Promise<string> {
+  const t0 = performance.now();
+  for (;;) {
+    const [phase, ip] = await podState(kubeconfig, name);
+    if (want(phase, ip)) return ip;
+    if (phase === "Failed") throw new Error(`pod ${name} failed`);
+    if (performance.now() - t0 > limitMs) throw new Error(`pod ${name} not there within ${limitMs / 1000} s (phase ${phase || "none"})`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * The data plane: `up --nodes 3` (1 control plane + 2 workers, flannel host-gw) from nothing until
+ * a pod on one worker has fetched an answer from a pod on the other (the echo test image loaded
+ * with `image load` on the way, as a user would); then `image load` of a fresh 50 MB image into
+ * the 3 nodes. BENCH_DATAPLANE_RUNS times (default 3).
+ */
+async function benchDataplane(): Promise<void> {
+  const runs = Number(process.env.BENCH_DATAPLANE_RUNS ?? 3);
+  const name = "kpt-bench-net";
+  const echo = `kpt-echo:${name}`;
+  const work = mkdtempSync(join(tmpdir(), "kpt-bench-img-"));
+  const reachMs: number[] = [];
+  const loadMs: number[] = [];
+  try {
+    await buildFixtureImage("echo", echo, name, work);
+    for (let i = 0; i < runs; i++) {
+      const load = loadAvg();
+      const t0 = performance.now();
+      await timed(["up", "--name", name, "--nodes", "3", "--no-kubeconfig"]);
+      const kubeconfig = join(home, `${name}.kubeconfig`);
+      writeFileSync(kubeconfig, await kubeprovOut(["kubeconfig", "--name", name]), { mode: 0o600 });
+      await timed(["image", "load", "--name", name, echo]);
+      const pod = (p: string, node: string, args: string[]) =>
+        JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: { name: p }, spec: { nodeName: node, restartPolicy: "Never", containers: [{ name: "echo", image: `docker.io/library/${echo}`, imagePullPolicy: "Never", args }] } });
+      await $({ input: pod("srv", `${name}-worker2`, ["serve"]) })`${kubectlBin} --kubeconfig ${kubeconfig} apply -f -`;
+      const ip = await untilPod(kubeconfig, "srv", (phase, addr) => phase === "Running" && !!addr, 300_000);
+      await $({ input: pod("cli", `${name}-worker`, ["get", `http://${ip}:8080/`]) })`${kubectlBin} --kubeconfig ${kubeconfig} apply -f -`;
+      await untilPod(kubeconfig, "cli", (phase) => phase === "Succeeded", 120_000);
+      reachMs.push(performance.now() - t0);
+      // A 50 MB layer of random bytes, new in each run, so no node has it yet.
+      const blobDir = join(work, `blob${i}`);
+      mkdirSync(blobDir);
+      writeFileSync(join(blobDir, "blob"), randomBytes(50 * 1024 * 1024));
+      writeFileSync(join(blobDir, "Dockerfile"), "FROM scratch\nCOPY blob /blob\n");
+      const big = `kpt-bench-50mb:${name}-${i}`;
+      await $`docker build -q --label io.kubeprov.cluster=${name} -t ${big} ${blobDir}`;
+      loadMs.push(await timed(["image", "load", "--name", name, big]));
+      await $({ nothrow: true })`docker rmi -f ${big}`;
+      process.stderr.write(`[bench] data plane run ${i}: pod to pod across workers ${secs(reachMs[i]!)}, 50 MB image load ${secs(loadMs[i]!)} (load ${load})\n`);
+      await $({ env, nothrow: true })`node ${BIN} delete --name ${name}`;
+    }
+  } finally {
+    await $({ env, nothrow: true })`node ${BIN} delete --name ${name}`;
+    await $({ nothrow: true })`docker rmi -f ${echo}`;
+    rmSync(work, { recursive: true, force: true });
+  }
+  note("up --nodes 3 (flannel) from nothing until a pod on one worker reached a pod on the other", stats(reachMs));
+  note("image load of a 50 MB image into 3 nodes", stats(loadMs));
+}
+
 try {
   if (!skip.has("pki")) {
     const p = await benchPki(5, { compareKubeadm: true });
@@ -339,6 +414,15 @@ try {
   if (!skip.has("kubeadm")) await benchInitVsKubeadm();
   if (!skip.has("ha")) await benchHa();
   if (!skip.has("lifecycle")) await benchLifecycle();
+  if (!skip.has("dataplane")) await benchDataplane();
+  if (!skip.has("fleet")) {
+    const figs = await benchFleet({ runs: Number(process.env.BENCH_FLEET_RUNS ?? 3), log: (m) => process.stderr.write(`[bench-fleet] ${m}\n`) });
+    for (const f of figs) note(`${f.command} on ${f.hosts} SSH host(s) (real sshd on loopback, whole CLI)`, stats(f.runs));
+    for (const command of ["status", "preflight"] as const) {
+      const med = (n: number) => [...figs.find((f) => f.command === command && f.hosts === n)!.runs].sort((a, b) => a - b)[1]!;
+      note(`${command}: 100 hosts / 1 host (medians)`, (med(100) / med(1)).toFixed(2));
+    }
+  }
 } finally {
   rmSync(home, { recursive: true, force: true });
   process.stdout.write("\nkubeprov benchmark (one run; this machine: 2 cores)\n");

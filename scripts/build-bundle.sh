@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the offline artifact bundle (Kubernetes, etcd, etcdctl, etcdutl, CoreDNS, crictl binaries) for one
+# Builds the offline artifact bundle (Kubernetes, etcd, etcdctl, etcdutl, CoreDNS, crictl, flanneld and
+# the add-ons' local-path-provisioner and metrics-server binaries) for one
 # Kubernetes version from the Go module proxy, into ~/.cache/kubeprov/bundle/<version>/bin.
 # Idempotent: a binary already present (and reporting the right version) is not rebuilt.
 # Usage: scripts/build-bundle.sh [vX.Y.Z]   (default: the version in provisioner/constants.ts)
@@ -11,6 +12,8 @@ ETCD_VERSION="${ETCD_VERSION:-$(sed -n 's/^export const ETCD_VERSION = "\(v[0-9.
 COREDNS_VERSION="${COREDNS_VERSION:-$(sed -n 's/^export const COREDNS_VERSION = "\(v[0-9.]*\)".*/\1/p' "$here/provisioner/constants.ts")}"
 FLANNEL_VERSION="${FLANNEL_VERSION:-$(sed -n 's/^export const FLANNEL_VERSION = "\(v[0-9.]*\)".*/\1/p' "$here/provisioner/constants.ts")}"
 CRICTL_VERSION="${CRICTL_VERSION:-$(sed -n 's/^export const CRICTL_VERSION = "\(v[0-9.]*\)".*/\1/p' "$here/provisioner/constants.ts")}"
+LOCAL_PATH_PROVISIONER_VERSION="${LOCAL_PATH_PROVISIONER_VERSION:-$(sed -n 's/^export const LOCAL_PATH_PROVISIONER_VERSION = "\(v[0-9.]*\)".*/\1/p' "$here/provisioner/constants.ts")}"
+METRICS_SERVER_VERSION="${METRICS_SERVER_VERSION:-$(sed -n 's/^export const METRICS_SERVER_VERSION = "\(v[0-9.]*\)".*/\1/p' "$here/provisioner/constants.ts")}"
 CACHE="${KUBEPROV_CACHE:-$HOME/.cache/kubeprov}"
 OUT="$CACHE/bundle/$K8S_VERSION"
 BIN="$OUT/bin"
@@ -135,10 +138,19 @@ CGO_ENABLED=1 go_command flannel flanneld github.com/flannel-io/flannel "$FLANNE
   "-X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_VERSION" \
   "replace github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc => $here/scripts/flannel-standin/tencentcloud-vpc"
 
+# --- add-ons: storage and metrics-server ---------------------------------------------------
+# The storage add-on's dynamic provisioner (its main package is the module's root) and the
+# resource-metrics API server behind `kubectl top`. Both are static Go programs.
+go_command local-path-provisioner local-path-provisioner github.com/rancher/local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" \
+  github.com/rancher/local-path-provisioner "-X main.VERSION=$LOCAL_PATH_PROVISIONER_VERSION"
+go_command metrics-server metrics-server sigs.k8s.io/metrics-server "$METRICS_SERVER_VERSION" sigs.k8s.io/metrics-server/cmd/metrics-server \
+  "-X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION"
+
 # --- manifest ---------------------------------------------------------------------------
 cd "$BIN"
 {
-  printf '{\n  "kubernetesVersion": "%s",\n  "etcdVersion": "%s",\n  "corednsVersion": "%s",\n  "crictlVersion": "%s",\n  "flannelVersion": "%s",\n  "sha256": {\n' "$K8S_VERSION" "$ETCD_VERSION" "$COREDNS_VERSION" "$CRICTL_VERSION" "$FLANNEL_VERSION"
+  printf '{\n  "kubernetesVersion": "%s",\n  "etcdVersion": "%s",\n  "corednsVersion": "%s",\n  "crictlVersion": "%s",\n  "flannelVersion": "%s",\n  "localPathProvisionerVersion": "%s",\n  "metricsServerVersion": "%s",\n  "sha256": {\n' \
+    "$K8S_VERSION" "$ETCD_VERSION" "$COREDNS_VERSION" "$CRICTL_VERSION" "$FLANNEL_VERSION" "$LOCAL_PATH_PROVISIONER_VERSION" "$METRICS_SERVER_VERSION"
   first=1
   for f in $(ls | grep -v '\.tmp$' | sort); do
     [ $first -eq 1 ] || printf ',\n'

@@ -37,6 +37,8 @@ const RESOURCES: Record<string, { plural: string; namespaced: boolean }> = {
   RoleBinding: { plural: "rolebindings", namespaced: true },
   DaemonSet: { plural: "daemonsets", namespaced: true },
   Deployment: { plural: "deployments", namespaced: true },
+  StorageClass: { plural: "storageclasses", namespaced: false },
+  APIService: { plural: "apiservices", namespaced: false },
 };
 
 /** The URL path of an object (or, with name "", of its collection). */
@@ -78,8 +80,10 @@ export class ApiError extends HostError {
 export interface KubeconfigCredentials {
   server: string;
   ca: Buffer;
-  cert: Buffer;
-  key: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  /** A bearer token (a bootstrap token) instead of a client certificate. Sent in a header only. */
+  token?: string;
 }
 
 /** The first cluster and user of a kubeconfig with embedded data (as kubeprov and kubeadm write them). */
@@ -128,6 +132,7 @@ export class ApiClient implements KubeApi {
   readonly via = "direct" as const;
   private readonly agent: Agent;
   private readonly base: URL;
+  private readonly authorization: Record<string, string>;
 
   constructor(
     /** For messages: the host whose kubeconfig this is. */
@@ -137,6 +142,7 @@ export class ApiClient implements KubeApi {
   ) {
     this.base = new URL(creds.server);
     this.agent = new Agent({ keepAlive: true, maxSockets: 8, ca: creds.ca, cert: creds.cert, key: creds.key });
+    this.authorization = creds.token ? { authorization: `Bearer ${creds.token}` } : {};
   }
 
   get server(): string {
@@ -179,6 +185,7 @@ export class ApiClient implements KubeApi {
           headers: {
             accept: "application/json",
             "user-agent": "kubeprov",
+            ...this.authorization,
             ...(payload !== undefined ? { "content-type": contentType, "content-length": Buffer.byteLength(payload) } : {}),
           },
         },

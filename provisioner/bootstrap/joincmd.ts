@@ -22,10 +22,13 @@ export interface JoinLineInput {
   caHash: string;
   /** How a user names this cluster to kubeprov: "-f FILE" or "--name NAME". */
   target: string;
+  /** The certificate key of kube-system/kubeadm-certs (init --upload-certs), printed here only. */
+  certificateKey?: string;
 }
 
 export function kubeadmJoinLine(i: JoinLineInput, controlPlane = false): string {
-  return `kubeadm join ${i.endpoint} --token ${i.token} --discovery-token-ca-cert-hash ${i.caHash}${controlPlane ? " --control-plane" : ""}`;
+  const cp = controlPlane ? ` --control-plane${i.certificateKey ? ` --certificate-key ${i.certificateKey}` : ""}` : "";
+  return `kubeadm join ${i.endpoint} --token ${i.token} --discovery-token-ca-cert-hash ${i.caHash}${cp}`;
 }
 
 /** The join lines for workers and control planes. */
@@ -35,13 +38,29 @@ export function joinLines(i: JoinLineInput): string[] {
     "",
     `  kubeprov join ${i.target}`,
     "",
+    ...(i.certificateKey
+      ? [
+          "Control planes can take the shared CAs and keys from Secret kube-system/kubeadm-certs instead of",
+          "having them copied (the key in the environment, not on the command line):",
+          "",
+          `  KUBEPROV_CERTIFICATE_KEY=${i.certificateKey} kubeprov join ${i.target} --token ${i.token}`,
+          "",
+        ]
+      : []),
     "Or join a worker by hand with kubeadm:",
     "",
     `  ${kubeadmJoinLine(i)}`,
     "",
-    "and a control plane (after copying /etc/kubernetes/pki/{ca,sa,front-proxy-ca,etcd/ca}.* to it):",
+    i.certificateKey ? "and a control plane:" : "and a control plane (after copying /etc/kubernetes/pki/{ca,sa,front-proxy-ca,etcd/ca}.* to it):",
     "",
     `  ${kubeadmJoinLine(i, true)}`,
+    ...(i.certificateKey
+      ? [
+          "",
+          "The certificate key opens the cluster's CA keys: keep it secret. Secret kube-system/kubeadm-certs is",
+          "deleted in two hours; `kubeprov init phase upload-certs --upload-certs` uploads it again under a new key.",
+        ]
+      : []),
   ];
 }
 
@@ -54,7 +73,7 @@ export function targetOf(source: string, clusterName: string): string {
  * The text init prints once it is done (no secrets besides the join token, which the user needs;
  * print it on stdout, never in logs).
  */
-export async function joinCommands(ctx: RunContext, opts: { token?: string; kubeconfigPath?: string } = {}): Promise<string> {
+export async function joinCommands(ctx: RunContext, opts: { token?: string; kubeconfigPath?: string; certificateKey?: string } = {}): Promise<string> {
   const cp = firstControlPlane(ctx);
   const target = targetOf(ctx.source, ctx.cluster.metadata.name);
   const lines = [
@@ -73,7 +92,7 @@ export async function joinCommands(ctx: RunContext, opts: { token?: string; kube
   if (!token || !ca) {
     lines.push(`Create a join token and print the join commands with: kubeprov token create ${target} --print-join-command`);
   } else {
-    lines.push(...joinLines({ endpoint: joinEndpoint(ctx.cluster, cp.nodeIP), token, caHash: caCertHash(ca), target }));
+    lines.push(...joinLines({ endpoint: joinEndpoint(ctx.cluster, cp.nodeIP), token, caHash: caCertHash(ca), target, certificateKey: opts.certificateKey }));
   }
   return lines.join("\n") + "\n";
 }

@@ -1,7 +1,7 @@
 // The Kubernetes objects bootstrap and addons keep in the cluster, rendered from templates/addons/
 // (readable YAML with named placeholders) into typed objects. Pure: no API calls here.
 import { parseAllDocuments, stringify } from "yaml";
-import { COREDNS_VERSION, FLANNEL_IMAGE_REPOSITORY, IMAGE_REGISTRY, PORT_APISERVER } from "../constants.js";
+import { COREDNS_VERSION, FLANNEL_IMAGE_REPOSITORY, IMAGE_REGISTRY, LOCAL_PATH_PROVISIONER_NAME, PORT_APISERVER } from "../constants.js";
 import { renderTemplate } from "../render.js";
 import type { Cluster } from "../spec/schema.js";
 import { splitList } from "../spec/cidr.js";
@@ -106,14 +106,21 @@ export function clusterInfoConfigMap(kubeconfig: string, signingTokens: string[]
 
 // ---- addons ------------------------------------------------------------------------------------
 
-/** The bridge CNI configuration of a node with pod CIDR `podCIDR`. */
+/** What flannel's vxlan encapsulation adds to a packet (outer IPv4 + UDP + VXLAN + Ethernet headers). */
+export const VXLAN_OVERHEAD = 50;
+
 /**
  * The node's CNI configuration: a bridge with host-local addresses from its pod CIDR. With flannel
  * the bridge does not masquerade (flannel's --ip-masq does, for traffic leaving the pod network
- * only), so pods on other nodes see a pod's own address.
+ * only), so pods on other nodes see a pod's own address. `mtu` (flannel's vxlan backend: the node
+ * interface's MTU less the encapsulation) keeps pods' packets small enough to be encapsulated.
  */
-export function cniConfig(podCIDR: string, cni: Cluster["spec"]["networking"]["cni"] = "bridge"): string {
-  return renderTemplate("addons/cni/10-kubeprov-bridge.conflist", { podCIDR, ipMasq: cni !== "flannel" });
+export function cniConfig(podCIDR: string, cni: Cluster["spec"]["networking"]["cni"] = "bridge", mtu?: number): string {
+  const text = renderTemplate("addons/cni/10-kubeprov-bridge.conflist", { podCIDR, ipMasq: cni !== "flannel" });
+  if (!mtu) return text;
+  const conf = JSON.parse(text) as { plugins: Array<Record<string, unknown>> };
+  conf.plugins[0]!["mtu"] = mtu;
+  return JSON.stringify(conf, null, 2) + "\n";
 }
 
 
@@ -203,6 +210,28 @@ export function useApiServerDirectly(objs: KubeObject[], kind: string, server: s
   ];
   const workload = objs.find((o) => o.kind === kind) as { spec?: { template?: { spec?: { containers?: Array<{ env?: unknown[] }> } } } } | undefined;
   for (const c of workload?.spec?.template?.spec?.containers ?? []) c.env = [...(c.env ?? []), ...env];
+}
+
+/** The storage add-on: local-path-provisioner, its RBAC and configuration, the default StorageClass. */
+export function storageObjects(cluster: Cluster, opts: { image: string; apiServer?: string }): KubeObject[] {
+  const hostPath = cluster.spec.addons.storage.hostPath;
+  const objs = fromTemplate("storage.yaml", { image: opts.image, hostPath, provisionerName: LOCAL_PATH_PROVISIONER_NAME });
+  const cm = objs.find((o) => o.kind === "ConfigMap")!;
+  // Every node, listed or not, keeps its volumes under hostPath.
+  const config = { nodePathMap: [{ node: "DEFAULT_PATH_FOR_NON_LISTED_NODES", paths: [hostPath] }] };
+  cm.data = { "config.json": JSON.stringify(config), ...(cm.data as Record<string, string>) };
+  if (opts.apiServer) useApiServerDirectly(objs, "Deployment", opts.apiServer);
+  return objs;
+}
+
+/** The port metrics-server serves on inside its pod. */
+export const METRICS_SERVER_PORT = 10250;
+
+/** The metrics-server add-on: its Deployment, Service, RBAC and the APIService v1beta1.metrics.k8s.io. */
+export function metricsServerObjects(opts: { image: string; apiServer?: string; metricResolution?: string }): KubeObject[] {
+  const objs = fromTemplate("metrics-server.yaml", { image: opts.image, securePort: METRICS_SERVER_PORT, metricResolution: opts.metricResolution ?? "15s" });
+  if (opts.apiServer) useApiServerDirectly(objs, "Deployment", opts.apiServer);
+  return objs;
 }
 
 /** The nameservers of a resolv.conf. */

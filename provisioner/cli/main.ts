@@ -3,6 +3,7 @@
 import { Command, CommanderError } from "commander";
 import { exitCodeOf, isKubeprovError } from "../errors.js";
 import { COMMANDS } from "./commands/index.js";
+import { enableTimings } from "../output/timings.js";
 
 export function buildProgram(): Command {
   const program = new Command("kubeprov")
@@ -15,6 +16,10 @@ export function buildProgram(): Command {
       writeErr: (s) => process.stderr.write(s),
     });
   for (const register of COMMANDS) register(program);
+  // --timings (commands that run tasks) turns on the report of where the run's seconds went.
+  program.hook("preAction", (_program, action) => {
+    if (action.opts()["timings"] === true) enableTimings();
+  });
   // Every sub-command reports usage errors the same way (exit 2), never calls process.exit.
   const harden = (c: Command) => {
     c.exitOverride();

@@ -1,6 +1,7 @@
 // Options shared by commands, declared once so every command spells and checks them the same way.
 // A bad value is a commander InvalidArgumentError: commander prints it and main.ts exits 2.
 import { InvalidArgumentError, Option, type Command } from "commander";
+import { CERTIFICATE_KEY_ENV, requireCertificateKey } from "../bootstrap/copycerts.js";
 
 export const OUTPUT_FORMATS = ["text", "json"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -59,6 +60,10 @@ export function verboseOption(cmd: Command): Command {
   return cmd.option("-v, --verbose", "more output (debug logs); repeat for more", (_v: string, prev: number) => prev + 1, 0);
 }
 
+export function timingsOption(cmd: Command): Command {
+  return cmd.option("--timings", "at the end, print each phase's start and duration, the critical path and what the run waited on (stderr)", false);
+}
+
 /** The usual set for commands that run tasks on a cluster's hosts. */
 export function runOptions(cmd: Command, which: { dryRun?: boolean; concurrency?: boolean } = {}): Command {
   targetOptions(cmd);
@@ -66,5 +71,22 @@ export function runOptions(cmd: Command, which: { dryRun?: boolean; concurrency?
   if (which.dryRun !== false) dryRunOption(cmd);
   if (which.concurrency !== false) concurrencyOption(cmd);
   verboseOption(cmd);
+  timingsOption(cmd);
   return cmd;
+}
+
+/**
+ * The certificate key of a run: --certificate-key, else the environment variable (which keeps it
+ * out of argv, where ps shows it). Validated (64 hex characters), else a UsageError naming where
+ * it came from; undefined when neither is set.
+ */
+export function certificateKeyOption(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (flag !== undefined) {
+    requireCertificateKey(flag, "--certificate-key");
+    return flag.trim().toLowerCase();
+  }
+  const v = env[CERTIFICATE_KEY_ENV];
+  if (v === undefined || v === "") return undefined;
+  requireCertificateKey(v, CERTIFICATE_KEY_ENV);
+  return v.trim().toLowerCase();
 }

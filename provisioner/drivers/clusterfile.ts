@@ -17,21 +17,28 @@ export interface DriverClusterInput {
   artifactsDir: string;
   virtualIP?: string;
   subnet?: string;
+  /** The machines' interface on the cluster network (default eth0). */
+  interface?: string;
   /** The network add-on (default: the schema's). */
   cni?: "flannel" | "bridge" | "none";
+  /** flannel's backend (default: the schema's, host-gw). */
+  flannelBackend?: "host-gw" | "vxlan";
+  /** spec.addons as `kubeprov addons enable|disable` recorded it (default: the schema's). */
+  addons?: ClusterInput["spec"]["addons"];
 }
 
 export function driverClusterObject(i: DriverClusterInput): ClusterInput {
   const ha = i.virtualIP !== undefined;
   const spec: ClusterInput["spec"] = {
     kubernetesVersion: i.kubernetesVersion,
-    ...(i.cni ? { networking: { cni: i.cni } } : {}),
+    ...(i.cni || i.flannelBackend ? { networking: { ...(i.cni ? { cni: i.cni } : {}), ...(i.flannelBackend ? { flannelBackend: i.flannelBackend } : {}) } } : {}),
     ...(ha ? { controlPlaneEndpoint: `${i.virtualIP}:${PORT_HAPROXY}` } : {}),
-    ha: ha ? { enabled: true, virtualIP: i.virtualIP, interface: "eth0", haproxyPort: PORT_HAPROXY } : { enabled: false },
+    ha: ha ? { enabled: true, virtualIP: i.virtualIP, interface: i.interface ?? "eth0", haproxyPort: PORT_HAPROXY } : { enabled: false },
     containerRuntime: { cgroupDriver: "cgroupfs" },
     artifacts: { source: "dir", path: i.artifactsDir },
     ssh: { user: "root", port: 22, identityFile: i.identityFile, knownHostsFile: i.knownHostsFile, useAgent: false },
     hosts: i.machines.map((m) => ({ name: m.node, address: m.address, roles: [...m.roles] })),
+    ...(i.addons ? { addons: i.addons } : {}),
   };
   return { apiVersion: API_VERSION, kind: KIND_CLUSTER, metadata: { name: i.name }, spec };
 }

@@ -3,8 +3,9 @@
 // Throws RunFailed (exit 1) naming every failed host/task when any task failed.
 import { hostname, userInfo } from "node:os";
 import { RunFailed, RuntimeFailure, UsageError } from "../errors.js";
-import type { Reporter } from "../events.js";
+import { TeeReporter, type Reporter } from "../events.js";
 import { createReporter } from "../output/index.js";
+import { TimingsRecorder, timingsEnabled } from "../output/timings.js";
 import type { Cluster } from "../spec/schema.js";
 import { closeHosts, connectHosts } from "../transport/pool.js";
 import { FACTS_TASK, factsTask } from "../tasks/facts.js";
@@ -75,7 +76,10 @@ export async function runPipeline(opts: PipelineOptions): Promise<RunSummary> {
   const onlyPhases = opts.onlyPhases && opts.onlyPhases.length > 0 ? [...new Set([factsTask.phase, ...opts.onlyPhases])] : undefined;
   const dryRun = opts.dryRun ?? false;
 
-  const reporter = opts.reporter ?? createReporter(opts.output ?? "text");
+  const base = opts.reporter ?? createReporter(opts.output ?? "text");
+  // --timings: a copy of the events goes to a recorder whose report is printed at the end.
+  const recorder = timingsEnabled() ? new TimingsRecorder() : undefined;
+  const reporter = recorder ? new TeeReporter([base, recorder]) : base;
   // Stops starting new tasks: the caller's signal, the first Ctrl-C, or a lock taken over by another run.
   const ctrl = new AbortController();
   const onCallerAbort = () => ctrl.abort();
@@ -131,7 +135,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<RunSummary> {
       }
     }
     if (!opts.hosts && hosts) await closeHosts(hosts);
-    if (!opts.reporter) await reporter.close();
+    if (!opts.reporter) await base.close();
+    if (recorder) process.stderr.write(recorder.render());
   }
   if (summary.failed > 0) {
     throw new RunFailed(summary.results.filter((r) => r.status === "failed").map((r) => ({ host: r.host, task: r.task, error: r.error, details: r.details })));

@@ -201,7 +201,8 @@ export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions 
   const reporter = ctx.reporter;
 
   const record = (node: Node, r: Omit<TaskResult, "host" | "task" | "phase">) => {
-    const result: TaskResult = { host: node.host.name, task: node.task.name, phase: node.task.phase, ...r };
+    const waited = r.status === "changed" && !r.dryRun && node.task.waitsFor ? { waitsFor: node.task.waitsFor } : {};
+    const result: TaskResult = { host: node.host.name, task: node.task.name, phase: node.task.phase, ...r, ...waited };
     results.set(node, result);
     reporter.emit({ type: "task", ...result });
   };

@@ -90,6 +90,11 @@ export interface Task {
    * status ok (not changed) after it.
    */
   readOnly?: boolean;
+  /**
+   * What apply mostly waits on, when it waits rather than works (e.g. "the API server's /readyz"):
+   * `--timings` lists these tasks as waits.
+   */
+  waitsFor?: string;
   /** Cheap, read-only: is apply needed on this host? Must change nothing. */
   check(host: Host, ctx: RunContext): Promise<CheckResult>;
   apply(host: Host, ctx: RunContext): Promise<ApplyResult | void>;

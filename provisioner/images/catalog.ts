@@ -1,6 +1,6 @@
 // The images a cluster needs, as data: their names as kubeadm spells them, what goes into each,
 // and which nodes need which. Pure: no Docker here (build.ts builds, tasks/images.ts imports).
-import { FLANNEL_IMAGE_REPOSITORY, IMAGE_REGISTRY, PAUSE_VERSION } from "../constants.js";
+import { FLANNEL_IMAGE_REPOSITORY, IMAGE_REGISTRY, LOCAL_PATH_PROVISIONER_IMAGE_REPOSITORY, METRICS_SERVER_IMAGE_REPOSITORY, PAUSE_VERSION } from "../constants.js";
 
 export interface BundleVersions {
   kubernetesVersion: string;
@@ -8,6 +8,9 @@ export interface BundleVersions {
   corednsVersion: string;
   /** Absent in bundles built before flannel was part of them. */
   flannelVersion?: string;
+  /** Absent in bundles built before the storage and metrics-server add-ons were part of them. */
+  localPathProvisionerVersion?: string;
+  metricsServerVersion?: string;
 }
 
 export type ImageName =
@@ -18,7 +21,9 @@ export type ImageName =
   | "kube-scheduler"
   | "kube-proxy"
   | "coredns"
-  | "flannel";
+  | "flannel"
+  | "local-path-provisioner"
+  | "metrics-server";
 
 export interface ImageRecipe {
   name: ImageName;
@@ -46,6 +51,10 @@ export function imageRef(name: ImageName, v: BundleVersions): string {
       return `${IMAGE_REGISTRY}/coredns/coredns:${v.corednsVersion}`;
     case "flannel":
       return `${FLANNEL_IMAGE_REPOSITORY}:${v.flannelVersion}`;
+    case "local-path-provisioner":
+      return `${LOCAL_PATH_PROVISIONER_IMAGE_REPOSITORY}:${v.localPathProvisionerVersion}`;
+    case "metrics-server":
+      return `${METRICS_SERVER_IMAGE_REPOSITORY}:${v.metricsServerVersion}`;
     default:
       return `${IMAGE_REGISTRY}/${name}:${v.kubernetesVersion}`;
   }
@@ -69,14 +78,27 @@ export function imageCatalog(v: BundleVersions): ImageRecipe[] {
     r("coredns", "scratch", ["coredns"], ["/usr/local/bin/coredns"]),
     // flanneld runs iptables (its masquerade rules): a Debian base, as kube-proxy's.
     ...(v.flannelVersion ? [r("flannel", "debian", ["flanneld"], ["/usr/local/bin/flanneld"])] : []),
+    // The storage add-on's helper pods run this image too (sh, mkdir and rm of one volume's
+    // directory): a Debian base, whose layers every node already holds for kube-proxy.
+    ...(v.localPathProvisionerVersion ? [r("local-path-provisioner", "debian", ["local-path-provisioner"], ["/usr/local/bin/local-path-provisioner"])] : []),
+    ...(v.metricsServerVersion ? [r("metrics-server", "scratch", ["metrics-server"], ["/usr/local/bin/metrics-server"])] : []),
   ];
 }
 
-/** The images a node needs: every node runs pods (pause, kube-proxy, CoreDNS may land on it);
- * control planes in static-pods mode also run etcd and the control plane from images. */
-export function imagesForNode(opts: { controlPlane: boolean; mode: "static-pods" | "systemd"; flannel?: boolean }): ImageName[] {
+/** The images a node needs: every node runs pods (pause, kube-proxy, CoreDNS and the enabled
+ * add-ons may land on it; a storage volume's helper pod runs on the node of its volume); control
+ * planes in static-pods mode also run etcd and the control plane from images. */
+export function imagesForNode(opts: {
+  controlPlane: boolean;
+  mode: "static-pods" | "systemd";
+  flannel?: boolean;
+  storage?: boolean;
+  metricsServer?: boolean;
+}): ImageName[] {
   const names: ImageName[] = ["pause", "kube-proxy", "coredns"];
   if (opts.flannel) names.push("flannel");
+  if (opts.storage) names.push("local-path-provisioner");
+  if (opts.metricsServer) names.push("metrics-server");
   if (opts.controlPlane && opts.mode === "static-pods") {
     names.push("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler");
   }

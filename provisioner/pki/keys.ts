@@ -25,9 +25,16 @@ export function setKeyGenerator(g: KeyGenerator): void {
 }
 
 const E = 65537n;
-const SIEVE: number[] = [];
-for (let n = 3; SIEVE.length < 2048; n += 2) if (SIEVE.every((p) => p * p > n || n % p !== 0)) SIEVE.push(n);
-const SIEVE_BIG = SIEVE.map(BigInt);
+/** The first 2048 odd primes (as numbers and as bigints), made on first use: every CLI start would pay for them otherwise. */
+let sieve: { small: number[]; big: bigint[] } | undefined;
+function smallPrimes(): { small: number[]; big: bigint[] } {
+  if (!sieve) {
+    const small: number[] = [];
+    for (let n = 3; small.length < 2048; n += 2) if (small.every((p) => p * p > n || n % p !== 0)) small.push(n);
+    sieve = { small, big: small.map(BigInt) };
+  }
+  return sieve;
+}
 
 function isProbablePrime(c: bigint): Promise<boolean> {
   return new Promise((resolve, reject) => checkPrime(c, { checks: 20 }, (err, ok) => (err ? reject(err) : resolve(ok))));
@@ -35,6 +42,7 @@ function isProbablePrime(c: bigint): Promise<boolean> {
 
 /** A random prime of exactly `bits` bits with the two top bits set and p-1 coprime with e. */
 async function randomPrime(bits: number): Promise<bigint> {
+  const { small: SIEVE, big: SIEVE_BIG } = smallPrimes();
   for (;;) {
     const b = randomBytes(bits / 8);
     b[0] = b[0]! | 0xc0;

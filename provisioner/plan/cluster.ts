@@ -2,7 +2,9 @@
 //   every host:          preflight → prepare (runtime, binaries, images)
 //   every control plane: certs (first control plane first: it owns the CAs) → kubeconfigs → kubelet;
 //                        haproxy + keepalived when spec.ha is on
-//   first control plane: etcd → control plane → wait-control-plane → (VIP answers) → bootstrap → add-ons
+//   first control plane: etcd → control plane → wait-control-plane → (VIP answers) → bootstrap →
+//                        upload-certs (with --upload-certs) → add-ons
+//   join --certificate-key: download-certs (kubeadm-certs opened) before anything changes
 //   other control planes, one at a time in file order: etcd learner added → local etcd →
 //                        promoted → control plane → wait → mark-control-plane → CNI
 //   workers, in parallel: bootstrap token → bootstrap kubeconfig → kubelet (TLS bootstrap) → CNI
@@ -24,6 +26,7 @@ import { haTasks, HA_ENDPOINT_TASK } from "../tasks/ha.js";
 import { etcdMemberAddTask, etcdPromoteTask } from "../tasks/etcdmember.js";
 import { joinKubeconfigTask } from "../tasks/join.js";
 import { cniImagesTask, cniManifestTask } from "../tasks/cnimanifest.js";
+import { downloadCertsTask, uploadCertsTask } from "../tasks/uploadcerts.js";
 import { joinEndpoint } from "../bootstrap/joincmd.js";
 import { firstControlPlane, joiningControlPlanes, workers } from "./topology.js";
 
@@ -64,7 +67,10 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
 
   // ---- every host, every control plane ----
   const preflight = preflightTasks().map((t) => place(t, everyone, []));
-  const pre = names(preflight);
+  // join --certificate-key: the shared CAs are read and opened before anything changes on a host,
+  // so a wrong key leaves every host as it was.
+  const downloadCerts = scope === "join" ? [downloadCertsTask({ after: names(preflight) })] : [];
+  const pre = [...names(preflight), ...names(downloadCerts)];
   const prepareRuntime = prepareTasks().map((t) => place(t, everyone, pre));
   const images = place(imagesTask({ after: names(prepareRuntime), set: "control-plane" }), everyone, pre);
   const addonImages = place(imagesTask({ after: [images.name], set: "addons", name: ADDON_IMAGES_TASK }), everyone, pre);
@@ -84,6 +90,7 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
   // join alone still needs a bootstrap token for its workers: the first control plane makes or reuses it.
   const bootstrap = inInit ? bootstrapTasks().map((t) => place(t, first, apiReady)) : [place(bootstrapTokenTask(), (ctx) => [firstControlPlane(ctx)], apiReady)];
   const cniImages = cniImagesTask({ hosts: everyone, after: names(prepareRuntime) });
+  const uploadCerts = inInit ? [place(uploadCertsTask(), first, [...apiReady, CLUSTER_ADMINS_TASK])] : [];
   const addons = inInit
     ? [...addonsTasks(), cniManifestTask({ after: [] })].map((t) => place(t, first, [...apiReady, CLUSTER_ADMINS_TASK, addonImages.name, cniImages.name]))
     : [];
@@ -112,6 +119,7 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
 
   const all: Task[] = [
     ...preflight,
+    ...downloadCerts,
     ...prepare,
     ...certs,
     ...kubeconfigs,
@@ -122,6 +130,7 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
     wait,
     ...ha,
     ...bootstrap,
+    ...uploadCerts,
     addonImages,
     cniImages,
     ...addons,

@@ -18,6 +18,8 @@ export const PHASE_DESCRIPTIONS: Record<string, string> = {
   "bootstrap-rbac": "RBAC for cluster admins and for bootstrapping nodes",
   "upload-config": "the effective cluster file in a ConfigMap in kube-system",
   "mark-control-plane": "control-plane label (and taint unless it is also a worker)",
+  "upload-certs": "with --upload-certs: the shared CAs and keys sealed under the certificate key in Secret kube-system/kubeadm-certs",
+  "download-certs": "with --certificate-key: the shared CAs and keys read from Secret kube-system/kubeadm-certs and opened",
   "bootstrap-token": "a bootstrap token for joining nodes",
   "cluster-info": "kube-public/cluster-info, signed for each token",
   addons: "CNI configuration, kube-proxy, CoreDNS",

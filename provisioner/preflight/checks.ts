@@ -13,6 +13,7 @@ import {
   PORT_SCHEDULER,
 } from "../constants.js";
 import { canonicalCIDR, cidrContains } from "../spec/cidr.js";
+import { isIP } from "node:net";
 import { parse as parseYaml } from "yaml";
 import { decideCri, normaliseSocket } from "./cri.js";
 import {
@@ -87,10 +88,11 @@ export function lines(text: string | undefined): string[] {
 }
 
 /** spec.networking of the cluster file stored in the cluster (kube-system/kubeprov-config), if there is one. */
-export function storedNetworking(text: string | undefined): { cni?: string; podSubnet?: string; serviceSubnet?: string } | undefined {
+type StoredNetworking = { cni?: string; podSubnet?: string; serviceSubnet?: string; flannelBackend?: string };
+export function storedNetworking(text: string | undefined): StoredNetworking | undefined {
   if (!text?.trim()) return undefined;
   try {
-    const doc = parseYaml(text) as { spec?: { networking?: { cni?: string; podSubnet?: string; serviceSubnet?: string } } };
+    const doc = parseYaml(text) as { spec?: { networking?: StoredNetworking } };
     return doc?.spec?.networking ?? undefined;
   } catch {
     return undefined;
@@ -513,11 +515,45 @@ export const CHECKS: readonly CheckDef[] = [
       const stored = storedNetworking(i.sections["stored-cluster"]);
       if (!stored) return pass("no running cluster recorded on this host yet");
       const now = i.cluster.spec.networking;
-      const changed = (["cni", "podSubnet", "serviceSubnet"] as const).filter((k) => stored[k] !== undefined && stored[k] !== now[k]);
-      if (!changed.length) return pass(`network add-on ${now.cni}, pods ${now.podSubnet}, Services ${now.serviceSubnet}, as the cluster runs`);
+      const keys = ["cni", "podSubnet", "serviceSubnet", ...(now.cni === "flannel" && stored.cni === "flannel" ? (["flannelBackend"] as const) : [])] as const;
+      const changed = keys.filter((k) => stored[k] !== undefined && stored[k] !== now[k]);
+      if (!changed.length) return pass(`network add-on ${now.cni}${now.cni === "flannel" ? ` (${now.flannelBackend})` : ""}, pods ${now.podSubnet}, Services ${now.serviceSubnet}, as the cluster runs`);
       return fail(
         changed.map((k) => `spec.networking.${k}: the cluster runs with ${JSON.stringify(stored[k])}, the file says ${JSON.stringify(now[k])}`).join("; ") +
           ": a running cluster's network cannot be switched in place (pods keep their addresses and routes); set it back, or reset the cluster and apply again",
+      );
+    },
+  },
+  {
+    id: "FlannelBackend",
+    roles: ALL,
+    severity: "error",
+    title: "flannel's backend can work here: host-gw needs every node on one L2 network, vxlan a kernel that makes vxlan interfaces",
+    evaluate(i) {
+      const net = i.cluster.spec.networking;
+      if (net.cni !== "flannel") return pass(`network add-on ${net.cni}: flannel is not used`);
+      if (net.flannelBackend === "vxlan") {
+        const v = (i.sections["vxlan"] ?? "").trim();
+        if (v === "yes") return pass("the kernel makes vxlan interfaces (tried in a throw-away network namespace)");
+        if (v === "no") return fail("spec.networking.flannelBackend: vxlan, but this kernel could not make a vxlan interface (`ip link add … type vxlan` failed in a throw-away network namespace): load the vxlan module (`modprobe vxlan`), or use host-gw if every node shares one L2 network");
+        return warn("could not try a vxlan interface here (unshare or ip missing); flannel's vxlan backend needs the kernel's vxlan support");
+      }
+      // host-gw routes each node's pod CIDR through that node's address as the next hop, so every
+      // other node's address must be on a subnet this host is directly attached to.
+      const subnets = lines(i.sections["addresses"])
+        .map((l) => l.split(/\s+/))
+        .filter(([, family, cidr]) => family === "inet" && cidr?.includes("/"))
+        .map(([, , cidr]) => canonicalCIDR(cidr!))
+        .filter((n) => !n.startsWith("127."));
+      if (!subnets.length) return warn("no IPv4 address found on this host's interfaces: cannot tell whether the other nodes are on its L2 network");
+      const away = i.cluster.spec.hosts
+        .filter((h) => h.name !== i.host)
+        .map((h) => ({ name: h.name, ip: h.internalAddress ?? h.address }))
+        .filter((h) => isIP(h.ip) === 4 && !subnets.some((n) => cidrContains(n, h.ip)));
+      if (!away.length) return pass(`the other nodes are on this host's subnets (${subnets.join(", ")}): host-gw routes reach them directly`);
+      return fail(
+        `spec.networking.flannelBackend: host-gw needs every node on one L2 network, but ${away.map((h) => `${h.name} (${h.ip})`).join(", ")} ` +
+          `${away.length === 1 ? "is" : "are"} on none of this host's subnets (${subnets.join(", ")}): set spec.networking.flannelBackend: vxlan`,
       );
     },
   },

@@ -91,6 +91,9 @@ export function gatherScript(): string {
     s("stored-cluster"), `if [ -s ${KUBERNETES_DIR}/admin.conf ] && [ -x ${BIN_DIR}/kubectl ]; then ${BIN_DIR}/kubectl --kubeconfig=${KUBERNETES_DIR}/admin.conf --request-timeout=5s -n kube-system get configmap ${CONFIG_MAP_NAME} -o go-template='{{index .data "${CONFIG_MAP_KEY}"}}' 2>/dev/null || true; fi`,
     // "IFACE inet|inet6 ADDR/PREFIX" per address (the HA virtual IP must be inside a subnet of its interface).
     s("addresses"), "ip -o addr show 2>/dev/null | awk '{print $2, $3, $4}' || true",
+    // Whether this kernel can make a vxlan interface (flannel's vxlan backend): tried inside a
+    // network namespace of its own that goes away with the command, so the host's is untouched.
+    s("vxlan"), "if command -v unshare >/dev/null 2>&1 && command -v ip >/dev/null 2>&1; then if unshare -n ip link add kpvxlan0 type vxlan id 1 dstport 4789 >/dev/null 2>&1; then echo yes; else echo no; fi; else echo unknown; fi",
     s("end"),
   ].join("\n");
 }

@@ -86,6 +86,9 @@ spec:
     haproxyPort: 8443                 # port haproxy listens on (the API servers keep 6443)
     virtualRouterId: 51               # VRRP router id (1-255), unique per network segment
     advertInterval: 0.2               # VRRP v3 advertisement interval in seconds (0.01-40.95): failover takes about 3.5 of them
+    # VRRP authentication (VRRP v2: advertInterval whole seconds, >= 1; failover about 3-4 s). The
+    # password (1-8 characters) lives in a chmod-600 file on this machine, never in this file.
+    # authentication: {type: PASS, passwordFile: ~/.config/kubeprov/vrrp.pass}
   containerRuntime:
     # systemd on hosts whose init is systemd with its own cgroups (real machines);
     # cgroupfs in node containers (the docker driver). Preflight checks it against the runtime.
@@ -105,6 +108,15 @@ spec:
     certificateValidityDays: 365      # lifetime of leaf certificates
     caValidityDays: 3650              # lifetime of the CAs
     renewBeforeDays: 30               # apply / certs renew re-issue leaves expiring within this many days
+  # Optional add-ons (\`kubeprov addons list|enable|disable\` changes them on a cluster made by \`up\`).
+  addons:
+    storage:
+      # A default StorageClass "standard" whose PersistentVolumeClaims get a directory on the node
+      # of their first pod (local-path-provisioner), as minikube's default storage.
+      enabled: true
+      hostPath: /opt/local-path-provisioner   # where those directories live on each node
+    metricsServer:
+      enabled: false                  # metrics-server: the resource metrics API behind \`kubectl top\`
   # What \`preflight --fix\` does about an active firewall: open-ports (open what Kubernetes needs)
   # or disable (stop the firewall).
   firewall: open-ports

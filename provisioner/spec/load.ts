@@ -1,5 +1,5 @@
 // Reads a cluster file: YAML (keeping source positions) -> zod schema (strict, defaults) ->
-// semantic checks (validate.ts). Every problem is reported, each as
+// semantic checks (validate.ts) -> files it names on this machine (vrrp-password.ts). Every problem is reported, each as
 // `file:line:col field.path[i]: message`, in one ConfigError (exit 2).
 import { readFile } from "node:fs/promises";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from "yaml";
@@ -7,6 +7,7 @@ import type { z } from "zod";
 import { ConfigError } from "../errors.js";
 import { clusterSchema, type Cluster } from "./schema.js";
 import { validateCluster, type PathSegment, type Problem } from "./validate.js";
+import { localFileProblems } from "./vrrp-password.js";
 
 export type { PathSegment, Problem };
 
@@ -60,7 +61,7 @@ export function parseClusterText(text: string, source: string): Cluster {
     const problems = parsed.error.issues.flatMap((i) => describeIssue(i, raw));
     throw problemsError(source, dedupe(problems.map(where)));
   }
-  const semantic = validateCluster(parsed.data);
+  const semantic = [...validateCluster(parsed.data), ...localFileProblems(parsed.data, source)];
   if (semantic.length) throw problemsError(source, dedupe(semantic.map(where)));
   return withDerivedDefaults(parsed.data);
 }

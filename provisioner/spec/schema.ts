@@ -105,8 +105,20 @@ export const clusterSpecSchema = z.strictObject({
       interface: z.string().default("eth0"),
       haproxyPort: port.default(8443),
       virtualRouterId: z.number().int().min(1).max(255).default(51),
-      /** VRRP advertisement interval in seconds (VRRP v3: 0.01 to 40.95, in steps of 0.01). */
+      /** VRRP advertisement interval in seconds (VRRP v3: 0.01 to 40.95, in steps of 0.01; with authentication, VRRP v2: whole seconds 1-40). */
       advertInterval: z.number().min(0.01).max(40.95).default(0.2),
+      /**
+       * VRRP authentication between the control planes' keepalived. VRRP v3 has none, so with this
+       * set keepalived speaks VRRP v2, whose advertisement interval is whole seconds.
+       */
+      authentication: z
+        .strictObject({
+          /** PASS: a shared password in every advertisement (keepalived's suggested type; its IPsec AH type is not offered). */
+          type: z.enum(["PASS"]).default("PASS"),
+          /** File on the machine kubeprov runs on holding the password (1-8 characters), mode 0600 or stricter; relative to the cluster file. */
+          passwordFile: z.string().min(1),
+        })
+        .optional(),
     })
     .prefault({}),
   containerRuntime: z
@@ -135,6 +147,27 @@ export const clusterSpecSchema = z.strictObject({
       caValidityDays: z.number().int().min(1).max(36500).default(3650),
       /** Leaves expiring within this many days are re-issued by apply / certs renew. */
       renewBeforeDays: z.number().int().min(0).max(3650).default(30),
+    })
+    .prefault({}),
+  /**
+   * Optional add-ons, as minikube's: storage (a default StorageClass "standard" with a dynamic
+   * provisioner of host-path volumes) is on by default, metrics-server (`kubectl top`) off.
+   * The network add-on, kube-proxy and CoreDNS are not optional and are not listed here.
+   */
+  addons: z
+    .strictObject({
+      storage: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          /** Directory on each node under which the provisioner makes one directory per volume. */
+          hostPath: z.string().regex(/^(?!.*\/\.\.?(\/|$))(\/[A-Za-z0-9._-]+)+$/, "must be an absolute path such as /opt/local-path-provisioner (letters, digits, '.', '_', '-'; not /, no . or .. parts)").default("/opt/local-path-provisioner"),
+        })
+        .prefault({}),
+      metricsServer: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** What preflight --fix does about an active firewall. */

@@ -164,6 +164,12 @@ export function validateCluster(cluster: Cluster): Problem[] {
     const cps = spec.hosts.filter((h) => h.roles.includes("control-plane")).length;
     if (cps < 2) add(["spec", "ha", "enabled"], `HA needs at least 2 control-plane hosts (3 for etcd to survive a failure); found ${cps}`);
   }
+  if (ha.authentication && !(Number.isInteger(ha.advertInterval) && ha.advertInterval >= 1))
+    add(
+      ["spec", "ha", "advertInterval"],
+      `with authentication the advertisement interval must be a whole number of seconds, at least 1 (got ${ha.advertInterval}): ` +
+        "VRRP v3 has no authentication, so keepalived speaks VRRP v2, whose adverts carry whole seconds; failover then takes about 3 adverts plus a skew (about 3-4 s with 1) instead of about 1 s",
+    );
   return problems;
 }
 

@@ -1,7 +1,8 @@
 // Addons: the data plane of the cluster. The bridge CNI configuration on every node (with the pod
 // CIDR the controller-manager gave its Node), flannel for the routes between nodes' pod CIDRs (or
 // the user's add-on, tasks/cnimanifest.ts), kube-proxy (iptables mode) and CoreDNS (its Service at
-// the tenth address of the service subnet).
+// the tenth address of the service subnet), then the optional add-ons of spec.addons (storage,
+// metrics-server: tasks/optional-addons.ts).
 import type { Host, RunContext, Task } from "../engine/task.js";
 import { fileDifferences, fileStateCommand, parseFileState, sha256Hex } from "../engine/file-task.js";
 import { HostError } from "../errors.js";
@@ -18,10 +19,12 @@ import {
   isUpstreamNameserver,
   kubeProxyObjects,
   nameservers,
+  VXLAN_OVERHEAD,
 } from "../bootstrap/manifests.js";
 import { CLUSTER_ADMINS_TASK, objectsTask, waitForNode } from "./bootstrap.js";
 import { readBundleManifest } from "../images/build.js";
 import { bundlePath } from "./images.js";
+import { optionalAddonTasks } from "./optional-addons.js";
 
 export const CNI_TASK = "addons/cni";
 export const KUBE_PROXY_TASK = "addons/kube-proxy";
@@ -101,6 +104,23 @@ export async function hasUpstreamNameserver(host: Host): Promise<boolean> {
   return nameservers(text).some(isUpstreamNameserver);
 }
 
+/**
+ * The bridge CNI configuration for `host`. With flannel's vxlan backend the bridge's MTU is the
+ * node interface's (the one holding the node's address) less the encapsulation, as flannel sizes
+ * its own flannel.1 device; otherwise the bridge's default.
+ */
+async function nodeCniConfig(host: Host, ctx: RunContext, podCIDR: string): Promise<string> {
+  const net = ctx.cluster.spec.networking;
+  if (net.cni !== "flannel" || net.flannelBackend !== "vxlan") return cniConfig(podCIDR, net.cni);
+  const r = await host.transport.exec(
+    `dev=$(ip -o -4 addr show | awk -v a=${JSON.stringify(host.nodeIP)} '{ split($4, p, "/"); if (p[1] == a) { print $2; exit } }'); [ -n "$dev" ] && cat "/sys/class/net/$dev/mtu"`,
+  );
+  const mtu = Number(r.stdout.trim());
+  if (r.code !== 0 || !Number.isInteger(mtu) || mtu <= VXLAN_OVERHEAD)
+    throw new HostError(host.name, CNI_TASK, `no interface holds the node's address ${host.nodeIP}, so the MTU for flannel's vxlan backend is unknown`);
+  return cniConfig(podCIDR, net.cni, mtu - VXLAN_OVERHEAD);
+}
+
 export interface AddonsOptions {
   /** Tasks addons wait for (default: the cluster-admins binding of bootstrapTasks). */
   after?: string[];
@@ -122,6 +142,7 @@ export function cniTask(opts: { hosts?: (ctx: RunContext) => Host[]; after?: str
     name: opts.name ?? CNI_TASK,
     phase: opts.phase ?? "addons",
     description: `bridge CNI configuration ${CNI_CONFIG_FILE} with the node's pod CIDR`,
+    waitsFor: "the Node's registration and the pod CIDR the controller-manager gives it",
     // With cni "none" or "manifest" the user's add-on writes the CNI configuration.
     hosts: (ctx) => (ctx.cluster.spec.networking.cni === "none" || ctx.cluster.spec.networking.cni === "manifest" ? [] : (opts.hosts ?? ((c: RunContext) => c.hosts))(ctx)),
     ...(opts.after?.length ? { after: opts.after } : {}),
@@ -129,7 +150,7 @@ export function cniTask(opts: { hosts?: (ctx: RunContext) => Host[]; after?: str
     async check(host, ctx) {
       const { registered, cidr } = await readCidr(host, ctx);
       if (!cidr) return { needed: true, reason: registered ? `Node ${host.name} has no pod CIDR yet` : `Node ${host.name} not registered yet` };
-      const data = cniConfig(cidr, ctx.cluster.spec.networking.cni);
+      const data = await nodeCniConfig(host, ctx, cidr);
       const state = parseFileState((await host.transport.exec(fileStateCommand(CNI_CONFIG_FILE), { sudo: true })).stdout);
       const diffs = fileDifferences(state, { sha256: sha256Hex(data), mode: 0o644 });
       if (!diffs.length) return { needed: false, reason: `${CNI_CONFIG_FILE} up to date (${cidr})` };
@@ -137,7 +158,7 @@ export function cniTask(opts: { hosts?: (ctx: RunContext) => Host[]; after?: str
     },
     async apply(host, ctx) {
       const cidr = await nodePodCIDR(host, ctx);
-      await host.transport.writeFile(CNI_CONFIG_FILE, cniConfig(cidr, ctx.cluster.spec.networking.cni), { mode: 0o644 });
+      await host.transport.writeFile(CNI_CONFIG_FILE, await nodeCniConfig(host, ctx, cidr), { mode: 0o644 });
       return { detail: `wrote ${CNI_CONFIG_FILE} (${cidr})` };
     },
   };
@@ -178,5 +199,6 @@ export function addonsTasks(opts: AddonsOptions = {}): Task[] {
       objects: async (ctx) =>
         corednsObjects(ctx.cluster, { upstream: await hasUpstreamNameserver(firstControlPlane(ctx)), apiServer: apiServerURL(ctx.cluster, firstControlPlane(ctx).nodeIP) }),
     }),
+    ...optionalAddonTasks({ after }),
   ];
 }

@@ -151,6 +151,7 @@ export function markControlPlaneTask(opts: { hosts?: (ctx: RunContext) => Host[]
     name: opts.name ?? MARK_CONTROL_PLANE_TASK,
     phase: opts.phase ?? "mark-control-plane",
     description: `label ${LABEL_CONTROL_PLANE}; taint it NoSchedule unless the node is also a worker`,
+    waitsFor: "the kubelet registering its Node",
     hosts: opts.hosts ?? onFirstControlPlane,
     ...(opts.after?.length ? { after: opts.after } : {}),
     perHost: true,

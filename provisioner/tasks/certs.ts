@@ -6,8 +6,9 @@ import { PKI_DIR, KUBERNETES_DIR } from "../constants.js";
 import type { ApplyResult, CheckResult, Host, RunContext, Task } from "../engine/task.js";
 import { pkiContext, type PkiContext } from "../pki/certlist.js";
 import { ensurePki, planOn } from "../pki/ensure.js";
-import { changes, sharedRelPaths, type Decision, type PlanOptions, type SharedCaSet } from "../pki/plan.js";
+import { changes, type Decision, type PlanOptions, type SharedCaSet } from "../pki/plan.js";
 import { TransportStore } from "../pki/store.js";
+import { certificateKeyOf, downloadedCaSet, readCaSetFrom } from "./uploadcerts.js";
 
 import { controlPlanes, firstControlPlane } from "../plan/topology.js";
 
@@ -21,31 +22,25 @@ export function hostPkiContext(host: Host, ctx: RunContext): PkiContext {
 }
 
 /**
- * THE SEAM for additional control planes: the CA set (CA certificates and keys, sa.key, sa.pub)
- * of the first control plane, read through its transport. undefined on the first control plane
- * itself. (An HA join that gets this material another way, e.g. encrypted in a Secret like
- * kubeadm's --upload-certs, replaces this function only.)
+ * The CA set (CA certificates and keys, sa.key, sa.pub) another control plane must share:
+ * undefined on the first control plane itself; with a certificate key (join --certificate-key),
+ * what the Secret kube-system/kubeadm-certs holds, opened with it; otherwise the first control
+ * plane's files, read through its transport.
  */
 export async function readSharedCaSet(host: Host, ctx: RunContext): Promise<SharedCaSet | undefined> {
   const first = firstControlPlane(ctx);
   if (first.name === host.name) return undefined;
-  const certDir = hostPkiContext(first, ctx).certDir;
-  const set: SharedCaSet = new Map();
-  await Promise.all(
-    sharedRelPaths().map(async (rel) => {
-      const data = await first.transport.readFile(`${certDir}/${rel}`);
-      if (data) set.set(rel, data);
-    }),
-  );
-  return set;
+  if (certificateKeyOf(ctx)) return downloadedCaSet(ctx, host);
+  return readCaSetFrom(first, ctx);
 }
 
-function summary(ds: Decision[]): string {
+function summary(ds: Decision[], ctx: RunContext): string {
+  const from = certificateKeyOf(ctx) ? "Secret kube-system/kubeadm-certs" : "the first control plane";
   const by = (a: string) => ds.filter((d) => d.action === a).map((d) => d.name);
   const parts = [
     by("create").length ? `create ${by("create").join(", ")}` : "",
     by("reissue").length ? `re-issue ${ds.filter((d) => d.action === "reissue").map((d) => `${d.name} (${d.reason})`).join(", ")}` : "",
-    by("copy").length ? `copy ${by("copy").join(", ")} from the first control plane` : "",
+    by("copy").length ? `copy ${by("copy").join(", ")} from ${from}` : "",
   ].filter(Boolean);
   return parts.join("; ");
 }
@@ -73,14 +68,14 @@ export function pkiTask(spec: { name: string; phase: string; description: string
       const plan = await planOn(new TransportStore(host.transport), pctx, { ...spec.plan, shared });
       const todo = changes(plan);
       for (const w of plan.warnings) ctx.log("warn", w, host, spec.name);
-      const reason = [summary(todo), modeSummary(plan.modeFixes)].filter(Boolean).join("; ");
+      const reason = [summary(todo, ctx), modeSummary(plan.modeFixes)].filter(Boolean).join("; ");
       return reason ? { needed: true, reason } : { needed: false, reason: `${plan.decisions.length} entries up to date` };
     },
     async apply(host: Host, ctx: RunContext): Promise<ApplyResult> {
       const pctx = hostPkiContext(host, ctx);
       const shared = await readSharedCaSet(host, ctx);
       const r = await ensurePki(new TransportStore(host.transport), pctx, { ...spec.plan, shared });
-      return { detail: [summary(changes(r.plan)), modeSummary(r.plan.modeFixes)].filter(Boolean).join("; ") || "nothing to do" };
+      return { detail: [summary(changes(r.plan), ctx), modeSummary(r.plan.modeFixes)].filter(Boolean).join("; ") || "nothing to do" };
     },
   };
 }

@@ -185,6 +185,7 @@ export function etcdPromoteTask(opts: { hosts: (ctx: RunContext) => Host[]; afte
     name: ETCD_MEMBER_PROMOTE_TASK,
     phase: "control-plane-join",
     description: "promote this control plane's etcd learner to a voting member once it is in sync",
+    waitsFor: "the etcd learner catching up with the leader",
     hosts: opts.hosts,
     after: opts.after,
     perHost: true,

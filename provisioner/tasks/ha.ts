@@ -1,17 +1,19 @@
 // Phase "ha": the seeds' multi-master layout, on every control plane. haproxy listens on the
 // endpoint's port and spreads connections over every kube-apiserver (TLS health check of /readyz);
 // keepalived holds the virtual IP on one control plane (VRRP v3, unicast peers, a check script on
-// the local haproxy and API server) and moves it within about a second when that one fails.
+// the local haproxy and API server) and moves it within about a second when that one fails; with
+// spec.ha.authentication it speaks VRRP v2 with a password instead, and moves it in about 3-4 s.
 // Then ha/endpoint waits until the API answers through the VIP, before anything uses it.
 import { PORT_APISERVER } from "../constants.js";
-import { HostError } from "../errors.js";
+import { ConfigError, HostError } from "../errors.js";
 import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
 import { renderTemplate } from "../render.js";
 import type { Cluster } from "../spec/schema.js";
+import { readVrrpPassword } from "../spec/vrrp-password.js";
 import { controlPlanes } from "../plan/topology.js";
 import { shq } from "../transport/transport.js";
 import { installCommands } from "./prepare.js";
-import { serviceTask } from "./service.js";
+import { serviceTask, type ServiceFile } from "./service.js";
 
 export const HAPROXY_CONFIG = "/etc/haproxy/haproxy.cfg";
 export const KEEPALIVED_CONFIG = "/etc/keepalived/keepalived.conf";
@@ -37,11 +39,26 @@ export function renderHaproxyConfig(cluster: Cluster, cps: Array<Pick<Host, "nam
   return renderTemplate("ha/haproxy.cfg", { bind: "*", port: cluster.spec.ha.haproxyPort, inter: HAPROXY_CHECK_INTER, fall: HAPROXY_CHECK_FALL, servers });
 }
 
-/** keepalived.conf for one control plane: the others are its unicast peers. Pure. */
-export function renderKeepalivedConfig(cluster: Cluster, host: Pick<Host, "name" | "nodeIP">, cps: Array<Pick<Host, "name" | "nodeIP">>): string {
+/**
+ * keepalived.conf's authentication block (after advert_int), or nothing. VRRP v3 has no
+ * authentication, so a password means VRRP v2 (vrrp_version in global_defs).
+ */
+function keepalivedAuthentication(type: string, password: string): string {
+  return ["", "    # VRRP v2 (v3 has no authentication): adverts carry this password and whole seconds.", "    authentication {", `        auth_type ${type}`, `        auth_pass ${password}`, "    }"].join("\n");
+}
+
+/**
+ * keepalived.conf for one control plane: the others are its unicast peers. Pure. `password` is the
+ * content of spec.ha.authentication.passwordFile (read by the caller), when authentication is on.
+ */
+export function renderKeepalivedConfig(cluster: Cluster, host: Pick<Host, "name" | "nodeIP">, cps: Array<Pick<Host, "name" | "nodeIP">>, password?: string): string {
   const ha = cluster.spec.ha;
   const index = Math.max(0, cps.findIndex((h) => h.name === host.name));
+  const auth = ha.authentication;
+  if (auth && password === undefined) throw new Error("keepalived.conf with authentication needs the password");
   return renderTemplate("ha/keepalived.conf", {
+    vrrpVersion: auth ? 2 : 3,
+    authentication: auth ? keepalivedAuthentication(auth.type, password!) : "",
     routerId: host.name,
     cluster: cluster.metadata.name.replace(/-/g, "_"),
     checkScript: KEEPALIVED_CHECK_SCRIPT,
@@ -54,6 +71,24 @@ export function renderKeepalivedConfig(cluster: Cluster, host: Pick<Host, "name"
     peers: cps.filter((h) => h.name !== host.name).map((h) => `        ${h.nodeIP}`).join("\n") || "        # (no other control plane yet)",
     vip: ha.virtualIP ?? "",
   });
+}
+
+/** The VRRP password from spec.ha.authentication.passwordFile (checked again: it may have changed since the file was loaded). */
+function vrrpPassword(ctx: RunContext): string | undefined {
+  const auth = ctx.cluster.spec.ha.authentication;
+  if (!auth) return undefined;
+  const r = readVrrpPassword(auth.passwordFile, ctx.source);
+  if ("problem" in r) throw new ConfigError(`${ctx.source}: spec.ha.authentication.passwordFile: ${r.problem}`);
+  return r.password;
+}
+
+/** The files of keepalived on one control plane, with their modes. */
+export function keepalivedFiles(host: Host, ctx: RunContext): ServiceFile[] {
+  return [
+    { path: KEEPALIVED_CHECK_SCRIPT, content: renderCheckScript(ctx.cluster), mode: 0o755 },
+    // With authentication the file holds the password: root only. Without, 0644 as before.
+    { path: KEEPALIVED_CONFIG, content: renderKeepalivedConfig(ctx.cluster, host, controlPlanes(ctx), vrrpPassword(ctx)), mode: ctx.cluster.spec.ha.authentication ? 0o600 : 0o644 },
+  ];
 }
 
 export function renderCheckScript(cluster: Cluster): string {
@@ -90,6 +125,7 @@ function endpointTask(hosts: (ctx: RunContext) => Host[], after: string[]): Task
     name: HA_ENDPOINT_TASK,
     phase: "ha",
     description: "the API answers through the virtual IP and haproxy",
+    waitsFor: "keepalived taking the virtual IP and haproxy's health checks of the API servers",
     hosts,
     after,
     async check(host, ctx) {
@@ -142,10 +178,7 @@ export function haTasks(opts: HaTaskOptions): Task[] {
       hosts,
       after: [packages.name],
       reload: true,
-      files: (host, ctx) => [
-        { path: KEEPALIVED_CHECK_SCRIPT, content: renderCheckScript(ctx.cluster), mode: 0o755 },
-        { path: KEEPALIVED_CONFIG, content: renderKeepalivedConfig(ctx.cluster, host, controlPlanes(ctx)), mode: 0o644 },
-      ],
+      files: keepalivedFiles,
     }),
   ];
   if (opts.endpoint) tasks.push(endpointTask(haHosts(opts.endpoint.hosts), [...opts.endpoint.after, HAPROXY_TASK, KEEPALIVED_TASK]));

@@ -22,14 +22,20 @@ export const ADDON_IMAGES_TASK = "prepare/images-addons";
 
 /** Which images a task imports: what the kubelet and the control plane need first, or the addons'. */
 export type ImageSet = "control-plane" | "addons" | "all";
-const ADDON_IMAGES: ImageName[] = ["kube-proxy", "coredns", "flannel"];
+const ADDON_IMAGES: ImageName[] = ["kube-proxy", "coredns", "flannel", "local-path-provisioner", "metrics-server"];
 
 export function bundlePath(cluster: Cluster): string {
   return cluster.spec.artifacts.path ? expandHome(cluster.spec.artifacts.path) : bundleDir(cluster.spec.kubernetesVersion);
 }
 
 export function imagesWanted(cluster: Cluster, host: Host, set: ImageSet = "all"): ImageName[] {
-  const all = imagesForNode({ controlPlane: host.roles.includes("control-plane"), mode: cluster.spec.controlPlane.mode, flannel: cluster.spec.networking.cni === "flannel" });
+  const all = imagesForNode({
+    controlPlane: host.roles.includes("control-plane"),
+    mode: cluster.spec.controlPlane.mode,
+    flannel: cluster.spec.networking.cni === "flannel",
+    storage: cluster.spec.addons.storage.enabled,
+    metricsServer: cluster.spec.addons.metricsServer.enabled,
+  });
   if (set === "all") return all;
   return all.filter((n) => ADDON_IMAGES.includes(n) === (set === "addons"));
 }
@@ -93,7 +99,11 @@ export function imagesTask(opts: { after?: string[]; set?: ImageSet; name?: stri
       const have = await importedRefs(host);
       const missing = refsFor(ctx.cluster, host, index, set).filter((r) => !have.has(r.ref));
       // Which tars the node already sees through the bundle mount (same size as ours).
-      const recs = missing.map((m) => index.images.find((i) => i.name === m.name)!);
+      const recs = missing.map((m) => {
+        const rec = index.images.find((i) => i.name === m.name);
+        if (!rec) throw new HostError(host.name, name, `the bundle at ${bundle} has no ${m.name} image (built before it was part of the bundle)`, "rebuild it: bash scripts/build-bundle.sh, then node dist/scripts/images.js");
+        return rec;
+      });
       const probe = recs.map((r) => `stat -c '%s' ${shq(`${NODE_BUNDLE_DIR}/images/${r.file}`)} 2>/dev/null || echo none`).join("; ");
       const sizes = probe ? (await host.transport.exec(probe, { sudo: true, check: false })).stdout.trim().split("\n") : [];
       const imported: string[] = [];

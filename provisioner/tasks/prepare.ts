@@ -199,12 +199,17 @@ function criFailure(host: Host, task: string, d: CriDecision): HostError {
 
 // ---------- artifacts, once per run ----------
 
-async function artifactsFor(ctx: RunContext, host: Host, names: string[]): Promise<ResolvedArtifacts> {
+/**
+ * The artifacts for `names`. verify: the local files are hashed against the bundle's manifest
+ * (before anything is copied from them); without it the manifest's digests are taken as they are
+ * (enough to compare with what a host has, and no local file is read).
+ */
+async function artifactsFor(ctx: RunContext, host: Host, names: string[], verify: boolean): Promise<ResolvedArtifacts> {
   const arch = host.facts?.arch ?? "amd64";
-  const key = `prepare/artifacts/${arch}/${[...names].sort().join(",")}`;
+  const key = `prepare/artifacts/${arch}/${verify}/${[...names].sort().join(",")}`;
   let p = ctx.shared.get(key) as Promise<ResolvedArtifacts> | undefined;
   if (!p) {
-    p = resolveArtifacts(ctx.cluster, { arch, names });
+    p = resolveArtifacts(ctx.cluster, { arch, names, verify });
     p.catch(() => {}); // observed by every caller
     ctx.shared.set(key, p);
   }
@@ -224,12 +229,28 @@ async function remoteHashes(host: Host, paths: string[]): Promise<Map<string, st
   return out;
 }
 
-async function binariesToUpdate(ctx: RunContext, host: Host): Promise<{ art: ResolvedArtifacts; stale: string[] }> {
+/** Where a host records the stat of the binaries kubeprov installed, with their sha256. */
+export const BINARIES_STAMP = "/var/lib/kubeprov/binaries.sha256";
+
+const binPaths = (names: string[]) => names.map((n) => shq(`${BIN_DIR}/${n}`)).join(" ");
+
+/** "SHA256 MODE" lines in the order of `names` → map by name. */
+function hashLines(names: string[], lines: string[]): Map<string, string> {
+  return new Map(names.map((n, i) => [n, (lines[i] ?? "").trim()]));
+}
+
+/**
+ * Which binaries differ from the artifacts. The host hashes only binaries whose stat changed since
+ * kubeprov recorded them (templates/prepare/binary-hashes.sh), so a converged host reads none.
+ */
+async function binariesToUpdate(ctx: RunContext, host: Host, verify: boolean): Promise<{ art: ResolvedArtifacts; stale: string[]; stampFresh: boolean }> {
   const names = hostBinaries(ctx, host);
-  const art = await artifactsFor(ctx, host, names);
-  const have = await remoteHashes(host, names.map((n) => `${BIN_DIR}/${n}`));
-  const stale = names.filter((n) => have.get(`${BIN_DIR}/${n}`) !== `${art.binaries[n]!.sha256} 755`);
-  return { art, stale };
+  const art = await artifactsFor(ctx, host, names, verify);
+  const r = await host.transport.exec(renderTemplate("prepare/binary-hashes.sh", { paths: binPaths(names), stamp: shq(BINARIES_STAMP) }), { sudo: true });
+  const lines = r.stdout.trim().split("\n");
+  const have = hashLines(names, lines);
+  const stale = names.filter((n) => have.get(n) !== `${art.binaries[n]!.sha256} 755`);
+  return { art, stale, stampFresh: lines[names.length] === "stamp fresh" };
 }
 
 // ---------- the tasks ----------
@@ -241,12 +262,13 @@ function binariesTask(): Task {
     description: `Kubernetes binaries in ${BIN_DIR} (from the artifact source, checked by sha256)`,
     hosts: (ctx) => ctx.hosts,
     async check(host, ctx): Promise<CheckResult> {
-      const { stale, art } = await binariesToUpdate(ctx, host);
-      if (stale.length === 0) return { needed: false, reason: `${hostBinaries(ctx, host).join(", ")} up to date (${art.source})` };
-      return { needed: true, reason: `install ${stale.join(", ")} into ${BIN_DIR} (${art.source})` };
+      const { stale, art, stampFresh } = await binariesToUpdate(ctx, host, false);
+      if (stale.length) return { needed: true, reason: `install ${stale.join(", ")} into ${BIN_DIR} (${art.source})` };
+      if (!stampFresh) return { needed: true, reason: `record the binaries' sha256 and stat in ${BINARIES_STAMP}` };
+      return { needed: false, reason: `${hostBinaries(ctx, host).join(", ")} up to date (${art.source})` };
     },
     async apply(host, ctx) {
-      const { stale, art } = await binariesToUpdate(ctx, host);
+      const { stale, art } = await binariesToUpdate(ctx, host, true);
       // A node that sees the bundle read-only (docker driver mount) copies locally; anything else is uploaded.
       const local = await remoteHashes(host, stale.map((n) => `${NODE_BUNDLE_BIN_DIR}/${n}`));
       const copied: string[] = [];
@@ -263,11 +285,17 @@ function binariesTask(): Task {
           uploaded.push(n);
         }
       }
-      // Verify what landed (a truncated upload must not pass).
-      const after = await remoteHashes(host, stale.map((n) => `${BIN_DIR}/${n}`));
-      const bad = stale.filter((n) => after.get(`${BIN_DIR}/${n}`) !== `${art.binaries[n]!.sha256} 755`);
-      if (bad.length) throw new HostError(host.name, PREPARE_BINARIES_TASK, `sha256 of ${bad.join(", ")} in ${BIN_DIR} does not match the artifact after copying`);
-      const detail = [uploaded.length ? `uploaded ${uploaded.join(", ")}` : "", copied.length ? `copied ${copied.join(", ")} from the bundle mount` : ""].filter(Boolean).join("; ");
+      // Verify what landed (a truncated upload must not pass) while recording the stamp; a
+      // mismatch removes the stamp again, so the next check hashes everything.
+      const names = hostBinaries(ctx, host);
+      const r = await host.transport.exec(renderTemplate("prepare/binary-stamp.sh", { paths: binPaths(names), stamp: shq(BINARIES_STAMP) }), { sudo: true });
+      const after = hashLines(names, r.stdout.trim().split("\n"));
+      const bad = names.filter((n) => after.get(n) !== `${art.binaries[n]!.sha256} 755`);
+      if (bad.length) {
+        await host.transport.exec(`rm -f ${shq(BINARIES_STAMP)}`, { sudo: true });
+        throw new HostError(host.name, PREPARE_BINARIES_TASK, `sha256 of ${bad.join(", ")} in ${BIN_DIR} does not match the artifact after copying`);
+      }
+      const detail = [uploaded.length ? `uploaded ${uploaded.join(", ")}` : "", copied.length ? `copied ${copied.join(", ")} from the bundle mount` : "", stale.length ? "" : `recorded ${BINARIES_STAMP}`].filter(Boolean).join("; ");
       ctx.log("info", detail, host, PREPARE_BINARIES_TASK);
       return { detail };
     },

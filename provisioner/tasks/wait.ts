@@ -217,6 +217,7 @@ export function waitControlPlaneTask(opts: { hosts: (ctx: RunContext) => Host[];
     phase: opts.phase ?? "wait-control-plane",
     ...(opts.perHost ? { perHost: true } : {}),
     description: "wait until kube-apiserver answers /readyz ok (bounded; diagnoses what is not running)",
+    waitsFor: "the API server's /readyz (the kubelet starting etcd and the control plane)",
     hosts: opts.hosts,
     after: opts.after,
     async check(host, ctx): Promise<CheckResult> {

@@ -24,10 +24,13 @@ const readyz = async () => {
   return r.code === 0 && r.stdout.trim() === "ok";
 };
 
+let upTimings = "";
+
 before(async () => {
   await dockerCleanup(NAME);
-  const up = await kubeprov(home, ["up", "--name", NAME, "--no-kubeconfig", "-o", "json"]);
+  const up = await kubeprov(home, ["up", "--name", NAME, "--no-kubeconfig", "-o", "json", "--timings"]);
   upMs = up.ms;
+  upTimings = up.stderr;
   assert.equal(up.code, 0, `up failed:\n${up.stderr.slice(-4000)}`);
   const kc = await kubeprov(home, ["kubeconfig", "--name", NAME]);
   assert.equal(kc.code, 0, kc.stderr);
@@ -39,6 +42,13 @@ after(async () => {
   await kubeprov(home, ["delete", "--name", NAME], 120_000).catch(() => undefined);
   await dockerCleanup(NAME);
   rmSync(home, { recursive: true, force: true });
+});
+
+test("up --timings prints each phase, the critical path and what the run waited on", () => {
+  assert.match(upTimings, /^timings \(seconds since kubeprov started\):$/m, upTimings);
+  for (const phase of ["facts", "preflight", "prepare", "certs", "control-plane", "wait-control-plane", "addons"]) assert.match(upTimings, new RegExp(`^  ${phase} +\\d+\\.\\d\\d +\\d+\\.\\d\\d +\\d+\\.\\d\\d$`, "m"), phase);
+  assert.match(upTimings, /^critical path .*\n  \+ *\d+\.\d\d +\d+\.\d\d s  \S+\/\S+ +kpt-cp-control-plane/m, upTimings);
+  assert.match(upTimings, /^ +\d+\.\d\d s  wait-control-plane\/readyz on kpt-cp-control-plane: the API server's \/readyz/m, upTimings);
 });
 
 test("the printed kubeconfig reaches the API server: /readyz is ok", async () => {

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { buildFixtureImage, dockerCleanup, KUBECTL, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+import { echoPods } from "../helpers/echo-pods.js";
 
 const NAME = "kpt-net";
 const IMAGE = `kpt-echo:${NAME}`;
@@ -21,43 +22,7 @@ const home = mkdtempSync(join(tmpdir(), "kpt-net-"));
 const work = mkdtempSync(join(tmpdir(), "kpt-net-img-"));
 const kubeconfig = join(home, "admin.conf");
 
-async function apply(objects: unknown[]): Promise<void> {
-  const r = await execa(KUBECTL, ["--kubeconfig", kubeconfig, "apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }), reject: false });
-  assert.equal(r.exitCode, 0, String(r.stderr));
-}
-
-const echoPod = (name: string, node: string, args: string[], labels: Record<string, string> = {}) => ({
-  apiVersion: "v1",
-  kind: "Pod",
-  metadata: { name, namespace: "default", labels },
-  spec: { nodeName: node, restartPolicy: "Never", containers: [{ name: "echo", image: `docker.io/library/${IMAGE}`, imagePullPolicy: "Never", args }] },
-});
-
-async function podIP(name: string): Promise<string> {
-  let ip = "";
-  const ms = await waitFor(async () => {
-    const r = await kubectl(kubeconfig, ["get", "pod", name, "-o", "jsonpath={.status.phase} {.status.podIP}"]);
-    const [phase, addr] = r.stdout.trim().split(" ");
-    ip = addr ?? "";
-    return phase === "Running" && !!ip;
-  }, 90_000);
-  assert.notEqual(ms, -1, `pod ${name} not running with an IP`);
-  return ip;
-}
-
-/** Runs `echo get URL` in a pod on `node` and returns what it printed. */
-async function getFrom(node: string, name: string, url: string): Promise<string> {
-  await apply([echoPod(name, node, ["get", url])]);
-  let out = "";
-  const ms = await waitFor(async () => {
-    const phase = (await kubectl(kubeconfig, ["get", "pod", name, "-o", "jsonpath={.status.phase}"])).stdout;
-    if (phase !== "Succeeded" && phase !== "Failed") return false;
-    out = (await kubectl(kubeconfig, ["logs", name])).stdout;
-    return true;
-  }, 90_000);
-  assert.notEqual(ms, -1, `pod ${name} did not finish`);
-  return out;
-}
+const { apply, pod: echoPod, podIP, getFrom } = echoPods(kubeconfig, IMAGE);
 
 let ips: Record<string, string> = {};
 

@@ -110,6 +110,12 @@ test("controlPlaneEndpoint wins for cluster-info and join lines", () => {
   assert.match(lines, /kubeprov join --name demo/);
   assert.match(lines, /kubeadm join 10\.213\.5\.2:6443 --token abcdef\.0123456789abcdef --discovery-token-ca-cert-hash sha256:a{64}\n/);
   assert.match(lines, /--control-plane/);
+  assert.doesNotMatch(lines, /certificate-key|KUBEPROV_CERTIFICATE_KEY/);
+  // With --upload-certs: the kubeadm control-plane line carries the key; kubeprov's line passes it in the environment.
+  const key = "0f".repeat(32);
+  const withKey = joinLines({ endpoint: "10.213.5.2:6443", token: "abcdef.0123456789abcdef", caHash: "sha256:" + "a".repeat(64), target: "--name demo", certificateKey: key }).join("\n");
+  assert.match(withKey, new RegExp(`kubeadm join 10\\.213\\.5\\.2:6443 --token abcdef\\.0123456789abcdef --discovery-token-ca-cert-hash sha256:a{64} --control-plane --certificate-key ${key}\n`));
+  assert.match(withKey, new RegExp(`KUBEPROV_CERTIFICATE_KEY=${key} kubeprov join --name demo --token abcdef\\.0123456789abcdef`));
 });
 
 test("bridge CNI config: valid JSON, host-local IPAM on the node's pod CIDR, portmap", () => {

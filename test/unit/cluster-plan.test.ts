@@ -133,6 +133,9 @@ test("CNI: flannel's objects carry the pod subnet and backend; the bridge masque
   assert.ok(ds.spec.template.spec.containers[0].command.includes("--kube-subnet-mgr"));
   assert.equal(JSON.parse(cniConfig("10.244.1.0/24", "flannel")).plugins[0].ipMasq, false);
   assert.equal(JSON.parse(cniConfig("10.244.1.0/24", "bridge")).plugins[0].ipMasq, true);
+  // vxlan: the bridge's MTU leaves room for the encapsulation; otherwise the plugin's default.
+  assert.equal(JSON.parse(cniConfig("10.244.1.0/24", "flannel", 1450)).plugins[0].mtu, 1450);
+  assert.equal(JSON.parse(cniConfig("10.244.1.0/24", "flannel")).plugins[0].mtu, undefined);
   const none = parseClusterText(text(false).replace("spec:\n", "spec:\n  networking: {cni: none}\n"), "demo.yaml");
   const noneCtx = { ...ctx, cluster: none };
   const tasks = clusterTasks("all");
@@ -149,4 +152,34 @@ test("removing a node: etcd's quorum rule, and the cluster file without it (comm
   assert.match(out, /^# mine/);
   const c = parseClusterText(out, "demo.yaml");
   assert.deepEqual(c.spec.hosts.map((h) => h.name), ["cp1", "cp2", "cp3"]);
+});
+
+test("upload-certs runs on the first control plane only with --upload-certs; join's download-certs comes before anything that writes", () => {
+  const ctx = ctxOf(false);
+  const init = clusterTasks("init");
+  assert.deepEqual(hostsOf(init, ctx, "upload-certs/secret"), []);
+  const key = "ab".repeat(32);
+  ctx.options = { uploadCerts: true, certificateKey: key };
+  assert.deepEqual(hostsOf(init, ctx, "upload-certs/secret"), ["cp1"]);
+  assert.ok(init.find((t) => t.name === "upload-certs/secret")!.after!.includes("bootstrap-rbac/cluster-admins"));
+
+  const join = clusterTasks("join");
+  const download = join.find((t) => t.name === "download-certs/secret")!;
+  assert.ok(download.readOnly, "it reads only: a dry run runs it too");
+  assert.deepEqual(download.hosts(ctx), ctx.hosts.filter((h) => ["cp2", "cp3"].includes(h.name)));
+  ctx.options = {};
+  assert.deepEqual(download.hosts(ctx), []);
+  // Every task that may write on a host waits for it (preflight is read-only, the other tasks come after).
+  for (const t of join) {
+    if (t.phase === "preflight" || t === download) continue;
+    const seen = new Set<string>();
+    const reaches = (name: string): boolean => {
+      if (name === download.name) return true;
+      if (seen.has(name)) return false;
+      seen.add(name);
+      return (join.find((x) => x.name === name)?.after ?? []).some(reaches);
+    };
+    assert.ok(reaches(t.name), `${t.name} does not wait for download-certs`);
+  }
+  assert.equal(clusterTasks("all").some((t) => t.name === "download-certs/secret"), false);
 });

@@ -8,6 +8,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { JsonLinesReporter, PlainReporter, inCI } from "../../provisioner/output/index.js";
 import type { KubeprovEvent } from "../../provisioner/events.js";
+import { criticalPath, renderTimings, TimingsRecorder } from "../../provisioner/output/timings.js";
 
 const outputIndex = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "provisioner", "output", "index.js");
 
@@ -144,5 +145,51 @@ describe("terminal (listr2) reporter", () => {
     assert.match(text, /\[node1\] join\/apply: FAILED: command failed \(exit 1\)\n {4}kubeadm: line one\n {4}line two\n/);
     assert.match(text, /\[node1\] check swap: WARN swap is on/);
     assert.match(text, /closed\n/);
+  });
+});
+
+describe("--timings", () => {
+  // A clock the test moves: each event happens at the time set before it is emitted.
+  const run = (steps: Array<[number, KubeprovEvent]>) => {
+    let now = 0;
+    const rec = new TimingsRecorder(() => now);
+    for (const [t, e] of steps) {
+      now = t;
+      rec.emit(e);
+    }
+    return rec;
+  };
+  const start = (task: string, host: string, phase: string): KubeprovEvent => ({ type: "task-start", host, task, phase });
+  const done = (task: string, host: string, phase: string, waitsFor?: string): KubeprovEvent => ({ type: "task", host, task, phase, status: "changed", durationMs: 0, ...(waitsFor ? { waitsFor } : {}) });
+  const rec = run([
+    [400, start("facts/gather", "cp1", "facts")],
+    [400, start("facts/gather", "w1", "facts")],
+    [600, done("facts/gather", "w1", "facts")],
+    [900, done("facts/gather", "cp1", "facts")],
+    [900, start("certs/pki", "cp1", "certs")],
+    [905, start("prepare/images", "w1", "prepare")],
+    [2000, done("prepare/images", "w1", "prepare")],
+    [2900, done("certs/pki", "cp1", "certs")],
+    [2910, start("wait-control-plane/readyz", "cp1", "wait-control-plane")],
+    [9000, done("wait-control-plane/readyz", "cp1", "wait-control-plane", "the API server's /readyz")],
+    [9500, start("addons/coredns", "cp1", "addons")],
+    [10_000, done("addons/coredns", "cp1", "addons")],
+    [10_000, { type: "task", host: "w1", task: "join/kubelet", phase: "join", status: "skipped", reason: "a dependency failed", durationMs: 0 }],
+  ]);
+
+  test("the critical path is the chain that ends last, each task starting as the one before it ended", () => {
+    assert.deepEqual(criticalPath(rec.spans).map((s) => `${s.task}@${s.host}`), ["facts/gather@cp1", "certs/pki@cp1", "wait-control-plane/readyz@cp1", "addons/coredns@cp1"]);
+    // A skipped task that never started takes no time and is not a span.
+    assert.ok(!rec.spans.some((s) => s.task === "join/kubelet"));
+  });
+
+  test("the report gives each phase's start, end and duration, the path with its gaps, and the waits", () => {
+    const text = rec.render();
+    assert.match(text, /^  facts +0\.40 +0\.90 +0\.50$/m);
+    assert.match(text, /^  wait-control-plane +2\.91 +9\.00 +6\.09$/m);
+    assert.match(text, /^  \+ +0\.40 +0\.50 s  facts\/gather +cp1  \(after 0\.40 s of start-up, connecting and locking\)$/m);
+    assert.match(text, /^  \+ +9\.50 +0\.50 s  addons\/coredns +cp1  \(after 0\.50 s outside tasks\)$/m);
+    assert.match(text, /^waits .*\n +6\.09 s  wait-control-plane\/readyz on cp1: the API server's \/readyz \(from \+2\.91\)$/m);
+    assert.equal(renderTimings([]), "timings: no task ran\n");
   });
 });

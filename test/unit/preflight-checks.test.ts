@@ -58,6 +58,8 @@ function healthy(): Sections {
     "proc-modules": "(no /proc/modules)",
     "modules-builtin": "",
     "kernel-config": "",
+    addresses: "lo inet 127.0.0.1/8\neth0 inet 10.213.0.2/24",
+    vxlan: "yes",
     filesystems: "nodev\toverlay",
     "bridge-sysctl-dir": "yes",
     "modules-file": "",
@@ -353,6 +355,21 @@ spec:
   assert.ok(!evaluateChecks(input({ addresses: "" }, { cluster: ha, host: "w1", roles: ["worker"] })).some((r) => r.id === "HAVirtualIP"));
 });
 
+test("FlannelBackend: host-gw needs the other nodes on this host's subnets; vxlan needs the kernel's vxlan", () => {
+  assert.equal(byId(evaluateChecks(input({})), "FlannelBackend").status, "pass");
+  const routed = byId(evaluateChecks(input({ addresses: "lo inet 127.0.0.1/8\neth0 inet 10.213.1.2/24" })), "FlannelBackend");
+  assert.equal(routed.status, "fail");
+  assert.match(routed.message, /spec\.networking\.flannelBackend: host-gw needs every node on one L2 network, but w1 \(10\.213\.0\.3\) is on none of this host's subnets \(10\.213\.1\.0\/24\): set spec\.networking\.flannelBackend: vxlan/);
+  const vxlan = cluster("  networking: {flannelBackend: vxlan}\n");
+  assert.equal(byId(evaluateChecks(input({ addresses: "eth0 inet 10.213.1.2/24" }, { cluster: vxlan })), "FlannelBackend").status, "pass");
+  const noVxlan = byId(evaluateChecks(input({ vxlan: "no" }, { cluster: vxlan })), "FlannelBackend");
+  assert.equal(noVxlan.status, "fail");
+  assert.match(noVxlan.message, /could not make a vxlan interface/);
+  assert.equal(byId(evaluateChecks(input({ vxlan: "unknown" }, { cluster: vxlan })), "FlannelBackend").status, "warn");
+  // Other network add-ons are not flannel's business.
+  assert.equal(byId(evaluateChecks(input({ addresses: "eth0 inet 10.213.1.2/24" }, { cluster: cluster("  networking: {cni: bridge}\n") })), "FlannelBackend").status, "pass");
+});
+
 test("NetworkUnchanged: a running cluster's network add-on and subnets are not switched in place", () => {
   const stored = "apiVersion: kubeprov/v1alpha1\nkind: Cluster\nspec:\n  networking:\n    cni: bridge\n    podSubnet: 10.244.0.0/16\n    serviceSubnet: 10.96.0.0/12\n";
   assert.equal(byId(evaluateChecks(input({ "stored-cluster": "" })), "NetworkUnchanged").status, "pass");
@@ -363,4 +380,7 @@ test("NetworkUnchanged: a running cluster's network add-on and subnets are not s
   assert.equal(byId(evaluateChecks(input({ "stored-cluster": stored }, { cluster: same })), "NetworkUnchanged").status, "pass");
   const subnet = cluster("  networking: {cni: bridge, podSubnet: 10.50.0.0/16}\n");
   assert.match(byId(evaluateChecks(input({ "stored-cluster": stored }, { cluster: subnet })), "NetworkUnchanged").message, /spec\.networking\.podSubnet: the cluster runs with "10\.244\.0\.0\/16"/);
+  const flannel = stored.replace("cni: bridge", "cni: flannel\n    flannelBackend: host-gw");
+  const backend = byId(evaluateChecks(input({ "stored-cluster": flannel }, { cluster: cluster("  networking: {flannelBackend: vxlan}\n") })), "NetworkUnchanged");
+  assert.match(backend.message, /spec\.networking\.flannelBackend: the cluster runs with "host-gw", the file says "vxlan"/);
 });

@@ -511,3 +511,19 @@ test("scheduling overhead stays small for 1000 hosts x 20 tasks (in-process task
   assert.deepEqual([s.changed, s.unchanged, s.results.length], [7000, 13000, 20000]);
   assert.ok(s.durationMs < 3000, `20000 nodes took ${s.durationMs} ms`);
 });
+
+test("a task's waitsFor is in its event when apply ran, not when the check found nothing to do", async () => {
+  const env = await setup(1);
+  try {
+    const tasks = [{ ...cmdTask({ name: "w", log: env.log, cmd: () => "true" }), waitsFor: "the API server" }];
+    await runTasks(tasks, env.ctx);
+    assert.equal(taskEvents(env.reporter).find((e) => e.task === "w")?.waitsFor, "the API server");
+    env.reporter.events.length = 0;
+    await runTasks(tasks, env.ctx);
+    const again = taskEvents(env.reporter).find((e) => e.task === "w")!;
+    assert.equal(again.status, "ok");
+    assert.equal(again.waitsFor, undefined);
+  } finally {
+    await env.cleanup();
+  }
+});

@@ -10,6 +10,9 @@ import { parseBastion } from "../../provisioner/transport/ssh.js";
 import { hostSshSettings } from "../../provisioner/transport/pool.js";
 import { clusterSchema } from "../../provisioner/spec/schema.js";
 import { ConfigError } from "../../provisioner/errors.js";
+import { renderTemplate } from "../../provisioner/render.js";
+import { createHash } from "node:crypto";
+import { chmodSync } from "node:fs";
 
 let dir: string;
 before(() => {
@@ -74,4 +77,32 @@ test("parseBastion and per-host SSH settings", () => {
   assert.deepEqual(a.bastion, { address: "jump", port: 22, user: undefined });
   const b = hostSshSettings(c, c.spec.hosts[1]);
   assert.deepEqual([b.user, b.port, b.identityFile, b.bastion], ["root", 22, "/k", { address: "j2", port: 2022, user: "u" }]);
+});
+
+test("binary stamp: a recorded binary is not read again; a rewrite, a chmod or a missing stamp makes it hashed", () => {
+  const bins = ["kubelet", "kubectl"].map((n) => join(dir, n));
+  writeFileSync(bins[0]!, "kubelet bytes", { mode: 0o755 });
+  writeFileSync(bins[1]!, "kubectl bytes", { mode: 0o755 });
+  const stamp = join(dir, "stamp", "binaries.sha256");
+  const values = { paths: bins.map((p) => `'${p}'`).join(" "), stamp: `'${stamp}'` };
+  const sum = (t: string) => createHash("sha256").update(t).digest("hex");
+  const hashes = () => sh(renderTemplate("prepare/binary-hashes.sh", values), "").stdout.trim().split("\n");
+  assert.deepEqual(hashes(), [`${sum("kubelet bytes")} 755`, `${sum("kubectl bytes")} 755`, "stamp stale"]);
+  const rec = sh(renderTemplate("prepare/binary-stamp.sh", values), "");
+  assert.equal(rec.status, 0, rec.stderr);
+  assert.deepEqual(rec.stdout.trim().split("\n"), [`${sum("kubelet bytes")} 755`, `${sum("kubectl bytes")} 755`]);
+  assert.equal(statSync(stamp).mode & 0o777, 0o644);
+  assert.deepEqual(hashes(), [`${sum("kubelet bytes")} 755`, `${sum("kubectl bytes")} 755`, "stamp fresh"]);
+  // The stamp is believed only while size, ctime and inode are unchanged: proven by a stamp
+  // whose digest is wrong for a file that was not touched (it is believed) ...
+  const text = readFileSync(stamp, "utf8");
+  writeFileSync(stamp, text.replace(sum("kubectl bytes"), "f".repeat(64)));
+  assert.equal(hashes()[1], `${"f".repeat(64)} 755`);
+  // ... and no longer once the file is rewritten (same size) or its mode changed.
+  writeFileSync(bins[1]!, "kubectl BYTES");
+  assert.deepEqual(hashes().slice(1), [`${sum("kubectl BYTES")} 755`, "stamp stale"]);
+  chmodSync(bins[0]!, 0o700);
+  assert.equal(hashes()[0], `${sum("kubelet bytes")} 700`);
+  rmSync(bins[0]!);
+  assert.deepEqual(hashes(), ["- -", `${sum("kubectl BYTES")} 755`, "stamp stale"]);
 });

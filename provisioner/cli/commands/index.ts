@@ -16,9 +16,10 @@ import { register as kubeconfig } from "./kubeconfig.js";
 import { register as node } from "./node.js";
 import { register as ssh } from "./ssh.js";
 import { register as image } from "./image.js";
+import { register as addons } from "./addons.js";
 import { register as config } from "./config.js";
 import { register as completion } from "./completion.js";
 
 export const COMMANDS: Array<(program: Command) => void> = [
-  init, join, apply, reset, up, lifecycle, delete_, status, preflight, certs, token, etcd, kubeconfig, node, ssh, image, config, completion,
+  init, join, apply, reset, up, lifecycle, delete_, status, preflight, certs, token, etcd, kubeconfig, node, ssh, image, addons, config, completion,
 ];

@@ -9,6 +9,8 @@ import type { Cluster } from "../../spec/schema.js";
 import { initPhases, initTasks } from "../../plan/init.js";
 import { validateTokenOptions } from "../../tasks/bootstrap.js";
 import { collectIds, validateIgnorePreflightErrors } from "../../tasks/preflight.js";
+import { CERTIFICATE_KEY_ENV, generateCertificateKey } from "../../bootstrap/copycerts.js";
+import { certificateKeyOption } from "../options.js";
 
 interface InitOptions extends CommonOptions {
   skipPhases?: string[];
@@ -16,6 +18,8 @@ interface InitOptions extends CommonOptions {
   tokenTtl?: string;
   waitTimeout?: number;
   ignorePreflightErrors?: string[];
+  uploadCerts?: boolean;
+  certificateKey?: string;
 }
 
 export function parsePhaseList(value: string): string[] {
@@ -33,6 +37,9 @@ async function runInit(o: InitOptions, onlyPhases?: string[]): Promise<RunSummar
   // Bad flags are refused before any file is read or any host is touched (exit 2).
   validateTokenOptions({ token: o.token, tokenTtl: o.tokenTtl });
   const ignorePreflightErrors = validateIgnorePreflightErrors(o.ignorePreflightErrors);
+  const certificateKey = o.uploadCerts ? (certificateKeyOption(o.certificateKey) ?? generateCertificateKey()) : undefined;
+  if (o.uploadCerts && o.output === "json" && !certificateKeyOption(o.certificateKey))
+    throw new UsageError(`--upload-certs with -o json: give the key (--certificate-key or ${CERTIFICATE_KEY_ENV}); a generated one would never be shown`);
   const known: string[] = initPhases().map((p) => p.name);
   const unknown = (o.skipPhases ?? []).filter((p) => !known.includes(p));
   if (unknown.length) throw new UsageError(`--skip-phases: unknown phase ${unknown.join(", ")}; the phases of init are: ${known.join(", ")}`);
@@ -53,12 +60,14 @@ async function runInit(o: InitOptions, onlyPhases?: string[]): Promise<RunSummar
       ...(o.token !== undefined ? { token: o.token } : {}),
       ...(o.tokenTtl !== undefined ? { tokenTtl: o.tokenTtl } : {}),
       ...(o.waitTimeout !== undefined ? { waitTimeoutMs: o.waitTimeout * 1000 } : {}),
+      ...(certificateKey ? { uploadCerts: true, certificateKey } : {}),
       ignorePreflightErrors,
       verbose: o.verbose ?? 0,
     },
   });
-  if (o.output === "text" && !o.dryRun && (!onlyPhases || onlyPhases.includes("bootstrap-token"))) {
-    process.stdout.write("\n" + (await closingText(cluster, source, o)));
+  if (o.output === "text" && !o.dryRun && (!onlyPhases || onlyPhases.includes("bootstrap-token") || (certificateKey && onlyPhases.includes("upload-certs")))) {
+    // The certificate key is shown here only, when its Secret was uploaded.
+    process.stdout.write("\n" + (await closingText(cluster, source, o, summary.failed === 0 ? certificateKey : undefined)));
   }
   return summary;
 }
@@ -67,7 +76,7 @@ async function runInit(o: InitOptions, onlyPhases?: string[]): Promise<RunSummar
  * What init prints at the end, like kubeadm: where the admin kubeconfig is and the join lines
  * (H8's joinCommands) with the token the bootstrap phase keeps. Read after the run, from the cluster.
  */
-async function closingText(cluster: Cluster, source: string, o: InitOptions): Promise<string> {
+async function closingText(cluster: Cluster, source: string, o: InitOptions, certificateKey?: string): Promise<string> {
   const target = o.name ? `--name ${o.name}` : `-f ${o.file}`;
   const fallback = `Your Kubernetes control plane is ready.\n  kubeprov kubeconfig ${target} > admin.conf && kubectl --kubeconfig admin.conf get nodes\n  kubeprov token create ${target} --print-join-command\n`;
   try {
@@ -87,7 +96,7 @@ async function closingText(cluster: Cluster, source: string, o: InitOptions): Pr
     const ctx = createRunContext({ cluster, source, hosts: [host], reporter: new MemoryReporter() });
     try {
       const token = pickJoinToken(await listTokens(await apiClient(ctx)));
-      return await joinCommands(ctx, token ? { token: formatToken(token) } : {});
+      return await joinCommands(ctx, token ? { token: formatToken(token), certificateKey } : {});
     } finally {
       await closeApiClients(ctx);
       await closeHosts([host]);
@@ -102,7 +111,9 @@ function initLikeOptions(cmd: Command): Command {
     .option("--token <token>", "bootstrap token to create ([a-z0-9]{6}.[a-z0-9]{16}; default: generated)")
     .option("--token-ttl <duration>", "bootstrap token lifetime, e.g. 24h; 0 never expires")
     .option("--wait-timeout <seconds>", "how long to wait for the control plane before diagnosing (default 100)", parseSeconds)
-    .option("--ignore-preflight-errors <ids>", "preflight check IDs whose failures become warnings (comma separated), or all", collectIds);
+    .option("--ignore-preflight-errors <ids>", "preflight check IDs whose failures become warnings (comma separated), or all", collectIds)
+    .option("--upload-certs", "seal the shared CAs and keys into Secret kube-system/kubeadm-certs (deleted after 2 h) for `join --certificate-key`", false)
+    .option("--certificate-key <hex>", `with --upload-certs: the key (64 hex characters; default: generated and printed once). Visible in ps: prefer ${CERTIFICATE_KEY_ENV}`);
 }
 
 export function register(program: Command): void {
