@@ -14,7 +14,8 @@ step() { printf '\n=== [%s +%ss] %s\n' "$(date +%H:%M:%S)" "$(( $(date +%s) - st
 
 # Debian packages: Docker engine and nodes, real OpenSSH servers and sudo (transport tests), etcd
 # (PKI tests), openssl, debootstrap (node image), gcc (the static pause program), the runtime tools
-# the preflight/prepare tests use on this machine, and util-linux's script(1) (terminal output test).
+# the preflight/prepare tests use on this machine, util-linux's script(1) (terminal output test) and
+# bsdtar (reads back the VirtualBox driver's cloud-init seed ISO in its unit test).
 APT_PACKAGES=(
   docker.io
   openssh-server openssh-client sudo
@@ -26,7 +27,7 @@ APT_PACKAGES=(
   containerd runc containernetworking-plugins
   conntrack socat
   gcc libc6-dev
-  bsdutils
+  bsdutils libarchive-tools
   ca-certificates curl git
 )
 

@@ -56,13 +56,30 @@ export function clusterInfoRbacObjects(): KubeObject[] {
   return fromTemplate("cluster-info-rbac.yaml", {});
 }
 
-/** kube-system/kubeprov-config holding the effective cluster file, and who may read it. */
+/**
+ * The effective cluster file as the cluster keeps it: without what belongs to the operator's
+ * machine (SSH key and known_hosts files, agent, passphrase and password variables, the local
+ * artifact directory). Those differ from one workstation to the next and say nothing about the
+ * cluster: kept, an apply from a second machine would rewrite the ConfigMap every time. Pure.
+ */
+export function storedClusterFile(cluster: Cluster): Cluster {
+  const { identityFile: _key, knownHostsFile: _known, useAgent: _agent, passphraseEnv: _pp, passwordEnv: _pw, ...ssh } = cluster.spec.ssh;
+  const { path: _dir, ...artifacts } = cluster.spec.artifacts;
+  const hosts = cluster.spec.hosts.map((h) => {
+    if (!h.ssh) return h;
+    const { identityFile: _hostKey, ...hostSsh } = h.ssh;
+    return { ...h, ssh: hostSsh };
+  });
+  return { ...cluster, spec: { ...cluster.spec, ssh, artifacts, hosts } } as Cluster;
+}
+
+/** kube-system/kubeprov-config holding the effective cluster file (storedClusterFile), and who may read it. */
 export function uploadConfigObjects(cluster: Cluster): KubeObject[] {
   const cm: KubeObject = {
     apiVersion: "v1",
     kind: "ConfigMap",
     metadata: { name: CONFIG_MAP_NAME, namespace: "kube-system" },
-    data: { [CONFIG_MAP_KEY]: stringify(cluster) },
+    data: { [CONFIG_MAP_KEY]: stringify(storedClusterFile(cluster)) },
   };
   return [cm, ...fromTemplate("upload-config-rbac.yaml", { configMap: CONFIG_MAP_NAME, tokenGroup: DEFAULT_TOKEN_GROUP })];
 }

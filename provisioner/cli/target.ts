@@ -30,8 +30,3 @@ export async function loadTarget(opts: { file?: string; name?: string }): Promis
   if (!existsSync(file)) throw new ConfigError(`no cluster named ${name} (looked in ${clusterDir(name)})`);
   return { cluster: parseClusterText(await readClusterText(file), file), source: file };
 }
-
-/** The driver that made a named cluster, from the header `up` writes into its cluster file (undefined if none is named). */
-export function namedClusterDriver(clusterFileText: string): string | undefined {
-  return /^# Written by `kubeprov up --name [^`]+` \(driver ([a-z]+)/m.exec(clusterFileText)?.[1];
-}

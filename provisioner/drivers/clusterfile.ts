@@ -17,6 +17,8 @@ export interface DriverClusterInput {
   artifactsDir: string;
   virtualIP?: string;
   subnet?: string;
+  /** The machines' interface on the cluster network (default eth0). */
+  interface?: string;
   /** The network add-on (default: the schema's). */
   cni?: "flannel" | "bridge" | "none";
   /** flannel's backend (default: the schema's, host-gw). */
@@ -31,7 +33,7 @@ export function driverClusterObject(i: DriverClusterInput): ClusterInput {
     kubernetesVersion: i.kubernetesVersion,
     ...(i.cni || i.flannelBackend ? { networking: { ...(i.cni ? { cni: i.cni } : {}), ...(i.flannelBackend ? { flannelBackend: i.flannelBackend } : {}) } } : {}),
     ...(ha ? { controlPlaneEndpoint: `${i.virtualIP}:${PORT_HAPROXY}` } : {}),
-    ha: ha ? { enabled: true, virtualIP: i.virtualIP, interface: "eth0", haproxyPort: PORT_HAPROXY } : { enabled: false },
+    ha: ha ? { enabled: true, virtualIP: i.virtualIP, interface: i.interface ?? "eth0", haproxyPort: PORT_HAPROXY } : { enabled: false },
     containerRuntime: { cgroupDriver: "cgroupfs" },
     artifacts: { source: "dir", path: i.artifactsDir },
     ssh: { user: "root", port: 22, identityFile: i.identityFile, knownHostsFile: i.knownHostsFile, useAgent: false },

@@ -46,6 +46,8 @@ export interface ProvisionResult {
   virtualIP?: string;
   /** The cluster network's subnet (CIDR). */
   subnet: string;
+  /** The machines' interface on that network, where it is not eth0 (keepalived holds the VIP there). */
+  interface?: string;
   created: number;
   started: number;
 }

@@ -4,7 +4,7 @@ import type { Cluster } from "../spec/schema.js";
 import type { Driver } from "./driver.js";
 import { DockerDriver, type DockerDriverOptions } from "./docker/driver.js";
 import { SshDriver } from "./ssh.js";
-import { VirtualBoxDriver } from "./virtualbox.js";
+import { VirtualBoxDriver } from "./virtualbox/index.js";
 
 export const DRIVERS = ["docker", "virtualbox", "ssh"] as const;
 export type DriverName = (typeof DRIVERS)[number];
@@ -12,6 +12,8 @@ export type DriverName = (typeof DRIVERS)[number];
 export interface DriverOptions extends DockerDriverOptions {
   /** For the ssh driver: the cluster file whose hosts are the machines. */
   cluster?: Cluster;
+  /** For the virtualbox driver: the OVA to import when a VM must be created. */
+  vboxImage?: string;
 }
 
 export function getDriver(name: string, opts: DriverOptions = {}): Driver {
@@ -19,7 +21,7 @@ export function getDriver(name: string, opts: DriverOptions = {}): Driver {
     case "docker":
       return new DockerDriver(opts);
     case "virtualbox":
-      return new VirtualBoxDriver({ log: opts.log });
+      return new VirtualBoxDriver({ log: opts.log, image: opts.vboxImage });
     case "ssh":
       if (!opts.cluster) throw new UsageError("the ssh driver works on a cluster file's hosts: give -f FILE");
       return new SshDriver(opts.cluster);

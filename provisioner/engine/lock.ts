@@ -2,7 +2,8 @@
 // never interleave. Created only if absent (noclobber: O_EXCL), holding an id, the owner, the pid
 // and a timestamp; touched every LOCK_TOUCH_MS while held; older than LOCK_STALE_MS (by the
 // host's own clock) it is stale and may be taken over: the stale file is renamed aside (only one
-// run can rename it), checked to be the one judged stale, and a new one created exclusively.
+// run can rename it), checked to be the one judged stale, and a new one created exclusively. A lock
+// held by a process of this machine that no longer exists (killed outright) is taken over at once.
 // Taken on all hosts or on none; release removes only our own lock.
 import { randomUUID } from "node:crypto";
 import { hostname, userInfo } from "node:os";
@@ -51,9 +52,28 @@ export function describeHolder(h: LockHolder): string {
   return parts.length ? `${who} (${parts.join(" ")})` : who;
 }
 
-/** The acquire script (templates/lock/acquire.sh); the new lock file's content goes on stdin. */
-export function acquireScript(path: string, staleS: number): string {
-  return renderTemplate("lock/acquire.sh", { path: shq(path), staleSeconds: Math.max(1, Math.floor(staleS)) });
+/**
+ * The acquire script (templates/lock/acquire.sh); the new lock file's content goes on stdin.
+ * `deadId`: the id of a lock whose holder is gone, taken over at once (no id matches "id=").
+ */
+export function acquireScript(path: string, staleS: number, deadId = ""): string {
+  return renderTemplate("lock/acquire.sh", { path: shq(path), staleSeconds: Math.max(1, Math.floor(staleS)), deadIdLine: shq(`id=${deadId}`) });
+}
+
+/**
+ * A holder that is a process of this machine which no longer exists (a run killed outright, e.g.
+ * SIGKILL or a lost terminal): its lock will never be renewed nor released, so waiting for it to
+ * turn stale would only delay the next run. A holder on another machine is never judged this way.
+ */
+export function holderIsGone(h: LockHolder, machine = hostname()): boolean {
+  const pid = Number(h.pid);
+  if (!h.id || h.machine !== machine || !Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "ESRCH";
+  }
 }
 
 /** Removes the lock file while it is ours (templates/lock/release.sh). */
@@ -84,9 +104,9 @@ export async function acquireLock(hosts: Host[], owner: string, opts: LockOption
   ].join("\n");
   const staleS = Math.max(1, Math.round(staleMs / 1000));
 
-  const tryHost = async (host: Host): Promise<Outcome> => {
+  const tryOnce = async (host: Host, deadId?: string): Promise<Outcome> => {
       try {
-        const r = await host.transport.exec(acquireScript(pathOf(host), staleS), { sudo: true, stdin: `${content}\n` });
+        const r = await host.transport.exec(acquireScript(pathOf(host), staleS, deadId), { sudo: true, stdin: `${content}\n` });
         const [first, ...rest] = r.stdout.split("\n");
         const [kind, age] = first.trim().split(" ");
         if (kind === "acquired") return { host, kind: "acquired" };
@@ -96,6 +116,11 @@ export async function acquireLock(hosts: Host[], owner: string, opts: LockOption
       } catch (e) {
         return { host, kind: "error", error: e as Error };
       }
+  };
+  // A lock whose holder is gone is taken over at once (the script still checks it is that very lock).
+  const tryHost = async (host: Host): Promise<Outcome> => {
+    const o = await tryOnce(host);
+    return o.kind === "held" && holderIsGone(o.holder) ? tryOnce(host, o.holder.id) : o;
   };
   // The first host (by name) is taken first, the rest in parallel: runs racing for the same hosts
   // are decided on that one host, so exactly one of them goes on.

@@ -130,9 +130,15 @@ export function etcdMemberAddTask(opts: { hosts: (ctx: RunContext) => Host[]; af
       if (me) return { needed: false, reason: `etcd member ${me.id} (${me.learner ? "learner" : "voting"}, ${me.started ? "started" : "not started yet"})` };
       const clash = members.find((m) => m.name === host.name);
       if (clash) throw new HostError(host.name, name, `etcd has a member named ${host.name} with peer URL ${clash.peerURLs.join(",")}, not ${peerURL(host)}; remove it first (etcdctl member remove ${clash.id})`);
-      return { needed: true, reason: `add ${host.name} (${peerURL(host)}) to etcd's ${members.length} member(s) as a learner` };
+      const stale = (await hasLocalData(host)) ? `; first remove ${ETCD_DATA_DIR}/member (data of a member etcd no longer has)` : "";
+      return { needed: true, reason: `add ${host.name} (${peerURL(host)}) to etcd's ${members.length} member(s) as a learner${stale}` };
     },
     async apply(host, ctx) {
+      // The host is no member, so etcd data on it belongs to a member that was removed (a join
+      // undone halfway, a member removed by hand): a new member started on it would be refused
+      // by the cluster ("member removed") and never start. It goes before the new member is added.
+      const stale = !memberOf(await listMembers(ctx, host), host) && (await hasLocalData(host));
+      if (stale) await removeLocalLearner(host);
       // etcd admits one learner at a time, and refuses a change ("unhealthy cluster") until every
       // member has been connected for a few seconds: wait for both, within a bound.
       const deadline = Date.now() + LEARNER_WAIT_MS;
@@ -146,7 +152,7 @@ export function etcdMemberAddTask(opts: { hosts: (ctx: RunContext) => Host[]; af
           try {
             const r = await onEtcdMember(ctx, `member add ${shq(host.name)} --peer-urls=${peerURL(host)} --learner`, host);
             const id = /Member\s+([0-9a-f]+)\s+added/.exec(r.stdout)?.[1];
-            return { detail: `added learner${id ? ` ${id}` : ""} through ${r.host.name}` };
+            return { detail: `${stale ? "stale etcd data removed; " : ""}added learner${id ? ` ${id}` : ""} through ${r.host.name}` };
           } catch (e) {
             const details = (e as HostError).details ?? "";
             if (!TRANSIENT_RECONFIG.test(details)) throw e;
@@ -160,7 +166,13 @@ export function etcdMemberAddTask(opts: { hosts: (ctx: RunContext) => Host[]; af
   };
 }
 
-/** Stops the local etcd and removes what a learner that never became a voter left on its host. */
+/** Whether the host holds etcd data (a member directory). */
+async function hasLocalData(host: Host): Promise<boolean> {
+  const r = await host.transport.exec(`test -d ${shq(ETCD_DATA_DIR)}/member && echo data || true`, { sudo: true });
+  return r.stdout.includes("data");
+}
+
+/** Stops the local etcd and removes its data: what a member etcd no longer has (or never promoted) left on its host. */
 async function removeLocalLearner(host: Host): Promise<void> {
   const unit = unitPath("etcd");
   await host.transport.exec(

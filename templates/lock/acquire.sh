@@ -2,6 +2,8 @@
 # stdin: the new lock file's content (key=value lines, one of them id=...).
 # Prints one line: "acquired", "taken-over AGE" followed by the previous lock file, or
 # "held AGE" followed by the current lock file. AGE: seconds since the lock was last renewed.
+# The dead id line: the id line of a lock whose holder is known to be gone (a kubeprov process on the
+# machine running this one that no longer exists): that lock is taken over at once, as a stale one.
 f={{path}}
 new=$(cat)
 id=$(printf '%s\n' "$new" | sed -n 's/^id=//p')
@@ -13,7 +15,7 @@ cur=$(cat "$f" 2>/dev/null) || cur=
 if printf '%s\n' "$cur" | grep -qx "id=$id"; then echo acquired; exit 0; fi
 m=$(stat -c %Y "$f" 2>/dev/null) || m=$(date +%s)
 age=$(( $(date +%s) - m ))
-if [ "$age" -gt {{staleSeconds}} ]; then
+if [ "$age" -gt {{staleSeconds}} ] || printf '%s\n' "$cur" | grep -qx {{deadIdLine}}; then
   # Stale: rename it aside (only one run can), check it is the file judged stale, then create
   # a new one exclusively. A lock renewed in between is put back.
   side="$f.stale.$$"

@@ -4,36 +4,27 @@
 // voting members, one at a time, and a third apply changes nothing.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parse, stringify } from "yaml";
-import { dockerCleanup, ETCDCTL, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+import { dockerCleanup, ETCDCTL, firstHostsFile, kubectl, kubeprov, onNode, readyNodes, sshMachines, summaryOf, waitFor, type MachineHost, type MachinesFile } from "../helpers/cluster-e2e.js";
 
 const NAME = "kpt-grow";
 const FIRST = `${NAME}-control-plane`;
 const home = mkdtempSync(join(tmpdir(), "kpt-grow-"));
 const file = join(home, "cluster.yaml");
 const kubeconfig = join(home, "admin.conf");
-let hosts: Array<{ name: string; address: string; roles: string[] }> = [];
-let base: { apiVersion: string; kind: string; metadata: { name: string }; spec: Record<string, unknown> };
-
+let hosts: MachineHost[] = [];
+let base: MachinesFile;
 
 /** The cluster file with the first n control planes, without HA (the endpoint is the first one). */
 function writeFile(n: number): void {
-  const spec: Record<string, unknown> = { ...base.spec, hosts: hosts.slice(0, n) };
-  delete spec.ha;
-  delete spec.controlPlaneEndpoint;
-  writeFileSync(file, stringify({ ...base, spec }));
+  writeFileSync(file, firstHostsFile(base, hosts, n));
 }
 
 before(async () => {
   await dockerCleanup(NAME);
-  const up = await kubeprov(home, ["up", "--name", NAME, "--nodes", "3", "--control-planes", "3", "--no-kubernetes", "--no-kubeconfig"]);
-  assert.equal(up.code, 0, up.stderr.slice(-3000));
-  base = parse(readFileSync(join(home, "clusters", NAME, "cluster.yaml"), "utf8"));
-  hosts = base.spec.hosts as typeof hosts;
-  assert.equal(hosts.length, 3);
+  ({ base, hosts } = await sshMachines(home, NAME, 3));
 });
 
 after(async () => {
@@ -66,10 +57,7 @@ test("apply -f FILE over SSH: one control plane, then the file lists three and a
   const members = list.stdout.trim().split("\n").map((l) => l.split(", "));
   assert.equal(members.length, 3, list.stdout + list.stderr);
   for (const m of members) assert.deepEqual([m[1], m[5]], ["started", "false"], list.stdout);
-  const ms = await waitFor(async () => {
-    const n = await kubectl(kubeconfig, ["get", "nodes", "-o", "jsonpath={range .items[*]}{.status.conditions[?(@.type=='Ready')].status}{\"\\n\"}{end}"]);
-    return n.stdout.split("\n").filter((l) => l === "True").length === 3;
-  }, 150_000, 2000);
+  const ms = await waitFor(async () => (await readyNodes(kubeconfig)) === 3, 150_000, 2000);
   assert.notEqual(ms, -1, "not all 3 control planes Ready within 150 s");
 
   const again = await kubeprov(home, ["apply", "-f", file, "-o", "json"]);

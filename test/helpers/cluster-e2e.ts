@@ -6,7 +6,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
 import { bundleDir, packageRoot } from "../../provisioner/paths.js";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { parse, stringify } from "yaml";
 import assert from "node:assert/strict";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
@@ -98,4 +99,44 @@ export async function assertVotingMembers(node: string, names: string[]): Promis
   const text = members.map((m) => m.join(", ")).join("\n");
   assert.deepEqual(members.map((m) => m[2]).sort(), [...names].sort(), text);
   for (const m of members) assert.deepEqual([m[1], m[5]], ["started", "false"], `not a started voting member: ${text}`);
+}
+
+export interface MachineHost {
+  name: string;
+  address: string;
+  roles: string[];
+}
+export interface MachinesFile {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string };
+  spec: Record<string, unknown>;
+}
+
+/**
+ * `nodes` machines, each able to be a control plane, made by `up --no-kubernetes` (nothing of
+ * Kubernetes on them yet), and the cluster file `up` wrote for them.
+ */
+export async function sshMachines(home: string, name: string, nodes: number): Promise<{ base: MachinesFile; hosts: MachineHost[] }> {
+  const up = await kubeprov(home, ["up", "--name", name, "--nodes", String(nodes), "--control-planes", String(nodes), "--no-kubernetes", "--no-kubeconfig"]);
+  assert.equal(up.code, 0, up.stderr.slice(-3000));
+  const base = parse(readFileSync(join(home, "clusters", name, "cluster.yaml"), "utf8")) as MachinesFile;
+  const hosts = base.spec.hosts as MachineHost[];
+  assert.equal(hosts.length, nodes);
+  return { base, hosts };
+}
+
+/** The cluster file of the first n hosts over SSH, without HA (the endpoint is the first control plane); `ssh` overrides SSH settings. */
+export function firstHostsFile(base: MachinesFile, hosts: MachineHost[], n: number, ssh?: Record<string, unknown>): string {
+  const spec: Record<string, unknown> = { ...base.spec, hosts: hosts.slice(0, n) };
+  if (ssh) spec.ssh = { ...(base.spec.ssh as Record<string, unknown>), ...ssh };
+  delete spec.ha;
+  delete spec.controlPlaneEndpoint;
+  return stringify({ ...base, spec });
+}
+
+/** How many Nodes are Ready. */
+export async function readyNodes(kubeconfig: string): Promise<number> {
+  const n = await kubectl(kubeconfig, ["get", "nodes", "-o", "jsonpath={range .items[*]}{.status.conditions[?(@.type=='Ready')].status}{\"\\n\"}{end}"]);
+  return n.stdout.split("\n").filter((l) => l === "True").length;
 }

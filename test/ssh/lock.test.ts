@@ -2,10 +2,10 @@
 // taken over, the lock is renewed while held, and all-or-nothing acquisition.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { spawn } from "node:child_process";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { hostname, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import { clusterSchema, type Cluster } from "../../provisioner/spec/schema.js";
 import { connectHosts, closeHosts } from "../../provisioner/transport/pool.js";
 import { acquireLock, parseLockFile } from "../../provisioner/engine/lock.js";
@@ -118,6 +118,31 @@ test("a stale lock is taken over; a renewed one is not; release removes only our
   assert.equal(parseLockFile(readFileSync(path(hosts[0]), "utf8")).owner, "run-b");
   await lockB.release();
   assert.ok(!existsSync(path(hosts[0])));
+});
+
+test("a fresh lock whose holder is a process of this machine that is gone is taken over at once; a live or remote holder's is not", async () => {
+  const path = perHost("gone");
+  const exited = spawn(process.execPath, ["-e", ""]);
+  await new Promise((r) => exited.once("exit", r));
+  const alive = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"]);
+  const holder = (id: string, pid: number | undefined, machine: string) => `kubeprov-lock\nid=${id}\nowner=killed-run\npid=${pid}\nmachine=${machine}\nsince=2026-01-01T00:00:00Z\n`;
+  const writeAll = (text: string) => hosts.forEach((h) => { mkdirSync(dirname(path(h)), { recursive: true }); writeFileSync(path(h), text); });
+  try {
+    // Just written (fresh by its time), by a process of another machine with that pid: refused.
+    writeAll(holder("remote-run", exited.pid, "another-machine"));
+    await assert.rejects(() => acquireLock(hosts, "run-d", { path }), /locked by another kubeprov run: killed-run/);
+    // A process of this machine that still runs: refused.
+    writeAll(holder("live-run", alive.pid, hostname()));
+    await assert.rejects(() => acquireLock(hosts, "run-d", { path }), /locked by another kubeprov run: killed-run/);
+    // A process of this machine that no longer exists: taken over without waiting.
+    writeAll(holder("killed-run", exited.pid, hostname()));
+    const lock = await acquireLock(hosts, "run-d", { path });
+    assert.deepEqual(lock.takenOver.map((t) => [t.host, t.previous.id]), [["node1", "killed-run"], ["node2", "killed-run"]]);
+    assert.equal(parseLockFile(readFileSync(path(hosts[1]), "utf8")).owner, "run-d");
+    await lock.release();
+  } finally {
+    alive.kill();
+  }
 });
 
 test("all or nothing: when one host is locked, the lock taken on the others is released", async () => {

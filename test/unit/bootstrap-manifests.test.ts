@@ -17,12 +17,14 @@ import {
   kubeProxyObjects,
   nameservers,
   uploadConfigObjects,
+  storedClusterFile,
 } from "../../provisioner/bootstrap/manifests.js";
 import { verifyDetachedJws } from "../../provisioner/bootstrap/jws.js";
 import { isSubset } from "../../provisioner/bootstrap/api.js";
 import { controlPlaneMarks, pickJoinToken, clusterInfoDifferences } from "../../provisioner/tasks/bootstrap.js";
 import { joinEndpoint, joinLines } from "../../provisioner/bootstrap/joincmd.js";
 import type { Host } from "../../provisioner/engine/task.js";
+import type { Cluster } from "../../provisioner/spec/schema.js";
 
 const cluster = parseClusterText(
   `apiVersion: kubeprov/v1alpha1
@@ -60,7 +62,27 @@ test("upload-config holds the effective cluster file as YAML", () => {
   const [cm] = uploadConfigObjects(cluster) as any[];
   assert.equal(cm.metadata.namespace, "kube-system");
   assert.equal(cm.metadata.name, "kubeprov-config");
-  assert.deepEqual(parseYaml(cm.data["cluster.yaml"]), JSON.parse(JSON.stringify(cluster)));
+  assert.deepEqual(parseYaml(cm.data["cluster.yaml"]), JSON.parse(JSON.stringify(storedClusterFile(cluster))));
+});
+
+test("upload-config leaves out what belongs to the operator's machine: SSH key and known_hosts files, the local artifact directory", () => {
+  const on = (home: string): Cluster => ({
+    ...cluster,
+    spec: {
+      ...cluster.spec,
+      ssh: { ...cluster.spec.ssh, identityFile: `${home}/.ssh/id_ed25519`, knownHostsFile: `${home}/.ssh/known_hosts`, passphraseEnv: "KEY_PASS" },
+      artifacts: { ...cluster.spec.artifacts, path: `${home}/bundle` },
+      hosts: cluster.spec.hosts.map((h) => ({ ...h, ssh: { user: "admin", identityFile: `${home}/.ssh/other` } })),
+    },
+  });
+  const stored = parseYaml((uploadConfigObjects(on("/home/alice")) as any[])[0].data["cluster.yaml"]);
+  const text = JSON.stringify(stored);
+  assert.ok(!text.includes("/home/alice"), text);
+  assert.ok(!text.includes("KEY_PASS"), text);
+  assert.deepEqual(stored.spec.ssh, { user: cluster.spec.ssh.user, port: cluster.spec.ssh.port });
+  assert.deepEqual(stored.spec.hosts.map((h: any) => h.ssh), cluster.spec.hosts.map(() => ({ user: "admin" })));
+  // The same cluster applied from another machine (other paths) is stored the same.
+  assert.deepEqual(uploadConfigObjects(on("/home/alice")), uploadConfigObjects(on("/Users/bob")));
 });
 
 test("cluster-info: kubeconfig with CA and server, one verifiable JWS per token", () => {

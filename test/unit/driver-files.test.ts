@@ -13,7 +13,6 @@ import { mergeKubeconfig, unmergeKubeconfig } from "../../provisioner/drivers/lo
 import { parseClusterText } from "../../provisioner/spec/load.js";
 import { planUp } from "../../provisioner/cli/commands/up.js";
 import { sshArgs } from "../../provisioner/cli/commands/ssh.js";
-import { createVmCommands, parseAddress, parseVmList, stopVmCommand, vmGroup } from "../../provisioner/drivers/virtualbox.js";
 import { UsageError } from "../../provisioner/errors.js";
 import type { Machine } from "../../provisioner/drivers/driver.js";
 
@@ -183,23 +182,4 @@ test("ssh command line: the cluster's key and known_hosts, strict host key check
   const shell = sshArgs({ address: "h", user: "root", port: 22, identityFile: "i", knownHostsFile: "k", command: [], tty: true });
   assert.ok(shell.includes("-t"));
   assert.equal(shell.at(-1), "root@h");
-});
-
-test("virtualbox: commands as data", () => {
-  const cmds = createVmCommands({ cluster: "vb", name: "vb-control-plane", roles: ["control-plane"], cpus: 2, memoryMB: 2048, baseDisk: "/d/base.vdi", baseFolder: "/vms" });
-  assert.deepEqual(cmds[0], ["createvm", "--name", "vb-control-plane", "--groups", "/kubeprov/vb", "--ostype", "Debian_64", "--basefolder", "/vms", "--register"]);
-  const modify = cmds[1].join(" ");
-  assert.ok(modify.includes("--cpus 2") && modify.includes("--memory 2048") && modify.includes("--host-only-net2 kubeprov-vb"));
-  assert.deepEqual(cmds[2], ["clonemedium", "disk", "/d/base.vdi", "/vms/vb-control-plane/vb-control-plane.vdi", "--format", "VDI"]);
-  assert.deepEqual(stopVmCommand("x"), ["controlvm", "x", "acpipowerbutton"]);
-  assert.deepEqual(stopVmCommand("x", true), ["controlvm", "x", "poweroff"]);
-  const list = parseVmList(
-    "Name:                        vb-control-plane\nGroups:                      /kubeprov/vb\nState:                       running (since 2026-01-01)\n\nName:                        other\nGroups:                      /\nState:                       powered off (since x)\n",
-  );
-  assert.deepEqual(list, [
-    { name: "vb-control-plane", groups: [vmGroup("vb")], state: "running" },
-    { name: "other", groups: ["/"], state: "stopped" },
-  ]);
-  assert.equal(parseAddress("Value: 192.168.56.3\n"), "192.168.56.3");
-  assert.equal(parseAddress("No value set!\n"), undefined);
 });

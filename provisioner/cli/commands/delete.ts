@@ -4,6 +4,7 @@
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
 import { getDriver } from "../../drivers/index.js";
+import { resolveClusterDriver } from "../../drivers/record.js";
 import { uninstallKubeconfig } from "../../drivers/localkubeconfig.js";
 import { outputOption, type OutputFormat } from "../options.js";
 
@@ -14,12 +15,13 @@ export function register(program: Command): void {
     .command("delete")
     .description("delete a cluster made by `kubeprov up`: its machines, network, volumes, keys and local files")
     .requiredOption("--name <name>", "cluster name")
-    .option("--driver <driver>", "machine driver: docker or virtualbox", "docker");
+    .option("--driver <driver>", "machine driver (default: the one recorded when `up` made the cluster, else docker)");
   outputOption(cmd);
-  cmd.action(async (o: { name: string; driver: string; output: OutputFormat }) => {
+  cmd.action(async (o: { name: string; driver?: string; output: OutputFormat }) => {
     if (!DNS1123_LABEL.test(o.name)) throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name is a DNS-1123 label`);
-    if (o.driver === "ssh") throw new UsageError("clusters on your own hosts are not deleted: `kubeprov reset -f FILE` removes Kubernetes from them");
-    const driver = getDriver(o.driver);
+    const resolved = resolveClusterDriver(o.name, o.driver);
+    if (resolved.name === "ssh") throw new UsageError("clusters on your own hosts are not deleted: `kubeprov reset -f FILE` removes Kubernetes from them");
+    const driver = getDriver(resolved.name);
     const { removed } = await driver.delete(o.name);
     const kubeconfig = uninstallKubeconfig(o.name);
     if (kubeconfig) removed.push(`context ${o.name} in ${kubeconfig}`);

@@ -3,7 +3,7 @@
 // server answers, every node is Ready and CoreDNS is ready; otherwise it says what is not (exit 1).
 import type { Command } from "commander";
 import { RuntimeFailure, UsageError } from "../../errors.js";
-import { getDriver } from "../../drivers/index.js";
+import { clusterDriver } from "../../drivers/record.js";
 import { loadTarget } from "../target.js";
 import { parsePositiveInt } from "../options.js";
 import { closeHosts, connectHosts } from "../../transport/pool.js";
@@ -21,7 +21,7 @@ export const START_WAIT_S = 300;
 interface LifecycleOptions {
   name: string;
   node?: string;
-  driver: string;
+  driver?: string;
   wait: number;
 }
 
@@ -65,15 +65,15 @@ function common(cmd: Command): Command {
   return cmd
     .requiredOption("--name <name>", "cluster name (made by `kubeprov up`)")
     .option("--node <node>", "only this node")
-    .option("--driver <driver>", "machine driver the cluster was made with", "docker");
+    .option("--driver <driver>", "machine driver (default: the one recorded when `up` made the cluster)");
 }
 
 async function machinesOf(o: LifecycleOptions) {
   if (!DNS1123_LABEL.test(o.name)) throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name is a DNS-1123 label`);
-  const driver = getDriver(o.driver, { log: (m) => process.stderr.write(`${m}\n`) });
+  const driver = clusterDriver(o.name, o.driver, (m) => process.stderr.write(`${m}\n`));
   await driver.preflight();
   const machines = await driver.list(o.name);
-  if (!machines.length) throw new UsageError(`no cluster named ${o.name} on the ${o.driver} driver`);
+  if (!machines.length) throw new UsageError(`no cluster named ${o.name} on the ${driver.name} driver`);
   if (o.node && !machines.some((m) => m.node === o.node)) throw new UsageError(`--node ${o.node}: not a node of ${o.name} (${machines.map((m) => m.node).join(", ")})`);
   return { driver, machines };
 }
@@ -100,11 +100,11 @@ export function register(program: Command): void {
   common(program.command("start").description("start a stopped local cluster (or one node) and wait until the API, every node and CoreDNS are back"))
     .option("--wait <seconds>", "how long to wait for the cluster to be back", parsePositiveInt, START_WAIT_S)
     .action(async (o: LifecycleOptions) => {
-      await machinesOf(o);
+      const { driver, machines } = await machinesOf(o);
       const { cluster, source } = await loadTarget({ name: o.name });
       const t0 = Date.now();
-      const before = (await getDriver(o.driver).list(o.name)).filter((m) => m.state === "running").map((m) => m.node);
-      await getDriver(o.driver).start(o.name, o.node);
+      const before = machines.filter((m) => m.state === "running").map((m) => m.node);
+      await driver.start(o.name, o.node);
       // Status from before the start does not count when every node was down (all of it is old).
       const since = before.length === 0 ? new Date(t0) : undefined;
       const started = Date.now();

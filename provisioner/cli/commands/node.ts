@@ -1,14 +1,15 @@
-// kubeprov node list --name NAME [-o json]: the cluster's machines, as the driver sees them
-// (docker: containers found by label), or the hosts of its cluster file for other drivers.
+// kubeprov node list --name NAME [-o json]: the cluster's machines, as the driver that made the
+// cluster sees them (docker: containers found by label; virtualbox: VMs found by group), or the
+// hosts of its cluster file when the driver finds none.
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { UsageError } from "../../errors.js";
-import { DockerDriver, nodeOrder } from "../../drivers/docker/driver.js";
+import { nodeOrder } from "../../drivers/docker/driver.js";
 import { clusterFiles } from "../../drivers/localfiles.js";
 import { parseClusterText } from "../../spec/load.js";
 import { readFileSync } from "node:fs";
 import { outputOption, parsePositiveInt, type OutputFormat } from "../options.js";
-import { getDriver } from "../../drivers/index.js";
+import { clusterDriver, resolveClusterDriver } from "../../drivers/record.js";
 import { DEFAULT_DRAIN_TIMEOUT_S } from "../../lifecycle/remove-node.js";
 import { removeDriverNode } from "../../lifecycle/driver-nodes.js";
 import { DEFAULT_KUBERNETES_VERSION } from "../../constants.js";
@@ -22,9 +23,9 @@ export interface NodeRow {
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
-/** The nodes of cluster NAME: docker containers by label, else the hosts of clusterDir(NAME)/cluster.yaml. */
-export async function listNodes(name: string): Promise<Array<NodeRow & { state: string }>> {
-  const machines = await new DockerDriver().list(name);
+/** The nodes of cluster NAME: its driver's machines, else the hosts of clusterDir(NAME)/cluster.yaml. */
+export async function listNodes(name: string, driver?: string): Promise<Array<NodeRow & { state: string }>> {
+  const machines = await clusterDriver(name, driver).list(name);
   if (machines.length > 0) return machines.map((m) => ({ name: m.node, address: m.address, roles: [...m.roles], machine: m.machine, state: m.state }));
   const file = clusterFiles(name).clusterFile;
   if (!existsSync(file)) return [];
@@ -44,13 +45,13 @@ export function register(program: Command): void {
     .requiredOption("--name <name>", "cluster name")
     .option("--force", "go on when draining times out, the node is unreachable or etcd would lose its quorum", false)
     .option("--drain-timeout <seconds>", "how long draining may take", parsePositiveInt, DEFAULT_DRAIN_TIMEOUT_S)
-    .option("--driver <driver>", "machine driver the cluster was made with", "docker")
-    .action(async (target: string, o: { name: string; force: boolean; drainTimeout: number; driver: string }) => {
+    .option("--driver <driver>", "machine driver (default: the one recorded when `up` made the cluster)")
+    .action(async (target: string, o: { name: string; force: boolean; drainTimeout: number; driver?: string }) => {
       if (!DNS1123_LABEL.test(o.name)) throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name is a DNS-1123 label`);
-      const rows = await listNodes(o.name);
+      const rows = await listNodes(o.name, o.driver);
       if (!rows.some((r) => r.name === target)) throw new UsageError(`${target} is not a node of ${o.name} (${rows.map((r) => r.name).join(", ") || "no nodes"})`);
       const t0 = Date.now();
-      await removeDriverNode(o.name, target, getDriver(o.driver), {
+      await removeDriverNode(o.name, target, clusterDriver(o.name, o.driver), {
         force: o.force,
         drainTimeoutS: o.drainTimeout,
         kubernetes: true,
@@ -74,6 +75,7 @@ export function register(program: Command): void {
       // `up` writes the cluster file anew from its flags, which cannot carry a manifest's path.
       if (cni === "manifest") throw new UsageError(`${o.name} uses networking.cni "manifest": add the node to its cluster file and run \`kubeprov apply -f FILE\``);
       const { up } = await import("./up.js");
+      const recorded = resolveClusterDriver(o.name);
       await up({
         name: o.name,
         // External etcd hosts (role etcd) are kept as they are and are not counted as nodes.
@@ -82,7 +84,8 @@ export function register(program: Command): void {
         etcdNodes: rows.filter((r) => r.roles.includes("etcd")).length,
         kubernetesVersion: current?.spec.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION,
         kubernetes: true,
-        driver: "docker",
+        driver: recorded.name,
+        vboxImage: recorded.record?.vboxImage,
         kubeconfig: false,
         output: "text",
         cni,
@@ -91,11 +94,12 @@ export function register(program: Command): void {
   const list = node
     .command("list")
     .description("list the nodes: name, address, roles, machine")
-    .requiredOption("--name <name>", "cluster name");
+    .requiredOption("--name <name>", "cluster name")
+    .option("--driver <driver>", "machine driver (default: the one recorded when `up` made the cluster)");
   outputOption(list);
-  list.action(async (o: { name: string; output: OutputFormat }) => {
+  list.action(async (o: { name: string; driver?: string; output: OutputFormat }) => {
     if (!DNS1123_LABEL.test(o.name)) throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name is a DNS-1123 label`);
-    const rows = await listNodes(o.name);
+    const rows = await listNodes(o.name, o.driver);
     if (o.output === "json") {
       process.stdout.write(JSON.stringify(rows.map(({ name, address, roles, machine }) => ({ name, address, roles, machine })), null, 2) + "\n");
       return;

@@ -6,14 +6,14 @@
 // Exit 0 when the cluster is Running (or nothing is installed yet), 1 otherwise (every host is
 // still reported).
 import type { Command } from "commander";
-import { readFileSync } from "node:fs";
 import { RuntimeFailure } from "../../errors.js";
 import { collectStatus, DEFAULT_PROBES, renderStatusText, type HostStatus } from "../../status/probes.js";
 import { kubernetesProbeFor, renderKubernetesText } from "../../status/kubernetes.js";
 import { clusterState, nodeState, stateIsFailure } from "../../status/state.js";
 import { getDriver } from "../../drivers/index.js";
 import type { Cluster } from "../../spec/schema.js";
-import { loadTarget, namedClusterDriver } from "../target.js";
+import { loadTarget } from "../target.js";
+import { resolveClusterDriver } from "../../drivers/record.js";
 import { concurrencyOption, outputOption, targetOptions, type CommonOptions } from "../options.js";
 
 interface StatusOptions extends CommonOptions {
@@ -21,11 +21,11 @@ interface StatusOptions extends CommonOptions {
 }
 
 /** The driver's state of each machine of a driver-made cluster (undefined for a cluster file of existing hosts). */
-async function machineStates(cluster: Cluster, source: string, named: boolean): Promise<Map<string, "running" | "stopped" | "missing"> | undefined> {
+async function machineStates(cluster: Cluster, named: boolean): Promise<Map<string, "running" | "stopped" | "missing"> | undefined> {
   if (!named) return undefined;
-  const driverName = namedClusterDriver(readFileSync(source, "utf8"));
-  if (!driverName || driverName === "ssh") return undefined;
-  const driver = getDriver(driverName);
+  const resolved = resolveClusterDriver(cluster.metadata.name);
+  if (resolved.from !== "recorded" || resolved.name === "ssh") return undefined;
+  const driver = getDriver(resolved.name);
   await driver.preflight();
   const machines = new Map((await driver.list(cluster.metadata.name)).map((m) => [m.node, m.state] as const));
   return new Map(cluster.spec.hosts.map((h) => [h.name, machines.get(h.name) ?? "missing"] as const));
@@ -40,8 +40,8 @@ export function register(program: Command): void {
   outputOption(cmd);
   concurrencyOption(cmd);
   cmd.action(async (o: StatusOptions) => {
-    const { cluster, source } = await loadTarget(o);
-    const machines = await machineStates(cluster, source, Boolean(o.name));
+    const { cluster } = await loadTarget(o);
+    const machines = await machineStates(cluster, Boolean(o.name));
     const hosts = await collectStatus(cluster, { acceptNewHostKeys: o.acceptNewHostKeys, concurrency: o.concurrency, probes: [...DEFAULT_PROBES, kubernetesProbeFor(cluster)], machines });
     const states = hosts.map((h): HostStatus => {
       const s = nodeState(h, machines?.get(h.name));

@@ -14,6 +14,7 @@ import { renderDriverClusterFile } from "../../drivers/clusterfile.js";
 import { clusterFiles, writeFileAtomic } from "../../drivers/localfiles.js";
 import { installKubeconfig } from "../../drivers/localkubeconfig.js";
 import { getDriver } from "../../drivers/index.js";
+import { resolveClusterDriver, writeDriverRecord } from "../../drivers/record.js";
 import { MAX_NODES, parseMemory, planNodes } from "../../drivers/docker/plan.js";
 import { createReporter } from "../../output/index.js";
 import { outputOption, parsePositiveInt, timingsOption, type OutputFormat } from "../options.js";
@@ -35,7 +36,10 @@ export interface UpOptions {
   kubernetes: boolean;
   cpus?: number;
   memory?: string;
-  driver: string;
+  /** Default: the driver recorded for the cluster, else docker. */
+  driver?: string;
+  /** For the virtualbox driver: the OVA imported as the base image (default: the recorded one). */
+  vboxImage?: string;
   kubeconfig: boolean;
   output: OutputFormat;
   ignorePreflightErrors?: string[];
@@ -51,7 +55,7 @@ export interface UpPlan {
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** Pure: checks the command line and plans the machines. Throws UsageError (exit 2) before anything is touched. */
-export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "etcdNodes" | "kubernetesVersion" | "kubernetes" | "cpus" | "memory" | "driver"> & Partial<Pick<UpOptions, "cni" | "flannelBackend">>): UpPlan {
+export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "etcdNodes" | "kubernetesVersion" | "kubernetes" | "cpus" | "memory" | "vboxImage"> & { driver: string } & Partial<Pick<UpOptions, "cni" | "flannelBackend">>): UpPlan {
   const warnings: string[] = [];
   if (!DNS1123_LABEL.test(o.name))
     throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63)`);
@@ -69,6 +73,7 @@ export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "
   if (!/^v\d+\.\d+\.\d+$/.test(o.kubernetesVersion)) throw new UsageError(`--kubernetes-version ${JSON.stringify(o.kubernetesVersion)}: must look like ${DEFAULT_KUBERNETES_VERSION}`);
   if (o.driver !== "docker" && o.driver !== "virtualbox")
     throw new UsageError(`--driver ${JSON.stringify(o.driver)}: \`up\` creates machines with docker or virtualbox (for your own hosts use \`kubeprov apply -f cluster.yaml\`)`);
+  if (o.vboxImage !== undefined && o.driver !== "virtualbox") throw new UsageError(`--vbox-image is for the virtualbox driver (this cluster's driver is ${o.driver})`);
   let memory: number | undefined;
   if (o.memory !== undefined) {
     memory = parseMemory(o.memory);
@@ -120,7 +125,8 @@ export function register(program: Command): void {
     .option("--no-kubernetes", "stop once the machines are up and reachable over SSH")
     .option("--cpus <c>", "CPU limit per machine", parseCpus)
     .option("--memory <size>", "memory limit per machine (e.g. 2g)")
-    .option("--driver <driver>", "machine driver: docker or virtualbox", "docker")
+    .option("--driver <driver>", "machine driver: docker or virtualbox (default: the one recorded for the cluster, else docker)")
+    .option("--vbox-image <file>", "virtualbox driver: the OVA of a cloud image with cloud-init to import (recorded for the cluster)")
     .addOption(new Option("--cni <cni>", "network add-on: flannel (pods reach each other across nodes), bridge (one node), none (bring your own)").choices(["flannel", "bridge", "none"]).default("flannel"))
     .addOption(new Option("--flannel-backend <backend>", "flannel's backend: host-gw (the nodes share one L2 network, as docker's do) or vxlan (encapsulated)").choices(["host-gw", "vxlan"]))
     .option("--no-kubeconfig", "do not merge the admin kubeconfig into ~/.kube/config")
@@ -135,13 +141,19 @@ export function register(program: Command): void {
 export async function up(o: UpOptions): Promise<{ result: ProvisionResult; cluster: Cluster; clusterFile: string }> {
   const started = Date.now();
   const ignorePreflightErrors = validateIgnorePreflightErrors(o.ignorePreflightErrors);
-  const plan = planUp(o);
+  // The driver the cluster was made with (an explicit --driver must agree), recorded below.
+  const resolved = DNS1123_LABEL.test(o.name) ? resolveClusterDriver(o.name, o.driver) : undefined;
+  const driverName = resolved?.name ?? o.driver ?? "docker";
+  const plan = planUp({ ...o, driver: driverName });
+  const vboxImage = o.vboxImage ?? resolved?.record?.vboxImage;
   const reporter: Reporter = createReporter(o.output, { interactive: false });
   const log = (message: string, level: "info" | "warn" = "info") => reporter.emit({ type: "log", level, message });
   try {
     for (const w of plan.warnings) log(w, "warn");
-    const driver: Driver = getDriver(o.driver, { log: (m) => log(m) });
+    const driver: Driver = getDriver(driverName, { log: (m) => log(m), vboxImage });
     await driver.preflight();
+    // Recorded before any machine exists, so `delete` knows the driver even if this run fails.
+    writeDriverRecord(o.name, { driver: driverName as "docker" | "virtualbox", vboxImage });
     // The artifact bundle is shared read-only into new nodes: prepare then imports and copies from
     // it (checking sizes and sha256) instead of uploading ~600 MB over SSH.
     const bundle = bundleDir(o.kubernetesVersion);
@@ -169,6 +181,7 @@ export async function up(o: UpOptions): Promise<{ result: ProvisionResult; clust
       artifactsDir: bundleDir(o.kubernetesVersion),
       virtualIP: result.virtualIP,
       subnet: result.subnet,
+      interface: result.interface,
       cni: o.cni,
       ...(o.flannelBackend ? { flannelBackend: o.flannelBackend } : {}),
       // The add-ons `kubeprov addons enable|disable` recorded stay as they are.

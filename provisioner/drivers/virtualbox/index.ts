@@ -1,0 +1,1 @@
+export { VirtualBoxDriver, vboxManagePath, vmFiles, type VirtualBoxOptions } from "./driver.js";
