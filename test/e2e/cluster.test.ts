@@ -4,12 +4,12 @@
 // after the node container restarts, and a broken flag failing init quickly with the evidence.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { parseDocument } from "yaml";
-import { dockerCleanup, KUBECTL, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+import { dockerCleanup, KUBECTL, kubectl, kubeprov, onNode, removeTestCluster, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
 import { newPodResolvesDns } from "../helpers/dns-probe.js";
 
 const NAME = "kpt-cp";
@@ -39,9 +39,7 @@ before(async () => {
 });
 
 after(async () => {
-  await kubeprov(home, ["delete", "--name", NAME], 120_000).catch(() => undefined);
-  await dockerCleanup(NAME);
-  rmSync(home, { recursive: true, force: true });
+  await removeTestCluster(home, NAME);
 });
 
 test("up --timings prints each phase, the critical path and what the run waited on", () => {

@@ -6,11 +6,11 @@
 // takes writes. One cluster for the whole file.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { assertVotingMembers, dockerCleanup, ETCDCTL, kubectl, kubeprov, onNode, waitFor } from "../helpers/cluster-e2e.js";
+import { assertVotingMembers, dockerCleanup, ETCDCTL, kubectl, kubeprov, onNode, removeTestCluster, waitFor } from "../helpers/cluster-e2e.js";
 import { bundleDir } from "../../provisioner/paths.js";
 import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
 
@@ -33,9 +33,7 @@ before(async () => {
 });
 
 after(async () => {
-  await kubeprov(home, ["delete", "--name", NAME], 120_000).catch(() => undefined);
-  await dockerCleanup(NAME);
-  rmSync(home, { recursive: true, force: true });
+  await removeTestCluster(home, NAME);
 });
 
 /** Creates a ConfigMap, trying again for up to 60 s (one API request can time out on a loaded machine). */

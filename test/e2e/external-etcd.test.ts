@@ -6,11 +6,11 @@
 // snapshot from an etcd host, and one etcd host stopped while the API stays writable.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { assertVotingMembers, dockerCleanup, ETCDCTL, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+import { assertVotingMembers, dockerCleanup, ETCDCTL, kubectl, kubeprov, onNode, removeTestCluster, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
 
 const NAME = "kpt-xetcd";
 const CPS = [`${NAME}-control-plane`, `${NAME}-control-plane2`];
@@ -35,9 +35,7 @@ before(async () => {
 });
 
 after(async () => {
-  await kubeprov(home, ["delete", "--name", NAME], 120_000).catch(() => undefined);
-  await dockerCleanup(NAME);
-  rmSync(home, { recursive: true, force: true });
+  await removeTestCluster(home, NAME);
 });
 
 test("every Kubernetes node turns Ready; the etcd hosts are no nodes and run no kubelet", async () => {

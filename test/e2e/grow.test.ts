@@ -4,10 +4,10 @@
 // voting members, one at a time, and a third apply changes nothing.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { dockerCleanup, ETCDCTL, firstHostsFile, kubectl, kubeprov, onNode, readyNodes, sshMachines, summaryOf, waitFor, type MachineHost, type MachinesFile } from "../helpers/cluster-e2e.js";
+import { dockerCleanup, ETCDCTL, firstHostsFile, kubectl, kubeprov, onNode, readyNodes, removeTestCluster, sshMachines, summaryOf, type MachineHost, type MachinesFile, waitFor } from "../helpers/cluster-e2e.js";
 
 const NAME = "kpt-grow";
 const FIRST = `${NAME}-control-plane`;
@@ -28,9 +28,7 @@ before(async () => {
 });
 
 after(async () => {
-  await kubeprov(home, ["delete", "--name", NAME], 120_000).catch(() => undefined);
-  await dockerCleanup(NAME);
-  rmSync(home, { recursive: true, force: true });
+  await removeTestCluster(home, NAME);
 });
 
 test("apply -f FILE over SSH: one control plane, then the file lists three and apply joins two, one at a time", async () => {

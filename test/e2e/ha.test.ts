@@ -4,11 +4,11 @@
 // must be writable through the VIP again quickly, with never two holders at once.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { assertVotingMembers, dockerCleanup, ETCDCTL, KUBECTL, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+import { assertVotingMembers, dockerCleanup, ETCDCTL, KUBECTL, kubectl, kubeprov, onNode, removeTestCluster, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
 import { newPodResolvesDns } from "../helpers/dns-probe.js";
 import { dockerRestartMethod, dockerUserRules, restartDockerEngine } from "../helpers/docker-engine.js";
 import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
@@ -48,9 +48,7 @@ before(async () => {
 });
 
 after(async () => {
-  await kubeprov(home, ["delete", "--name", NAME], 120_000).catch(() => undefined);
-  await dockerCleanup(NAME);
-  rmSync(home, { recursive: true, force: true });
+  await removeTestCluster(home, NAME);
 });
 
 test("the kubeconfig's server is the VIP, /readyz answers through it, and every node turns Ready", async () => {

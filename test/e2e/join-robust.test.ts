@@ -13,22 +13,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import {
-  assertVotingMembers,
-  dockerCleanup,
-  ETCDCTL,
-  etcdMembers,
-  firstHostsFile,
-  KUBEPROV,
-  kubeprov,
-  onNode,
-  readyNodes,
-  sshMachines,
-  summaryOf,
-  waitFor,
-  type MachineHost,
-  type MachinesFile,
-} from "../helpers/cluster-e2e.js";
+import { assertVotingMembers, dockerCleanup, ETCDCTL, etcdMembers, firstHostsFile, KUBEPROV, kubeprov, onNode, readyNodes, removeTestCluster, sshMachines, summaryOf, type MachineHost, type MachinesFile, waitFor } from "../helpers/cluster-e2e.js";
 
 const NAME = "kpt-jr";
 const FIRST = `${NAME}-control-plane`;
@@ -95,9 +80,7 @@ before(async () => {
 });
 
 after(async () => {
-  await kubeprov(home, ["delete", "--name", NAME], 120_000).catch(() => undefined);
-  await dockerCleanup(NAME);
-  rmSync(home, { recursive: true, force: true });
+  await removeTestCluster(home, NAME);
   rmSync(home2, { recursive: true, force: true });
 });
 

@@ -2,10 +2,10 @@
 // turns Ready, and a second join changes nothing.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { dockerCleanup, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+import { dockerCleanup, kubectl, kubeprov, onNode, removeTestCluster, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
 
 const NAME = "kpt-join";
 const WORKER = `${NAME}-worker`;
@@ -24,9 +24,7 @@ before(async () => {
 });
 
 after(async () => {
-  await kubeprov(home, ["delete", "--name", NAME], 120_000).catch(() => undefined);
-  await dockerCleanup(NAME);
-  rmSync(home, { recursive: true, force: true });
+  await removeTestCluster(home, NAME);
 });
 
 test("a worker joins through TLS bootstrap and turns Ready; joining again changes nothing", async () => {

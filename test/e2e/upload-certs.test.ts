@@ -5,14 +5,14 @@
 // came from the Secret and not from the first control plane (the orchestrator could read those).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { parse, stringify } from "yaml";
 import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
 import { bundleDir } from "../../provisioner/paths.js";
-import { assertVotingMembers, dockerCleanup, KUBECTL, KUBEPROV, kubectl, kubeprov, onNode, summaryOf, waitFor, type Run } from "../helpers/cluster-e2e.js";
+import { assertVotingMembers, dockerCleanup, KUBECTL, kubectl, KUBEPROV, kubeprov, onNode, removeTestCluster, summaryOf, type Run, waitFor } from "../helpers/cluster-e2e.js";
 
 const NAME = "kpt-upcerts";
 const home = mkdtempSync(join(tmpdir(), "kpt-upcerts-"));
@@ -54,9 +54,7 @@ before(async () => {
 });
 
 after(async () => {
-  await kubeprov(home, ["delete", "--name", NAME], 120_000).catch(() => undefined);
-  await dockerCleanup(NAME);
-  rmSync(home, { recursive: true, force: true });
+  await removeTestCluster(home, NAME);
 });
 
 test("init --token … --token-ttl 0 --upload-certs: Secret kubeadm-certs owned by a 2 h token, the key printed in the join lines only", async () => {

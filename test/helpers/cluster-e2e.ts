@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
 import { bundleDir, packageRoot } from "../../provisioner/paths.js";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { parse, stringify } from "yaml";
 import assert from "node:assert/strict";
 
@@ -66,7 +66,8 @@ export function summaryOf(stdout: string): { changed: number; unchanged: number;
 }
 
 /** Everything labelled for the cluster: containers, volumes, networks (one implementation for all e2e helpers). */
-export { dockerCleanup } from "./kubeprov-cli.js";
+import { dockerCleanup } from "./kubeprov-cli.js";
+export { dockerCleanup };
 
 /**
  * An image of one static Go program from test/e2e/fixtures/NAME (built here: nothing is pulled),
@@ -139,4 +140,11 @@ export function firstHostsFile(base: MachinesFile, hosts: MachineHost[], n: numb
 export async function readyNodes(kubeconfig: string): Promise<number> {
   const n = await kubectl(kubeconfig, ["get", "nodes", "-o", "jsonpath={range .items[*]}{.status.conditions[?(@.type=='Ready')].status}{\"\\n\"}{end}"]);
   return n.stdout.split("\n").filter((l) => l === "True").length;
+}
+
+/** For after(): `kubeprov delete` of a test's cluster, whatever Docker still holds of it, and its home directory. */
+export async function removeTestCluster(home: string, name: string): Promise<void> {
+  await kubeprov(home, ["delete", "--name", name], 120_000).catch(() => undefined);
+  await dockerCleanup(name);
+  rmSync(home, { recursive: true, force: true });
 }
