@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { buildFixtureImage, dockerCleanup, kubectl, kubeprov, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
+import { buildFixtureImage, dockerCleanup, kubectl, kubeprov, onNode, removeTestCluster, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
 import { echoPods } from "../helpers/echo-pods.js";
 
 const NAME = "kpt-vxlan";
@@ -33,10 +33,8 @@ before(async () => {
 });
 
 after(async () => {
-  await kubeprov(home, ["delete", "--name", NAME], 120_000).catch(() => undefined);
-  await dockerCleanup(NAME);
+  await removeTestCluster(home, NAME);
   await execa("docker", ["rmi", "-f", IMAGE], { reject: false });
-  rmSync(home, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
 });
 
