@@ -35,7 +35,11 @@ const KEPT = [
   "/run/xtables.lock", // iptables' own lock file (reset's iptables-save/restore use it too)
 ];
 
-const kept = (p: string) => KEPT.some((k) => p === k || p.startsWith(k.endsWith("/") ? k : `${k}/`) || (k.endsWith("/") && p === k.slice(0, -1)));
+// Kept as they are, nothing below them: the binaries' stamp (their sha256 with size, inode and
+// ctime, so a re-run need not hash them again) stays with the binaries it describes.
+const KEPT_EXACTLY = new Set(["/var/lib/kubeprov", "/var/lib/kubeprov/binaries.sha256"]);
+
+const kept = (p: string) => KEPT_EXACTLY.has(p) || KEPT.some((k) => p === k || p.startsWith(k.endsWith("/") ? k : `${k}/`) || (k.endsWith("/") && p === k.slice(0, -1)));
 
 async function files(): Promise<string[]> {
   const r = await onNode(NODE, LIST);
@@ -86,6 +90,9 @@ describe("reset: back to a fresh node, safely", { timeout: 15 * 60_000 }, () => 
       NODE,
       [
         "set -e",
+        // The kubelet's housekeeping removes empty volume directories of pods it does not know
+        // (every 2 s), which would race the planting below; reset stops it first anyway.
+        "systemctl stop kubelet",
         "mkdir -p /root/keep-bind /root/keep-etcd",
         "echo keep-me > /root/keep-me; echo bound > /root/keep-bind/file; echo etcd > /root/keep-etcd/file",
         // A symlink inside the tree, and a kubeconfig-named one: both point out of /etc/kubernetes.
