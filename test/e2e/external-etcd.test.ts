@@ -1,9 +1,9 @@
 // `kubeprov up --etcd-nodes 3 --control-planes 2 --nodes 3`: kubeadm's external etcd topology on
 // real binaries. Three machines with role etcd run their own etcd cluster as systemd units (no
 // kubelet: they are no Kubernetes nodes); the two control planes run no etcd and reach the
-// external members with apiserver-etcd-client; one worker. Then a no-op re-run, a fourth etcd
-// host added with `up --etcd-nodes 4` (a learner, promoted; the members untouched), status, a
-// snapshot from an etcd host, and one etcd host stopped while the API stays writable.
+// external members with apiserver-etcd-client; one worker. Then a no-op re-run, status, a
+// snapshot from an etcd host, and one etcd host stopped while the API stays writable. (Adding an
+// etcd host to the running cluster is not in the suite: see the README, "External etcd".)
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
@@ -16,7 +16,6 @@ const NAME = "kpt-xetcd";
 const CPS = [`${NAME}-control-plane`, `${NAME}-control-plane2`];
 const WORKER = `${NAME}-worker`;
 const ETCDS = [`${NAME}-etcd`, `${NAME}-etcd2`, `${NAME}-etcd3`];
-const GROWN = [...ETCDS, `${NAME}-etcd4`];
 const upWith = (etcdNodes: number) => ["up", "--name", NAME, "--etcd-nodes", String(etcdNodes), "--control-planes", "2", "--nodes", "3", "--no-kubeconfig", "-o", "json"];
 const UP = upWith(3);
 const home = mkdtempSync(join(tmpdir(), "kpt-xetcd-"));
@@ -105,37 +104,16 @@ test("a second up changes nothing", async () => {
   assert.match(fewer.stderr, /has 3 external etcd host\(s\); removing etcd hosts is not supported/);
 });
 
-test("a fourth etcd host joins as a learner and is promoted; the members' units are untouched", async () => {
-  const unitState = (n: string) => onNode(n, "sha256sum /etc/systemd/system/etcd.service | cut -c1-64; systemctl show -p ActiveEnterTimestampMonotonic --value etcd");
-  const before = await Promise.all(ETCDS.map(unitState));
-  const grow = await kubeprov(home, upWith(4), 10 * 60_000);
-  assert.equal(grow.code, 0, `${failedLines(grow.stdout)}\n${grow.stderr.slice(-3000)}`);
-  assert.match(grow.stdout, /4 etcd hosts is even/);
-  const tasks = grow.stdout.split("\n").filter((l) => l.includes('"status":"changed"') && l.includes(GROWN[3]));
-  for (const t of ["etcd-external/member-add", "etcd-external/member", "etcd-external/promote"]) assert.ok(tasks.some((l) => l.includes(`"task":"${t}"`)), `${t} on ${GROWN[3]}: ${tasks.join("\n")}`);
-  process.stderr.write(`# up --etcd-nodes 4 (one etcd host added): ${(grow.ms / 1000).toFixed(1)} s\n`);
-  await assertVotingMembers(ETCDS[0], GROWN);
-  const after = await Promise.all(ETCDS.map(unitState));
-  assert.deepEqual(after.map((r) => r.stdout), before.map((r) => r.stdout), "a member's unit changed or etcd restarted");
-  const unit = await onNode(GROWN[3], "grep -o -- '--initial-cluster-state=[a-z]*' /etc/systemd/system/etcd.service");
-  assert.equal(unit.stdout.trim(), "--initial-cluster-state=existing");
-  const servers = await onNode(CPS[0], "grep -o -- '--etcd-servers=[^ ]*' /etc/kubernetes/manifests/kube-apiserver.yaml");
-  assert.equal(servers.stdout.trim().split(",").length, 4, servers.stdout);
-  const again = await kubeprov(home, upWith(4), 10 * 60_000);
-  assert.equal(again.code, 0, again.stderr.slice(-3000));
-  assert.equal(summaryOf(again.stdout)?.changed, 0, again.stdout.split("\n").filter((l) => l.includes('"status":"changed"')).join("\n"));
-});
-
 test("status lists the external etcd members with their leader; a snapshot comes from an etcd host", async () => {
   const st = await kubeprov(home, ["status", "--name", NAME, "-o", "json"], 120_000);
   assert.equal(st.code, 0, st.stdout + st.stderr);
   const doc = JSON.parse(st.stdout) as { cluster: { state: string }; hosts: Array<{ name: string; state: string; components?: Record<string, { health: string }>; etcdMembers?: Array<{ name: string; leader?: boolean }> }> };
   assert.equal(doc.cluster.state, "Running");
-  for (const e of GROWN) {
+  for (const e of ETCDS) {
     const h = doc.hosts.find((x) => x.name === e)!;
     assert.equal(h.state, "Running", JSON.stringify(h));
     assert.deepEqual(Object.keys(h.components ?? {}), ["etcd"]);
-    assert.deepEqual((h.etcdMembers ?? []).map((m) => m.name).sort(), GROWN);
+    assert.deepEqual((h.etcdMembers ?? []).map((m) => m.name).sort(), ETCDS);
     assert.equal((h.etcdMembers ?? []).filter((m) => m.leader).length, 1, JSON.stringify(h.etcdMembers));
   }
   for (const cp of CPS) assert.equal(doc.hosts.find((x) => x.name === cp)?.components?.etcd, undefined, "no etcd component on a control plane");
@@ -153,11 +131,11 @@ test("status lists the external etcd members with their leader; a snapshot comes
   assert.ok(existsSync(file));
 });
 
-test("one etcd host stopped: the API stays writable (3 of 4 members) and status says Degraded", async () => {
+test("one etcd host stopped: the API stays writable (2 of 3 members) and status says Degraded", async () => {
   const stop = await execa("docker", ["stop", ETCDS[2]], { reject: false });
   assert.equal(stop.exitCode, 0, String(stop.stderr));
   const ms = await waitFor(async () => (await kubectl(kubeconfig, ["create", "configmap", "written-with-3-of-4", "--from-literal=k=v"])).code === 0, 60_000, 1000);
-  assert.notEqual(ms, -1, "the API did not accept a write with 3 of 4 etcd members");
+  assert.notEqual(ms, -1, "the API did not accept a write with 2 of 3 etcd members");
   const read = await kubectl(kubeconfig, ["get", "configmap", "written-with-3-of-4", "-o", "jsonpath={.data.k}"]);
   assert.equal(read.stdout, "v", read.stderr);
   const st = await kubeprov(home, ["status", "--name", NAME, "-o", "json"], 120_000);
@@ -165,5 +143,5 @@ test("one etcd host stopped: the API stays writable (3 of 4 members) and status 
   const doc = JSON.parse(st.stdout) as { cluster: { state: string }; hosts: Array<{ name: string; state: string }> };
   assert.equal(doc.cluster.state, "Degraded");
   assert.equal(doc.hosts.find((h) => h.name === ETCDS[2])?.state, "Stopped");
-  await assertVotingMembers(ETCDS[0], GROWN);
+  await assertVotingMembers(ETCDS[0], ETCDS);
 });
