@@ -11,18 +11,16 @@ import type { Host } from "../engine/task.js";
 import { shq } from "../transport/transport.js";
 
 export interface ImageArchive {
-  /** The archive on this machine. */
-  path: string;
   /** Config digest ("sha256:…"): the image id in Docker and in crictl. */
   id: string;
-  /** Tags in the archive, as Docker wrote them ("kpt-echo:1"). */
+  /** Tags in the archive, as Docker writes them ("kpt-echo:1"). */
   tags: string[];
-  /** Remove the archive when done (it was made by docker save). */
-  temporary: boolean;
+  /** The archive on this machine: the user's file, or one `docker save` writes the first time it is asked for. */
+  path(): Promise<string>;
 }
 
 /** The tags and config digest of a `docker save` archive (its manifest.json). Throws UsageError for anything else. */
-export async function readArchive(path: string): Promise<Omit<ImageArchive, "temporary">> {
+export async function readArchive(path: string): Promise<Omit<ImageArchive, "path">> {
   const r = await execa("tar", ["-xOf", path, "manifest.json"], { reject: false });
   if (r.exitCode !== 0) throw new UsageError(`${path} is not an image archive (no manifest.json inside: ${String(r.stderr).trim().split("\n").pop()}); make one with \`docker save IMAGE -o FILE.tar\``);
   let manifest: Array<{ Config?: string; RepoTags?: string[] }>;
@@ -35,25 +33,45 @@ export async function readArchive(path: string): Promise<Omit<ImageArchive, "tem
   const config = manifest[0].Config!;
   const hex = /([0-9a-f]{64})/.exec(config)?.[1];
   if (!hex) throw new UsageError(`${path}: cannot tell the image's config digest from ${config}`);
-  return { path, id: `sha256:${hex}`, tags: manifest[0].RepoTags ?? [] };
+  return { id: `sha256:${hex}`, tags: manifest[0].RepoTags ?? [] };
 }
 
-/** IMAGE from the local Docker engine (saved to a temporary archive), or FILE.tar as it is. */
+// Archives `docker save` wrote for this process, removed when it exits (whatever the outcome).
+const temporaryDirs = new Set<string>();
+function removeTemporaryDirs(): void {
+  for (const d of temporaryDirs) rmSync(d, { recursive: true, force: true });
+  temporaryDirs.clear();
+}
+
+/** The tags `docker save NAME` writes into its archive: none for an image id, NAME with ":latest" when it has no tag. */
+export function savedTags(source: string): string[] {
+  if (/^(sha256:)?[0-9a-f]{12,64}$/.test(source)) return [];
+  return source.lastIndexOf(":") > source.lastIndexOf("/") ? [source] : [`${source}:latest`];
+}
+
+/**
+ * IMAGE from the local Docker engine, or FILE.tar as it is. A Docker image is only inspected here
+ * (its id and tags are enough to tell whether a node has it); it is saved to a temporary archive
+ * the first time a node needs it, and that archive is removed when the process exits.
+ */
 export async function imageArchive(source: string): Promise<ImageArchive> {
   if (source.endsWith(".tar") || existsSync(source)) {
     if (!existsSync(source)) throw new UsageError(`${source}: no such file`);
-    return { ...(await readArchive(source)), temporary: false };
+    return { ...(await readArchive(source)), path: async () => source };
   }
   const inspect = await execa("docker", ["image", "inspect", "-f", "{{.Id}}", source], { reject: false });
   if (inspect.exitCode !== 0) throw new UsageError(`no image ${source} in the local Docker engine (docker image inspect: ${String(inspect.stderr).trim().split("\n").pop()})`);
-  const dir = mkdtempSync(join(tmpdir(), "kubeprov-image-load-"));
-  const path = join(dir, "image.tar");
-  const save = await execa("docker", ["save", "-o", path, source], { reject: false });
-  if (save.exitCode !== 0) {
-    rmSync(dir, { recursive: true, force: true });
-    throw new UsageError(`docker save ${source} failed: ${String(save.stderr).trim()}`);
-  }
-  return { ...(await readArchive(path)), temporary: true };
+  let saved: Promise<string> | undefined;
+  const save = async (): Promise<string> => {
+    const dir = mkdtempSync(join(tmpdir(), "kubeprov-image-load-"));
+    if (temporaryDirs.size === 0) process.once("exit", removeTemporaryDirs);
+    temporaryDirs.add(dir);
+    const path = join(dir, "image.tar");
+    const r = await execa("docker", ["save", "-o", path, source], { reject: false });
+    if (r.exitCode !== 0) throw new UsageError(`docker save ${source} failed: ${String(r.stderr).trim()}`);
+    return path;
+  };
+  return { id: String(inspect.stdout).trim(), tags: savedTags(source), path: () => (saved ??= save()) };
 }
 
 /** containerd's name for a Docker tag: "kpt-echo:1" → "docker.io/library/kpt-echo:1". */
@@ -82,7 +100,7 @@ export const NODE_LOAD_DIR = "/var/lib/kubeprov/images";
 export async function loadInto(host: Host, archive: ImageArchive): Promise<"imported" | "present"> {
   if (await nodeHas(host, archive)) return "present";
   const remote = `${NODE_LOAD_DIR}/load-${archive.id.slice(7, 19)}.tar`;
-  await host.transport.writeFile(remote, readFileSync(archive.path), { mode: 0o600 });
+  await host.transport.writeFile(remote, readFileSync(await archive.path()), { mode: 0o600 });
   const r = await host.transport.exec(`ctr -n k8s.io images import ${shq(remote)}; rc=$?; rm -f ${shq(remote)}; exit $rc`, { sudo: true, check: false, timeoutMs: 300_000 });
   if (r.code !== 0) throw new HostError(host.name, "image load", `ctr images import failed`, (r.stderr || r.stdout).trim());
   return "imported";

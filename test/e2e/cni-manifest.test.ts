@@ -4,7 +4,7 @@
 // their addresses; a second apply changes nothing.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -47,9 +47,14 @@ test("a manifest without its file is refused with the field named, before any ho
   assert.match(r.stderr, /bad\.yaml:\d+:\d+ spec\.networking\.cni: cni "manifest" needs networking\.cniManifest\.file/);
 });
 
+// The archives `docker save` writes for a load, in this machine's temporary directory.
+const savedArchives = () => new Set(readdirSync(tmpdir()).filter((d) => d.startsWith("kubeprov-image-load-")));
+
 test("apply loads the add-on's image, applies its manifest; the node turns Ready on its CNI; a re-run changes nothing", async () => {
+  const before = savedArchives();
   const r = await kubeprov(home, ["apply", "-f", file, "-o", "json"]);
   assert.equal(r.code, 0, r.stdout.split("\n").filter((l) => l.includes('"failed"')).join("\n") + r.stderr.slice(-3000));
+  assert.deepEqual([...savedArchives()].filter((d) => !before.has(d)), [], "the image archive apply saved is removed when it ends");
   writeFileSync(kubeconfig, (await kubeprov(home, ["kubeconfig", "-f", file])).stdout, { mode: 0o600 });
   const ready = await waitFor(async () => (await kubectl(kubeconfig, ["get", "node", NODE, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"])).stdout === "True", 120_000, 1000);
   assert.notEqual(ready, -1, "node not Ready on the manifest's CNI");

@@ -51,7 +51,6 @@ export function register(program: Command): void {
         );
       } finally {
         await closeHosts(hosts);
-        if (archive.temporary) (await import("node:fs")).rmSync((await import("node:path")).dirname(archive.path), { recursive: true, force: true });
       }
       if (failed.length) throw new RuntimeFailure(`image load failed on ${failed.join(", ")}`);
     });
