@@ -2,6 +2,7 @@
 // and gets stdout back, or a RuntimeFailure that carries the command and docker's own message.
 import { execa } from "execa";
 import { RuntimeFailure, lastLines, truncate } from "../../errors.js";
+import { engineGet, engineSocket, inspectPath, listPath } from "./api.js";
 
 export interface DockerRunOptions {
   /** Data for docker's standard input (e.g. a public key piped into `docker exec -i`). */
@@ -61,6 +62,13 @@ export async function docker(args: string[], opts: DockerRunOptions = {}): Promi
 
 /** Throws the clear "Docker is not running" error when the daemon cannot be reached. */
 export async function checkDaemon(): Promise<{ serverVersion: string }> {
+  const socket = engineSocket();
+  if (socket) {
+    const a = await engineGet(socket, "/version");
+    if ("status" in a && a.status === 200) return { serverVersion: String((a.body as { Version?: string }).Version ?? "") };
+    if ("unreachable" in a && !/EACCES/.test(a.unreachable)) throw daemonDownError(a.unreachable);
+    // Not ours to read (permissions) or an odd answer: the CLI says what is wrong in its own words.
+  }
   const r = await docker(["version", "--format", "{{.Server.Version}}"], { reject: false, timeoutMs: 20_000 });
   if (r.exitCode !== 0) {
     if (DAEMON_DOWN.test(r.stderr) || /daemon/i.test(r.stderr)) throw daemonDownError(r.stderr);
@@ -72,6 +80,13 @@ export async function checkDaemon(): Promise<{ serverVersion: string }> {
 /** `docker inspect` of objects that may not exist: returns the parsed array (missing ones left out). */
 export async function inspect<T = any>(kind: "container" | "network" | "volume" | "image", ids: string[]): Promise<T[]> {
   if (ids.length === 0) return [];
+  const socket = engineSocket();
+  if (socket) {
+    const answers = await Promise.all(ids.map((id) => engineGet(socket, inspectPath(kind, id))));
+    if (answers.every((a) => "status" in a && (a.status === 200 || a.status === 404))) {
+      return answers.flatMap((a) => ("status" in a && a.status === 200 ? [a.body as T] : []));
+    }
+  }
   const sub = kind === "container" ? ["container", "inspect"] : kind === "network" ? ["network", "inspect"] : kind === "volume" ? ["volume", "inspect"] : ["image", "inspect"];
   const r = await docker([...sub, ...ids], { reject: false });
   if (r.exitCode !== 0 && DAEMON_DOWN.test(r.stderr)) throw daemonDownError(r.stderr);
@@ -82,4 +97,23 @@ export async function inspect<T = any>(kind: "container" | "network" | "volume" 
   } catch {
     return [];
   }
+}
+
+/**
+ * The ids of the containers (all, running or not), networks or volumes (their names) that carry
+ * these labels (`key=value` or `key`), as `docker <kind> ls --quiet --no-trunc --filter label=…`.
+ */
+export async function listIds(kind: "containers" | "networks" | "volumes", labels: string[] = []): Promise<string[]> {
+  const socket = engineSocket();
+  if (socket) {
+    const a = await engineGet(socket, listPath(kind, labels));
+    if ("status" in a && a.status === 200) {
+      const items = (kind === "volumes" ? (a.body as { Volumes?: unknown[] }).Volumes ?? [] : a.body) as Array<{ Id?: string; Name?: string }>;
+      if (Array.isArray(items)) return items.map((i) => String(kind === "volumes" ? i.Name : i.Id));
+    }
+    if ("unreachable" in a && !/EACCES/.test(a.unreachable)) throw daemonDownError(a.unreachable);
+  }
+  const filters = labels.flatMap((l) => ["--filter", `label=${l}`]);
+  const args = kind === "containers" ? ["ps", "--all", "--quiet", "--no-trunc", ...filters] : kind === "networks" ? ["network", "ls", "--quiet", "--no-trunc", ...filters] : ["volume", "ls", "--quiet", ...filters];
+  return (await docker(args)).stdout.split("\n").filter(Boolean);
 }

@@ -12,7 +12,7 @@ import { withFileLock } from "../filelock.js";
 import { cacheDir } from "../../paths.js";
 import { join } from "node:path";
 import { clusterFiles, ensureClusterKey, knownHostsLines, writeFileAtomic } from "../localfiles.js";
-import { checkDaemon, docker, inspect } from "./cli.js";
+import { checkDaemon, docker, inspect, listIds } from "./cli.js";
 import { ensureNodeImage } from "./nodeimage.js";
 import {
   assignAddresses,
@@ -57,9 +57,7 @@ export class DockerDriver implements Driver {
   // ---- reading what exists ---------------------------------------------------------------
 
   private async containers(cluster: string): Promise<ContainerInfo[]> {
-    const ids = (await docker(["ps", "--all", "--quiet", "--no-trunc", "--filter", `label=${DOCKER_LABEL_CLUSTER}=${cluster}`])).stdout
-      .split("\n")
-      .filter(Boolean);
+    const ids = await listIds("containers", [`${DOCKER_LABEL_CLUSTER}=${cluster}`]);
     const net = networkName(cluster);
     const raw = await inspect("container", ids);
     return raw.map((c: any) => {
@@ -90,7 +88,7 @@ export class DockerDriver implements Driver {
 
   /** Subnets in use: every docker network's, and every route of the host (except the default route). */
   private async subnetsInUse(): Promise<string[]> {
-    const ids = (await docker(["network", "ls", "--quiet", "--no-trunc"])).stdout.split("\n").filter(Boolean);
+    const ids = await listIds("networks");
     const nets = await inspect("network", ids);
     const used: string[] = [];
     for (const n of nets) for (const c of n.IPAM?.Config ?? []) if (c.Subnet) used.push(c.Subnet);
@@ -320,18 +318,18 @@ export class DockerDriver implements Driver {
   async delete(cluster: string): Promise<{ removed: string[] }> {
     await this.preflight();
     const removed: string[] = [];
-    const label = `label=${DOCKER_LABEL_CLUSTER}=${cluster}`;
+    const label = `${DOCKER_LABEL_CLUSTER}=${cluster}`;
     const cs = await this.containers(cluster);
     if (cs.length) {
       await docker(["rm", "--force", "--volumes", ...cs.map((c) => c.id)]);
       removed.push(...cs.map((c) => `container ${c.name}`));
     }
-    const vols = (await docker(["volume", "ls", "--quiet", "--filter", label])).stdout.split("\n").filter(Boolean);
+    const vols = await listIds("volumes", [label]);
     if (vols.length) {
       await docker(["volume", "rm", "--force", ...vols]);
       removed.push(...vols.map((v) => `volume ${v}`));
     }
-    const nets = (await docker(["network", "ls", "--quiet", "--no-trunc", "--filter", label])).stdout.split("\n").filter(Boolean);
+    const nets = await listIds("networks", [label]);
     if (nets.length) {
       const r = await docker(["network", "rm", ...nets], { reject: false });
       if (r.exitCode !== 0 && !/not found|No such network/i.test(r.stderr)) throw new RuntimeFailure(`docker network rm failed`, r.stderr.trim());
