@@ -4,6 +4,7 @@
 import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, writeFileSync, chmodSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
+import ssh2 from "ssh2";
 import { clusterDir } from "../paths.js";
 import { RuntimeFailure, lastLines } from "../errors.js";
 
@@ -60,10 +61,10 @@ export async function ensureClusterKey(cluster: string): Promise<string> {
       rmSync(`${tmp}.pub`, { force: true });
     }
   }
-  const pub = await execa("ssh-keygen", ["-y", "-f", f.identityFile], { reject: false });
-  if (pub.exitCode !== 0) throw new RuntimeFailure(`cannot read the cluster key ${f.identityFile}`, lastLines(String(pub.stderr), 5));
-  const [type, blob] = String(pub.stdout).trim().split(/\s+/);
-  const line = `${type} ${blob} kubeprov-${cluster}`;
+  // The public half, derived from the private key in this process (as `ssh-keygen -y` would).
+  const key = ssh2.utils.parseKey(readFileSync(f.identityFile));
+  if (key instanceof Error || Array.isArray(key)) throw new RuntimeFailure(`cannot read the cluster key ${f.identityFile}: ${key instanceof Error ? key.message : "more than one key in it"}`);
+  const line = `${key.type} ${key.getPublicSSH().toString("base64")} kubeprov-${cluster}`;
   if (!existsSync(f.publicKeyFile) || readFileSync(f.publicKeyFile, "utf8").trim() !== line) writeFileAtomic(f.publicKeyFile, line + "\n", 0o644);
   return line;
 }

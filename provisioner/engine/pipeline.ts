@@ -39,6 +39,8 @@ export interface PipelineOptions {
   emitSummary?: boolean;
   /** Called with the run's summary before the pipeline returns or throws for failed tasks. */
   onSummary?: (summary: RunSummary) => void;
+  /** Run after every task succeeded, on the run's own connections, before they (and the lock) are released. */
+  afterRun?: (hosts: Host[]) => Promise<void>;
   /** Who holds the lock, for the message a second run sees. Default "user@machine pid N". */
   lockOwner?: string;
   /** Lock file path, stale time… (tests use their own lock file). */
@@ -124,6 +126,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<RunSummary> {
       emitSummary: opts.emitSummary,
     });
     opts.onSummary?.(summary);
+    if (opts.afterRun && summary.failed === 0 && !summary.interrupted) await opts.afterRun(hosts);
   } finally {
     process.removeListener("SIGINT", onSigint);
     opts.signal?.removeEventListener("abort", onCallerAbort);

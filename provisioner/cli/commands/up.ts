@@ -9,6 +9,7 @@ import { bundleDir } from "../../paths.js";
 import { parseClusterText } from "../../spec/load.js";
 import { recordedAddons } from "./addons.js";
 import type { Cluster } from "../../spec/schema.js";
+import type { Host } from "../../engine/task.js";
 import type { ClusterMachinesPlan, Driver, ProvisionResult } from "../../drivers/driver.js";
 import { renderDriverClusterFile } from "../../drivers/clusterfile.js";
 import { clusterFiles, writeFileAtomic } from "../../drivers/localfiles.js";
@@ -217,10 +218,17 @@ function summaryEvent(changed: number, unchanged: number, durationMs: number): K
 /** The cluster plan through the pipeline, then the admin kubeconfig merged as context NAME. */
 async function installKubernetes(o: UpOptions, cluster: Cluster, source: string, ignorePreflightErrors: string[]): Promise<void> {
   const options = { ignorePreflightErrors };
-  // One plan for the whole cluster: one lock, one facts phase, one event stream, one summary.
-  await runPipeline({ cluster, source, tasks: clusterTasks("all"), output: o.output, acceptNewHostKeys: false, options });
+  let admin: string | undefined;
+  // One plan for the whole cluster: one lock, one facts phase, one event stream, one summary; the
+  // admin kubeconfig is read on the run's own connection to the first control plane.
+  await runPipeline({
+    cluster, source, tasks: clusterTasks("all"), output: o.output, acceptNewHostKeys: false, options,
+    afterRun: async (hosts) => {
+      admin = await readAdminKubeconfig(hosts.find((h) => h.roles.includes("control-plane")));
+    },
+  });
   const files = clusterFiles(o.name);
-  const admin = await fetchAdminKubeconfig(cluster);
+  if (admin === undefined) throw new RuntimeFailure("the run ended without reading the admin kubeconfig");
   writeFileAtomic(files.kubeconfig, admin, 0o600);
   if (o.kubeconfig) {
     const path = installKubeconfig(admin, o.name);
@@ -230,18 +238,11 @@ async function installKubernetes(o: UpOptions, cluster: Cluster, source: string,
   }
 }
 
-/** /etc/kubernetes/admin.conf of the first control plane, read over SSH. */
-async function fetchAdminKubeconfig(cluster: Cluster): Promise<string> {
-  const { connectHosts, closeHosts } = await import("../../transport/pool.js");
-  const first = cluster.spec.hosts.find((h) => h.roles.includes("control-plane"));
-  if (!first) throw new RuntimeFailure("the cluster has no control plane");
-  const one: Cluster = { ...cluster, spec: { ...cluster.spec, hosts: [first] } };
-  const hosts = await connectHosts(one, { acceptNewHostKeys: false });
-  try {
-    const data = await hosts[0].transport.readFile("/etc/kubernetes/admin.conf");
-    if (!data) throw new RuntimeFailure(`${first.name}: /etc/kubernetes/admin.conf is missing after init`);
-    return data.toString("utf8");
-  } finally {
-    await closeHosts(hosts);
-  }
+/** /etc/kubernetes/admin.conf of a control plane, on a connection already open. */
+async function readAdminKubeconfig(host: Host | undefined): Promise<string> {
+  if (!host) throw new RuntimeFailure("the cluster has no control plane");
+  const data = await host.transport.readFile("/etc/kubernetes/admin.conf");
+  if (!data) throw new RuntimeFailure(`${host.name}: /etc/kubernetes/admin.conf is missing after init`);
+  return data.toString("utf8");
 }
+

@@ -192,8 +192,7 @@ export class DockerDriver implements Driver {
           started++;
           this.log(`started ${m.node}`);
         }
-        await this.waitReady(m.node, address);
-        hostKeys.set(m.node, await this.authorizeKey(m.node, publicKey));
+        hostKeys.set(m.node, await this.bootAndAuthorize(m.node, address, publicKey));
       }),
     );
 
@@ -211,29 +210,43 @@ export class DockerDriver implements Driver {
     };
   }
 
-  /** Waits until systemd says `running` (or `degraded`: the failed units are named) and sshd answers. */
-  private async waitReady(node: string, address: string): Promise<void> {
+  /**
+   * Waits until systemd says `running` (or `degraded`: the failed units are named) and sshd answers;
+   * in the same docker exec, puts the cluster's public key into root's authorized_keys (through
+   * stdin; rewritten only when different). Returns the node's SSH host public keys.
+   */
+  private async bootAndAuthorize(node: string, address: string, publicKey: string): Promise<string[]> {
     const deadline = Date.now() + (this.opts.bootTimeoutMs ?? 120_000);
-    let state = "";
+    // --wait blocks until the boot transaction is done: one docker exec per node instead of a busy
+    // poll (ten nodes polling every 200 ms slowed their own boot on two CPUs).
+    const script =
+      's=$(systemctl is-system-running --wait); echo "state=$s"; case "$s" in running|degraded) ;; *) exit 3;; esac; ' +
+      'umask 077; mkdir -p /root/.ssh; k=$(cat); ' +
+      'if ! { [ -f /root/.ssh/authorized_keys ] && grep -qxF "$k" /root/.ssh/authorized_keys; }; then ' +
+      't=/root/.ssh/.authorized_keys.$$; printf "%s\\n" "$k" > $t && chmod 600 $t && mv $t /root/.ssh/authorized_keys || exit 1; fi; ' +
+      'cat /etc/ssh/ssh_host_*_key.pub';
+    let keys: string[];
     for (;;) {
-      // --wait blocks until the boot transaction is done: one docker exec per node instead of a
-      // busy poll (ten nodes polling every 200 ms slowed their own boot on two CPUs).
       const left = Math.max(1000, deadline - Date.now());
-      const r = await docker(["exec", node, "systemctl", "is-system-running", "--wait"], { reject: false, timeoutMs: left });
-      state = r.stdout.trim();
-      if (state === "running") break;
-      if (state === "degraded") {
-        const failed = (await docker(["exec", node, "systemctl", "--failed", "--no-legend", "--plain"], { reject: false })).stdout
-          .split("\n")
-          .map((l) => l.trim().split(/\s+/)[0])
-          .filter(Boolean);
-        this.log(`${node}: systemd is degraded; failed units: ${failed.join(", ") || "(none listed)"}`);
+      const r = await docker(["exec", "-i", node, "sh", "-c", script], { input: publicKey + "\n", reject: false, timeoutMs: left });
+      const [first = "", ...rest] = r.stdout.split("\n");
+      const state = first.startsWith("state=") ? first.slice("state=".length).trim() : "";
+      if (r.exitCode === 0 && (state === "running" || state === "degraded")) {
+        if (state === "degraded") {
+          const failed = (await docker(["exec", node, "systemctl", "--failed", "--no-legend", "--plain"], { reject: false })).stdout
+            .split("\n")
+            .map((l) => l.trim().split(/\s+/)[0])
+            .filter(Boolean);
+          this.log(`${node}: systemd is degraded; failed units: ${failed.join(", ") || "(none listed)"}`);
+        }
+        keys = rest.filter((l) => l.trim());
         break;
       }
       if (/is not running|No such container/i.test(r.stderr)) {
         const logs = await docker(["logs", "--tail", "30", node], { reject: false });
         throw new HostError(node, "boot", "the node container stopped while booting", (logs.stdout + "\n" + logs.stderr).trim());
       }
+      if (state && r.exitCode !== 3) throw new HostError(node, "boot", `could not authorize the cluster key (exit ${r.exitCode})`, r.stderr.trim());
       if (Date.now() > deadline) {
         const jobs = await docker(["exec", node, "systemctl", "list-jobs", "--no-pager"], { reject: false });
         throw new HostError(node, "boot", `systemd did not reach running in time (state: ${state || r.stderr.trim() || "unknown"})`, `pending systemd jobs:\n${jobs.stdout.trim()}`);
@@ -242,24 +255,10 @@ export class DockerDriver implements Driver {
     }
     for (;;) {
       const banner = await sshBanner(address, 22, 2000);
-      if (banner.startsWith("SSH-")) return;
+      if (banner.startsWith("SSH-")) return keys;
       if (Date.now() > deadline) throw new HostError(node, "boot", `sshd does not answer on ${address}:22`);
       await sleep(200);
     }
-  }
-
-  /**
-   * Puts the cluster's public key into root's authorized_keys (through stdin; rewritten only when
-   * different) and returns the node's SSH host public keys, in the same docker exec.
-   */
-  private async authorizeKey(node: string, publicKey: string): Promise<string[]> {
-    const script =
-      'umask 077; mkdir -p /root/.ssh; k=$(cat); ' +
-      'if ! { [ -f /root/.ssh/authorized_keys ] && grep -qxF "$k" /root/.ssh/authorized_keys; }; then ' +
-      't=/root/.ssh/.authorized_keys.$$; printf "%s\\n" "$k" > $t && chmod 600 $t && mv $t /root/.ssh/authorized_keys || exit 1; fi; ' +
-      'cat /etc/ssh/ssh_host_*_key.pub';
-    const r = await docker(["exec", "-i", node, "sh", "-c", script], { input: publicKey + "\n" });
-    return r.stdout.split("\n").filter((l) => l.trim());
   }
 
   /**
@@ -300,7 +299,8 @@ export class DockerDriver implements Driver {
   async start(cluster: string, node?: string): Promise<void> {
     const cs = (await this.containers(cluster)).filter((c) => !node || c.node === node);
     await Promise.all(cs.filter((c) => !c.running).map((c) => docker(["start", c.id])));
-    await Promise.all(cs.filter((c) => c.address).map((c) => this.waitReady(c.name, c.address!)));
+    const publicKey = await ensureClusterKey(cluster);
+    await Promise.all(cs.filter((c) => c.address).map((c) => this.bootAndAuthorize(c.name, c.address!, publicKey)));
   }
 
   async stop(cluster: string, node?: string): Promise<void> {
