@@ -165,7 +165,7 @@ function buildGraph(tasks: Task[], ctx: RunContext, prerequisites: string[]): No
         node.waiting++;
       }
       if (task.serial && i > 0) {
-        nodes[i - 1].dependents.push(node);
+        nodes[task.serial === "first" ? 0 : i - 1].dependents.push(node);
         node.waiting++;
       }
     });

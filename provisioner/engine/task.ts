@@ -74,10 +74,12 @@ export interface Task {
   /** Names of tasks that must have finished (on all their hosts) before this one starts. */
   after?: string[];
   /**
-   * Run on one host at a time, in host order (e.g. etcd member add). When it fails on a host, it
-   * is not started on the hosts after it (they are reported skipped).
+   * true: run on one host at a time, in host order (e.g. etcd member add). "first": the first host
+   * alone, then all the others together (e.g. the first control plane makes the CAs the others
+   * read). When it fails on a host, it is not started on the hosts that wait for it (they are
+   * reported skipped).
    */
-  serial?: boolean;
+  serial?: boolean | "first";
   /**
    * How `after` is read. Default (false): on every host this task waits until each named task has
    * finished on ALL of that task's hosts. true: on a host it waits only for the named tasks on the

@@ -59,12 +59,14 @@ const TOUCH_MS = 50;
 /** The chain of spans ending with the last to finish, each starting when the one before it ended. */
 export function criticalPath(spans: readonly TaskSpan[]): TaskSpan[] {
   if (!spans.length) return [];
-  const last = spans.reduce((a, b) => (b.endMs > a.endMs ? b : a));
+  const last = spans.reduce((a, b) => (b.endMs > a.endMs || (b.endMs === a.endMs && b.startMs > a.startMs) ? b : a));
   const path = [last];
   for (;;) {
     const head = path[0]!;
     let before: TaskSpan | undefined;
-    for (const s of spans) if (s !== head && s.endMs <= head.startMs + TOUCH_MS && (!before || s.endMs > before.endMs)) before = s;
+    // The task before must also have begun earlier: tasks that take no time and end together
+    // (unchanged checks on several hosts) would otherwise each be the other's predecessor.
+    for (const s of spans) if (s.startMs < head.startMs && s.endMs <= head.startMs + TOUCH_MS && (!before || s.endMs > before.endMs)) before = s;
     if (!before) return path;
     path.unshift(before);
   }

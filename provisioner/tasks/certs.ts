@@ -52,7 +52,7 @@ export function modeSummary(fixes: { path: string; from: number; to: number }[])
 }
 
 /** A task that makes part of the table right on each control plane. */
-export function pkiTask(spec: { name: string; phase: string; description: string; plan: PlanOptions; after?: string[]; perHost?: boolean; serial?: boolean }): Task {
+export function pkiTask(spec: { name: string; phase: string; description: string; plan: PlanOptions; after?: string[]; perHost?: boolean; serial?: boolean | "first" }): Task {
   return {
     name: spec.name,
     phase: spec.phase,
@@ -94,7 +94,8 @@ export function certsTasks(): Task[] {
       phase: "certs",
       description: "CAs, API server/etcd/front-proxy certificates and the service account key (kubeadm's layout)",
       plan: { certs: true, kubeconfigs: false },
-      serial: true,
+      // The first control plane makes the shared CAs; the others read them from it, each on its own.
+      serial: "first",
     }),
   ];
 }

@@ -183,6 +183,12 @@ describe("--timings", () => {
     assert.ok(!rec.spans.some((s) => s.task === "join/kubelet"));
   });
 
+  test("tasks that take no time and end together (no-op checks on several hosts) end the path instead of looping", () => {
+    const span = (task: string, host: string, startMs: number, endMs: number) => ({ task, host, phase: task.split("/")[0], startMs, endMs, status: "ok" });
+    const spans = [span("facts/gather", "cp1", 100, 300), span("certs/pki", "cp1", 300, 300), span("certs/pki", "cp2", 300, 300), span("certs/pki", "cp3", 300, 300)];
+    assert.deepEqual(criticalPath(spans).map((s) => `${s.task}@${s.host}`), ["facts/gather@cp1", "certs/pki@cp1"]);
+  });
+
   test("the report gives each phase's start, end and duration, the path with its gaps, and the waits", () => {
     const text = rec.render();
     assert.match(text, /^  facts +0\.40 +0\.90 +0\.50$/m);

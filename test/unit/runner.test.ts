@@ -31,7 +31,7 @@ function cmdTask(t: {
   phase?: string;
   cmd: (h: Host) => string;
   after?: string[];
-  serial?: boolean;
+  serial?: boolean | "first";
   perHost?: boolean;
   hosts?: (ctx: RunContext) => Host[];
   log: string;
@@ -44,7 +44,7 @@ function cmdTask(t: {
     description: t.name,
     hosts: t.hosts ?? ((ctx) => ctx.hosts),
     ...(t.after ? { after: t.after } : {}),
-    ...(t.serial ? { serial: true } : {}),
+    ...(t.serial ? { serial: t.serial } : {}),
     ...(t.perHost ? { perHost: true } : {}),
     // Done when its marker file exists in the host's directory.
     async check(h) {
@@ -157,6 +157,20 @@ test("a serial task runs on one host at a time, in host order", async () => {
       ["h0", "h1", "h2"],
     );
     assert.equal(maxOverlap(sp), 1);
+  } finally {
+    await env.cleanup();
+  }
+});
+
+test('serial "first": the first host alone, then the others together', async () => {
+  const env = await setup(4);
+  try {
+    const s = await runTasks([cmdTask({ name: "certs", log: env.log, cmd: () => "sleep 0.3", serial: "first" })], env.ctx);
+    assert.equal(s.changed, 4);
+    const sp = spans(env.log).sort((a, b) => a.start - b.start);
+    assert.equal(sp[0].host, "h0");
+    for (const x of sp.slice(1)) assert.ok(x.start >= sp[0].end, `${x.host} started before h0 ended`);
+    assert.equal(maxOverlap(sp.slice(1)), 3, "the three others ran at the same time");
   } finally {
     await env.cleanup();
   }
