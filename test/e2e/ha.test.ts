@@ -133,9 +133,10 @@ test("status shows the VIP holder and each haproxy's backends", async () => {
   assert.match(text.stdout, new RegExp(`holds the virtual IP ${vip.replace(/\./g, "\\.")}; haproxy backends: \\S+ up, \\S+ up, \\S+ up`));
 });
 
-test("a second up reports 0 changed", async () => {
-  const r = await kubeprov(home, ["up", "--name", NAME, "--control-planes", "3", "--nodes", "4", "--no-kubeconfig", "-o", "json"]);
+test("a second up reports 0 changed (and --timings reports on a no-op of several hosts)", async () => {
+  const r = await kubeprov(home, ["up", "--name", NAME, "--control-planes", "3", "--nodes", "4", "--no-kubeconfig", "-o", "json", "--timings"]);
   assert.equal(r.code, 0, r.stderr.slice(-3000));
+  assert.match(r.stderr, /^critical path .*\n {2}\+ +\d+\.\d\d +\d+\.\d\d s {2}facts\/gather /m);
   const s = summaryOf(r.stdout);
   assert.equal(s?.changed, 0, r.stdout.split("\n").filter((l) => l.includes('"status":"changed"')).join("\n"));
   process.stderr.write(`# no-op up of 3+1: ${(r.ms / 1000).toFixed(1)} s\n`);
