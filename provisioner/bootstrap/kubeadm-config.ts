@@ -6,12 +6,12 @@
 // names. kubeprov's own kubeprov-config (the cluster file) stays the source kubeprov reads; these
 // are derived from the same cluster file. Pure: no API calls here.
 import { stringify, parse } from "yaml";
-import { ETCD_DATA_DIR, IMAGE_REGISTRY, PKI_DIR, PORT_APISERVER } from "../constants.js";
+import { ETCD_DATA_DIR, IMAGE_REGISTRY, PKI_DIR } from "../constants.js";
 import { renderTemplate } from "../render.js";
 import type { Cluster } from "../spec/schema.js";
-import { splitHostPort } from "../pki/names.js";
 import { etcdHostSpecs, etcdServers } from "../plan/components.js";
 import type { KubeObject } from "./api.js";
+import { joinEndpoint } from "./joincmd.js";
 import { objectsFromYaml } from "./manifests.js";
 import { DEFAULT_TOKEN_GROUP } from "./token.js";
 
@@ -35,21 +35,6 @@ function extraArgs(map: Record<string, string> | undefined): Arg[] {
 /** `{extraArgs: [...]}` when there are any, else `{}` (kubeadm writes empty components as `{}`). */
 function withArgs(args: Arg[], rest: Record<string, unknown> = {}): Record<string, unknown> {
   return { ...rest, ...(args.length ? { extraArgs: args } : {}) };
-}
-
-/**
- * The endpoint kubeadm calls controlPlaneEndpoint: the cluster file's, else the first control
- * plane's address and API port, the same one kubeprov publishes in cluster-info and gives every
- * node. kubeadm refuses to join a control plane to a cluster without one; kubeprov has always
- * used this address as the cluster's endpoint, so saying so is no new promise.
- */
-export function kubeadmControlPlaneEndpoint(cluster: Cluster, firstControlPlaneIP: string): string {
-  const ep = cluster.spec.controlPlaneEndpoint;
-  if (ep) {
-    const { host, port } = splitHostPort(ep, PORT_APISERVER);
-    return `${host.includes(":") ? `[${host}]` : host}:${port}`;
-  }
-  return `${firstControlPlaneIP.includes(":") ? `[${firstControlPlaneIP}]` : firstControlPlaneIP}:${PORT_APISERVER}`;
 }
 
 export interface ClusterConfigurationOptions {
@@ -92,7 +77,10 @@ export function clusterConfiguration(cluster: Cluster, opts: ClusterConfiguratio
     kind: "ClusterConfiguration",
     clusterName: cluster.metadata.name,
     kubernetesVersion: spec.kubernetesVersion,
-    controlPlaneEndpoint: kubeadmControlPlaneEndpoint(cluster, opts.firstControlPlaneIP),
+    // The file's endpoint, else the first control plane's address and API port: the one kubeprov
+    // publishes in cluster-info and gives every node (the join lines' endpoint). kubeadm refuses to
+    // join a control plane to a cluster without one.
+    controlPlaneEndpoint: joinEndpoint(cluster, opts.firstControlPlaneIP),
     certificatesDir: PKI_DIR,
     imageRepository: IMAGE_REGISTRY,
     encryptionAlgorithm: `RSA-${spec.pki.keySize}`,
