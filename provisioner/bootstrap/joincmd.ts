@@ -7,6 +7,7 @@ import { splitHostPort } from "../pki/names.js";
 import type { Cluster } from "../spec/schema.js";
 import { firstControlPlane } from "./api.js";
 import { SHARED_TOKEN } from "./token.js";
+import { clusterHasExternalEtcd } from "../plan/topology.js";
 
 /** host:port that joining nodes use: the controlPlaneEndpoint, else the first control plane on 6443. */
 export function joinEndpoint(cluster: Cluster, firstControlPlaneIP: string): string {
@@ -24,6 +25,17 @@ export interface JoinLineInput {
   target: string;
   /** The certificate key of kube-system/kubeadm-certs (init --upload-certs), printed here only. */
   certificateKey?: string;
+  /**
+   * false: the real `kubeadm join --control-plane` cannot join this cluster, so its line is not
+   * printed. kubeadm finds the stacked etcd members only from the etcd pods' annotation, and with
+   * controlPlane.mode systemd there are no etcd pods (it fails at its phase check-etcd).
+   */
+  kubeadmControlPlane?: boolean;
+}
+
+/** Whether the real `kubeadm join --control-plane` can join: not with stacked etcd run as systemd units. */
+export function kubeadmCanJoinControlPlane(cluster: Cluster): boolean {
+  return cluster.spec.controlPlane.mode === "static-pods" || clusterHasExternalEtcd(cluster);
 }
 
 export function kubeadmJoinLine(i: JoinLineInput, controlPlane = false): string {
@@ -51,9 +63,13 @@ export function joinLines(i: JoinLineInput): string[] {
     "",
     `  ${kubeadmJoinLine(i)}`,
     "",
-    i.certificateKey ? "and a control plane:" : "and a control plane (after copying /etc/kubernetes/pki/{ca,sa,front-proxy-ca,etcd/ca}.* to it):",
-    "",
-    `  ${kubeadmJoinLine(i, true)}`,
+    ...(i.kubeadmControlPlane === false
+      ? ["(kubeadm cannot join a control plane here: it finds the etcd members from etcd pods, and controlPlane.mode systemd runs none; use kubeprov join.)"]
+      : [
+          i.certificateKey ? "and a control plane:" : "and a control plane (after copying /etc/kubernetes/pki/{ca,sa,front-proxy-ca,etcd/ca}.* to it):",
+          "",
+          `  ${kubeadmJoinLine(i, true)}`,
+        ]),
     ...(i.certificateKey
       ? [
           "",
@@ -92,7 +108,7 @@ export async function joinCommands(ctx: RunContext, opts: { token?: string; kube
   if (!token || !ca) {
     lines.push(`Create a join token and print the join commands with: kubeprov token create ${target} --print-join-command`);
   } else {
-    lines.push(...joinLines({ endpoint: joinEndpoint(ctx.cluster, cp.nodeIP), token, caHash: caCertHash(ca), target, certificateKey: opts.certificateKey }));
+    lines.push(...joinLines({ endpoint: joinEndpoint(ctx.cluster, cp.nodeIP), token, caHash: caCertHash(ca), target, certificateKey: opts.certificateKey, kubeadmControlPlane: kubeadmCanJoinControlPlane(ctx.cluster) }));
   }
   return lines.join("\n") + "\n";
 }

@@ -16,7 +16,7 @@ export const PHASE_DESCRIPTIONS: Record<string, string> = {
   "control-plane": "kube-apiserver, kube-controller-manager, kube-scheduler",
   "wait-control-plane": "wait until the API server is ready, diagnose what is not",
   "bootstrap-rbac": "RBAC for cluster admins and for bootstrapping nodes",
-  "upload-config": "the effective cluster file in a ConfigMap in kube-system",
+  "upload-config": "the effective cluster file, and kubeadm's ClusterConfiguration and shared kubelet configuration, in ConfigMaps in kube-system",
   "mark-control-plane": "control-plane label (and taint unless it is also a worker)",
   "upload-certs": "with --upload-certs: the shared CAs and keys sealed under the certificate key in Secret kube-system/kubeadm-certs",
   "download-certs": "with --certificate-key: the shared CAs and keys read from Secret kube-system/kubeadm-certs and opened",

@@ -42,9 +42,14 @@ import {
   type BootstrapToken,
   type TokenInfo,
 } from "../bootstrap/token.js";
+import { kubeadmConfigObjects, kubeletConfigObjects } from "../bootstrap/kubeadm-config.js";
+import { renderKubeletConfig } from "./kubelet.js";
+import { componentImage } from "./controlplane.js";
 
 export const CLUSTER_ADMINS_TASK = "bootstrap-rbac/cluster-admins";
 export const UPLOAD_CONFIG_TASK = "upload-config/cluster";
+export const UPLOAD_KUBEADM_CONFIG_TASK = "upload-config/kubeadm";
+export const UPLOAD_KUBELET_CONFIG_TASK = "upload-config/kubelet";
 export const MARK_CONTROL_PLANE_TASK = "mark-control-plane/node";
 export const BOOTSTRAP_TOKEN_TASK = "bootstrap-token/token";
 export const CLUSTER_INFO_TASK = "cluster-info/configmap";
@@ -340,6 +345,20 @@ export function bootstrapTasks(opts: { after?: string[] } = {}): Task[] {
       after: afterAdmins,
       objects: (ctx) => uploadConfigObjects(ctx.cluster),
     }),
+    objectsTask({
+      name: UPLOAD_KUBEADM_CONFIG_TASK,
+      phase: "upload-config",
+      description: "ConfigMap kube-system/kubeadm-config (kubeadm's ClusterConfiguration) and who may read it",
+      after: afterAdmins,
+      objects: (ctx) => kubeadmConfigObjects(ctx.cluster, { firstControlPlaneIP: firstControlPlane(ctx).nodeIP, etcdImage: etcdImageOrNone(ctx) }),
+    }),
+    objectsTask({
+      name: UPLOAD_KUBELET_CONFIG_TASK,
+      phase: "upload-config",
+      description: "ConfigMap kube-system/kubelet-config (the kubelet configuration every node shares) and who may read it",
+      after: afterAdmins,
+      objects: (ctx) => kubeletConfigObjects(renderKubeletConfig(ctx.cluster, firstControlPlane(ctx))),
+    }),
     markControlPlaneTask({ after: afterAdmins }),
     bootstrapTokenTask({ after: afterAdmins }),
     clusterInfoTask({ after: [...afterAdmins, BOOTSTRAP_TOKEN_TASK] }),
@@ -351,6 +370,15 @@ export function bootstrapTasks(opts: { after?: string[] } = {}): Task[] {
       objects: () => bootstrapRbacObjects(),
     }),
   ];
+}
+
+/** The etcd image kubeprov's static pods run, when the artifacts say (a downloaded release names no etcd build). */
+function etcdImageOrNone(ctx: RunContext): string | undefined {
+  try {
+    return componentImage(ctx.cluster, "etcd");
+  } catch {
+    return undefined;
+  }
 }
 
 /** Fails fast (exit 2) on bad token options, before any host is touched. */

@@ -12,7 +12,7 @@ import { execa } from "execa";
 import { parse, stringify } from "yaml";
 import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
 import { bundleDir } from "../../provisioner/paths.js";
-import { assertVotingMembers, dockerCleanup, KUBECTL, kubectl, KUBEPROV, kubeprov, onNode, removeTestCluster, summaryOf, type Run, waitFor } from "../helpers/cluster-e2e.js";
+import { assertVotingMembers, dockerCleanup, kubectl, KUBEPROV, kubeprov, onNode, removeTestCluster, summaryOf, type Run, waitFor } from "../helpers/cluster-e2e.js";
 
 const NAME = "kpt-upcerts";
 const home = mkdtempSync(join(tmpdir(), "kpt-upcerts-"));
@@ -44,6 +44,29 @@ async function kubeprovWithKey(args: string[], certificateKey: string): Promise<
 }
 
 const PKI_FILES = "find /etc/kubernetes/pki -type f 2>/dev/null | sort";
+
+/** The node's own kubelet cgroup root (kubeprov's per-node setting), read from its kubelet configuration. */
+async function cgroupRootOf(node: string): Promise<string> {
+  return (await onNode(node, "sed -n 's/^cgroupRoot: //p' /var/lib/kubelet/config.yaml")).stdout.trim();
+}
+
+/**
+ * The bundle's kubeadm run on `node` with `args` and a JoinConfiguration on stdin (token and key
+ * never in argv). `cgroupRoot`: the node's own kubelet cgroup root, given as a kubeadm patch
+ * (kube-system/kubelet-config is shared by every node and holds none). Everything copied is removed after.
+ */
+async function kubeadmOnNode(node: string, args: string[], joinConfig: Record<string, unknown>, cgroupRoot: string, timeout: number) {
+  const kubeadm = join(bundleDir(DEFAULT_KUBERNETES_VERSION), "bin", "kubeadm");
+  await execa("docker", ["cp", kubeadm, `${node}:/tmp/kpt-kubeadm`]);
+  const withPatches = cgroupRoot ? { ...joinConfig, patches: { directory: "/tmp/kpt-patches" } } : joinConfig;
+  await execa("docker", ["exec", "-i", node, "sh", "-c", "umask 077 && cat > /tmp/kpt-join.yaml"], { input: stringify(withPatches) });
+  if (cgroupRoot) await execa("docker", ["exec", "-i", node, "sh", "-c", "mkdir -p /tmp/kpt-patches && cat > /tmp/kpt-patches/kubeletconfiguration+merge.yaml"], { input: stringify({ cgroupRoot }) });
+  try {
+    return await execa("docker", ["exec", node, "/tmp/kpt-kubeadm", ...args, "--config", "/tmp/kpt-join.yaml"], { reject: false, timeout });
+  } finally {
+    await execa("docker", ["exec", node, "rm", "-rf", "/tmp/kpt-kubeadm", "/tmp/kpt-join.yaml", "/tmp/kpt-patches"], { reject: false });
+  }
+}
 
 before(async () => {
   await dockerCleanup(NAME);
@@ -155,35 +178,23 @@ test("kubeadm's own download-certs (kubeadm join phase control-plane-prepare dow
   const endpoint = `${first.address}:6443`;
   const hash = /--discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})/.exec((await kubeprov(home, ["token", "create", "-f", file, "--ttl", "10m", "--print-join-command"])).stdout)?.[1];
   assert.ok(hash, "token create printed a CA hash");
-  // kubeadm join reads its cluster configuration (kubeadm-config, kubelet-config) before any phase;
-  // kubeprov keeps its own (kubeprov-config), so the test gives kubeadm minimal ones, readable by
-  // the bootstrap token group as kubeadm's own Roles make them.
-  const fixture = [
-    { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "kubeadm-config", namespace: "kube-system", labels: { "kubeprov.test": NAME } },
-      data: { ClusterConfiguration: stringify({ apiVersion: "kubeadm.k8s.io/v1beta4", kind: "ClusterConfiguration", kubernetesVersion: DEFAULT_KUBERNETES_VERSION, certificatesDir: "/etc/kubernetes/pki", controlPlaneEndpoint: endpoint, networking: { podSubnet: "10.244.0.0/16", serviceSubnet: "10.96.0.0/12", dnsDomain: "cluster.local" } }) } },
-    { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "kubelet-config", namespace: "kube-system", labels: { "kubeprov.test": NAME } },
-      data: { kubelet: stringify({ apiVersion: "kubelet.config.k8s.io/v1beta1", kind: "KubeletConfiguration", cgroupDriver: "cgroupfs" }) } },
-    { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "kpt-kubeadm-join-config", namespace: "kube-system" },
-      rules: [{ apiGroups: [""], resources: ["configmaps"], resourceNames: ["kubeadm-config", "kubelet-config", "kube-proxy"], verbs: ["get"] }] },
-    { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "kpt-kubeadm-join-config", namespace: "kube-system" },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "kpt-kubeadm-join-config" },
-      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: "system:bootstrappers:kubeadm:default-node-token" }] },
-  ];
-  const applied = await execa(KUBECTL, ["--kubeconfig", kubeconfig, "apply", "-f", "-"], { input: fixture.map((o) => stringify(o)).join("---\n"), reject: false });
-  assert.equal(applied.exitCode, 0, String(applied.stderr));
-  const kubeadm = join(bundleDir(DEFAULT_KUBERNETES_VERSION), "bin", "kubeadm");
-  await execa("docker", ["cp", kubeadm, `${third.name}:/tmp/kpt-kubeadm`]);
+  // kubeadm join reads kube-system/kubeadm-config and kubelet-config before any phase: kubeprov's
+  // upload-config phase wrote them, readable by the bootstrap token group through kubeadm's Roles.
+  const cc = parse(JSON.parse((await kubectl(kubeconfig, ["-n", "kube-system", "get", "configmap", "kubeadm-config", "-o", "json"])).stdout).data.ClusterConfiguration);
+  assert.equal(cc.controlPlaneEndpoint, endpoint);
+  for (const cm of ["kubeadm-config", "kubelet-config"]) {
+    const can = await kubectl(kubeconfig, ["auth", "can-i", "get", `configmap/${cm}`, "-n", "kube-system", "--as", "system:bootstrap:abcdef", "--as-group", "system:bootstrappers:kubeadm:default-node-token"]);
+    assert.equal(can.stdout.trim(), "yes", `${cm}: ${can.stderr}`);
+  }
   // The token and the key travel in a JoinConfiguration on stdin, not on a command line.
-  const joinConfig = stringify({
+  const joinConfig = {
     apiVersion: "kubeadm.k8s.io/v1beta4",
     kind: "JoinConfiguration",
     discovery: { bootstrapToken: { apiServerEndpoint: endpoint, token: TOKEN, caCertHashes: [hash] } },
     controlPlane: { certificateKey: key, localAPIEndpoint: { advertiseAddress: third.address, bindPort: 6443 } },
     nodeRegistration: { name: third.name, ignorePreflightErrors: ["all"] },
-  });
-  await execa("docker", ["exec", "-i", third.name, "sh", "-c", "umask 077 && cat > /tmp/kpt-join.yaml"], { input: joinConfig });
-  const r = await execa("docker", ["exec", third.name, "/tmp/kpt-kubeadm", "join", "phase", "control-plane-prepare", "download-certs", "--config", "/tmp/kpt-join.yaml", "-v=5"], { reject: false, timeout: 120_000 });
-  await execa("docker", ["exec", third.name, "rm", "-f", "/tmp/kpt-kubeadm", "/tmp/kpt-join.yaml"], { reject: false });
+  };
+  const r = await kubeadmOnNode(third.name, ["join", "phase", "control-plane-prepare", "download-certs", "-v=5"], joinConfig, "", 120_000);
   assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`.slice(-4000));
   const sums = "cd /etc/kubernetes/pki && sha256sum ca.crt ca.key front-proxy-ca.crt front-proxy-ca.key etcd/ca.crt etcd/ca.key sa.key sa.pub";
   assert.equal((await onNode(third.name, sums)).stdout, (await onNode(first.name, sums)).stdout);
@@ -203,10 +214,7 @@ test("a worker joined by kubeadm with the printed line's token and CA hash becom
   writeFileSync(file, stringify({ ...base, spec }));
   const prepared = await kubeprov(home, ["join", "-f", file]);
   assert.equal(prepared.code, 0, prepared.stdout.slice(-2000) + prepared.stderr.slice(-2000));
-  const kubeletConfig = (await onNode(third.name, "cat /var/lib/kubelet/config.yaml")).stdout;
-  const cm = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "kubelet-config", namespace: "kube-system" }, data: { kubelet: kubeletConfig } };
-  const applied = await execa(KUBECTL, ["--kubeconfig", kubeconfig, "apply", "-f", "-"], { input: stringify(cm), reject: false });
-  assert.equal(applied.exitCode, 0, String(applied.stderr));
+  const cgroupRoot = await cgroupRootOf(third.name);
   await onNode(third.name, "systemctl stop kubelet; rm -rf /etc/kubernetes/kubelet.conf /etc/kubernetes/bootstrap-kubelet.conf /etc/kubernetes/pki /var/lib/kubelet/pki");
   assert.equal((await kubectl(kubeconfig, ["delete", "node", third.name])).code, 0);
 
@@ -214,24 +222,81 @@ test("a worker joined by kubeadm with the printed line's token and CA hash becom
   const line = /kubeadm join (\S+) --token ([a-z0-9]{6}\.[a-z0-9]{16}) --discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})/.exec(printed.stdout);
   assert.ok(line, printed.stdout);
   assert.equal(line[1], endpoint);
-  const kubeadm = join(bundleDir(DEFAULT_KUBERNETES_VERSION), "bin", "kubeadm");
-  await execa("docker", ["cp", kubeadm, `${third.name}:/tmp/kpt-kubeadm`]);
   // The printed line's values, in a JoinConfiguration on stdin (the token stays out of argv).
-  const joinConfig = stringify({
+  const joinConfig = {
     apiVersion: "kubeadm.k8s.io/v1beta4",
     kind: "JoinConfiguration",
     discovery: { bootstrapToken: { apiServerEndpoint: line[1], token: line[2], caCertHashes: [line[3]] } },
     nodeRegistration: { name: third.name, ignorePreflightErrors: ["all"] },
-  });
-  await execa("docker", ["exec", "-i", third.name, "sh", "-c", "umask 077 && cat > /tmp/kpt-join.yaml"], { input: joinConfig });
-  const r = await execa("docker", ["exec", third.name, "/tmp/kpt-kubeadm", "join", "--config", "/tmp/kpt-join.yaml", "-v=2"], { reject: false, timeout: 300_000 });
-  await execa("docker", ["exec", third.name, "rm", "-f", "/tmp/kpt-kubeadm", "/tmp/kpt-join.yaml"], { reject: false });
+  };
+  const r = await kubeadmOnNode(third.name, ["join", "-v=2"], joinConfig, cgroupRoot, 300_000);
   process.stderr.write(`# kubeadm join of a worker: exit ${r.exitCode}\n`);
   assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`.slice(-4000));
   const ms = await waitFor(async () => (await kubectl(kubeconfig, ["get", "node", third.name, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"])).stdout === "True", 150_000, 2000);
   const diag = ms === -1 ? (await onNode(third.name, "journalctl -u kubelet --no-pager | tail -30")).stdout : "";
   assert.notEqual(ms, -1, `${third.name} not Ready within 150 s after kubeadm join\n${diag}`);
   process.stderr.write(`# kubeadm-joined worker Ready ${(ms / 1000).toFixed(1)} s after kubeadm join returned\n`);
+  // The kubelet runs kube-system/kubelet-config as kubeprov wrote it, with the node's own cgroup root from the patch.
+  const shared = parse(JSON.parse((await kubectl(kubeconfig, ["-n", "kube-system", "get", "configmap", "kubelet-config", "-o", "json"])).stdout).data.kubelet);
+  assert.equal(shared.cgroupRoot, undefined, "no per-node cgroup root in the shared kubelet-config");
+  const onDisk = parse((await onNode(third.name, "cat /var/lib/kubelet/config.yaml")).stdout);
+  assert.equal(onDisk.cgroupRoot, cgroupRoot);
+  assert.equal(onDisk.clusterDomain, shared.clusterDomain);
+});
+
+test("a control plane joined by the real kubeadm join --control-plane: API server ready, a voting etcd member, kubeprov status sees it", async () => {
+  assert.ok(key, "init ran");
+  const [first, second, third] = hosts;
+  const endpoint = `${first.address}:6443`;
+  // The kubeadm-joined worker becomes a control plane: kubeadm's images are there as a kubeadm
+  // user's `kubeadm config images pull` would leave them (here from the bundle's archives), and its
+  // kubelet identity is taken away again (not `kubeadm reset`: it empties /var/lib/kubelet, where
+  // kubeprov keeps the pods' resolv.conf).
+  const images = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"];
+  for (const image of images) {
+    await execa("docker", ["cp", join(bundleDir(DEFAULT_KUBERNETES_VERSION), "images", `${image}.tar`), `${third.name}:/tmp/kpt-${image}.tar`]);
+    const imported = await onNode(third.name, `ctr -n k8s.io images import /tmp/kpt-${image}.tar; rc=$?; rm -f /tmp/kpt-${image}.tar; exit $rc`);
+    assert.equal(imported.code, 0, imported.stderr);
+  }
+  const cgroupRoot = await cgroupRootOf(third.name);
+  await onNode(third.name, "systemctl stop kubelet; rm -rf /etc/kubernetes/kubelet.conf /etc/kubernetes/bootstrap-kubelet.conf /etc/kubernetes/pki /var/lib/kubelet/pki");
+  assert.equal((await kubectl(kubeconfig, ["delete", "node", third.name])).code, 0);
+  const hash = /--discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})/.exec((await kubeprov(home, ["token", "create", "-f", file, "--ttl", "10m", "--print-join-command"])).stdout)?.[1];
+  assert.ok(hash, "token create printed a CA hash");
+  const joinConfig = {
+    apiVersion: "kubeadm.k8s.io/v1beta4",
+    kind: "JoinConfiguration",
+    discovery: { bootstrapToken: { apiServerEndpoint: endpoint, token: TOKEN, caCertHashes: [hash] } },
+    controlPlane: { certificateKey: key, localAPIEndpoint: { advertiseAddress: third.address, bindPort: 6443 } },
+    nodeRegistration: { name: third.name, ignorePreflightErrors: ["all"] },
+  };
+  const t0 = Date.now();
+  const r = await kubeadmOnNode(third.name, ["join", "-v=2"], joinConfig, cgroupRoot, 400_000);
+  process.stderr.write(`# kubeadm join --control-plane: exit ${r.exitCode} after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  const diag = r.exitCode === 0 ? "" : (await onNode(third.name, "journalctl -u kubelet --no-pager | tail -20; crictl ps -a 2>/dev/null | tail -8")).stdout;
+  assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`.slice(-5000) + "\n" + diag);
+
+  // Its own API server answers /readyz (through the admin credentials, on its own address).
+  const ready = await waitFor(async () => (await kubectl(kubeconfig, ["--server", `https://${third.address}:6443`, "get", "--raw", "/readyz"])).stdout.trim() === "ok", 60_000, 1000);
+  assert.notEqual(ready, -1, `${third.name}'s API server not ready`);
+  // etcd: three started voting members, the kubeadm-made one among them.
+  await assertVotingMembers(first.name, [first.name, second.name, third.name]);
+  const manifests = (await onNode(third.name, "ls /etc/kubernetes/manifests")).stdout.trim().split("\n");
+  assert.deepEqual(manifests, ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"]);
+  const labels = JSON.parse((await kubectl(kubeconfig, ["get", "node", third.name, "-o", "jsonpath={.metadata.labels}"])).stdout);
+  assert.ok("node-role.kubernetes.io/control-plane" in labels, JSON.stringify(labels));
+
+  // kubeprov, given a cluster file that names it a control plane, sees it as one of its own.
+  writeFile(3);
+  const st = await kubeprov(home, ["status", "-f", file, "-o", "json"], 120_000);
+  assert.equal(st.code, 0, st.stdout.slice(-2000) + st.stderr.slice(-2000));
+  const doc = JSON.parse(st.stdout) as { hosts: Array<{ name: string; state: string; components?: Record<string, { health: string }>; etcdMembers?: Array<{ name: string }> }> };
+  const seen = doc.hosts.find((h) => h.name === third.name);
+  assert.ok(seen, st.stdout);
+  assert.equal(seen.state, "Running", JSON.stringify(seen));
+  process.stderr.write(`# kubeprov status of the kubeadm-joined control plane: ${JSON.stringify(seen.components)}\n`);
+  for (const c of ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]) assert.equal(seen.components?.[c]?.health, "ok", JSON.stringify(seen));
+  assert.deepEqual((seen.etcdMembers ?? []).map((m) => m.name).sort(), [first.name, second.name, third.name].sort());
 });
 
 test("deleting the owner token deletes kubeadm-certs (garbage collector)", async () => {

@@ -22,7 +22,7 @@ import {
 import { verifyDetachedJws } from "../../provisioner/bootstrap/jws.js";
 import { isSubset } from "../../provisioner/bootstrap/api.js";
 import { controlPlaneMarks, pickJoinToken, clusterInfoDifferences } from "../../provisioner/tasks/bootstrap.js";
-import { joinEndpoint, joinLines } from "../../provisioner/bootstrap/joincmd.js";
+import { joinEndpoint, joinLines, kubeadmCanJoinControlPlane } from "../../provisioner/bootstrap/joincmd.js";
 import type { Host } from "../../provisioner/engine/task.js";
 import type { Cluster } from "../../provisioner/spec/schema.js";
 
@@ -116,6 +116,14 @@ test("controlPlaneEndpoint wins for cluster-info and join lines", () => {
   const withKey = joinLines({ endpoint: "10.213.5.2:6443", token: "abcdef.0123456789abcdef", caHash: "sha256:" + "a".repeat(64), target: "--name demo", certificateKey: key }).join("\n");
   assert.match(withKey, new RegExp(`kubeadm join 10\\.213\\.5\\.2:6443 --token abcdef\\.0123456789abcdef --discovery-token-ca-cert-hash sha256:a{64} --control-plane --certificate-key ${key}\n`));
   assert.match(withKey, new RegExp(`KUBEPROV_CERTIFICATE_KEY=${key} kubeprov join --name demo --token abcdef\\.0123456789abcdef`));
+  // Stacked etcd as systemd units: kubeadm cannot add its etcd member (no etcd pods), so no kubeadm control-plane line.
+  const systemd = { ...cluster, spec: { ...cluster.spec, controlPlane: { ...cluster.spec.controlPlane, mode: "systemd" as const } } };
+  assert.equal(kubeadmCanJoinControlPlane(cluster), true);
+  assert.equal(kubeadmCanJoinControlPlane(systemd), false);
+  const noCp = joinLines({ endpoint: "10.213.5.2:6443", token: "abcdef.0123456789abcdef", caHash: "sha256:" + "a".repeat(64), target: "--name demo", certificateKey: key, kubeadmControlPlane: false }).join("\n");
+  assert.doesNotMatch(noCp, /kubeadm join .*--control-plane/);
+  assert.match(noCp, /kubeadm join 10\.213\.5\.2:6443 --token abcdef\.0123456789abcdef --discovery-token-ca-cert-hash sha256:a{64}\n/);
+  assert.match(noCp, /kubeadm cannot join a control plane here/);
 });
 
 test("bridge CNI config: valid JSON, host-local IPAM on the node's pod CIDR, portmap", () => {
