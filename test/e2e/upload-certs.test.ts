@@ -80,6 +80,17 @@ after(async () => {
   await removeTestCluster(home, NAME);
 });
 
+/** kubeadm's JoinConfiguration for a control plane (the token and the key travel in it, on stdin). */
+function controlPlaneJoinConfig(endpoint: string, hash: string, key: string, node: { name: string; address: string }): Record<string, unknown> {
+  return {
+    apiVersion: "kubeadm.k8s.io/v1beta4",
+    kind: "JoinConfiguration",
+    discovery: { bootstrapToken: { apiServerEndpoint: endpoint, token: TOKEN, caCertHashes: [hash] } },
+    controlPlane: { certificateKey: key, localAPIEndpoint: { advertiseAddress: node.address, bindPort: 6443 } },
+    nodeRegistration: { name: node.name, ignorePreflightErrors: ["all"] },
+  };
+}
+
 test("init --token … --token-ttl 0 --upload-certs: Secret kubeadm-certs owned by a 2 h token, the key printed in the join lines only", async () => {
   writeFile(1);
   const bad = await kubeprov(home, ["init", "-f", file, "--upload-certs", "--certificate-key", "abc123"]);
@@ -187,13 +198,7 @@ test("kubeadm's own download-certs (kubeadm join phase control-plane-prepare dow
     assert.equal(can.stdout.trim(), "yes", `${cm}: ${can.stderr}`);
   }
   // The token and the key travel in a JoinConfiguration on stdin, not on a command line.
-  const joinConfig = {
-    apiVersion: "kubeadm.k8s.io/v1beta4",
-    kind: "JoinConfiguration",
-    discovery: { bootstrapToken: { apiServerEndpoint: endpoint, token: TOKEN, caCertHashes: [hash] } },
-    controlPlane: { certificateKey: key, localAPIEndpoint: { advertiseAddress: third.address, bindPort: 6443 } },
-    nodeRegistration: { name: third.name, ignorePreflightErrors: ["all"] },
-  };
+  const joinConfig = controlPlaneJoinConfig(endpoint, hash, key, third);
   const r = await kubeadmOnNode(third.name, ["join", "phase", "control-plane-prepare", "download-certs", "-v=5"], joinConfig, "", 120_000);
   assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`.slice(-4000));
   const sums = "cd /etc/kubernetes/pki && sha256sum ca.crt ca.key front-proxy-ca.crt front-proxy-ca.key etcd/ca.crt etcd/ca.key sa.key sa.pub";
@@ -263,13 +268,7 @@ test("a control plane joined by the real kubeadm join --control-plane: API serve
   assert.equal((await kubectl(kubeconfig, ["delete", "node", third.name])).code, 0);
   const hash = /--discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})/.exec((await kubeprov(home, ["token", "create", "-f", file, "--ttl", "10m", "--print-join-command"])).stdout)?.[1];
   assert.ok(hash, "token create printed a CA hash");
-  const joinConfig = {
-    apiVersion: "kubeadm.k8s.io/v1beta4",
-    kind: "JoinConfiguration",
-    discovery: { bootstrapToken: { apiServerEndpoint: endpoint, token: TOKEN, caCertHashes: [hash] } },
-    controlPlane: { certificateKey: key, localAPIEndpoint: { advertiseAddress: third.address, bindPort: 6443 } },
-    nodeRegistration: { name: third.name, ignorePreflightErrors: ["all"] },
-  };
+  const joinConfig = controlPlaneJoinConfig(endpoint, hash, key, third);
   const t0 = Date.now();
   const r = await kubeadmOnNode(third.name, ["join", "-v=2"], joinConfig, cgroupRoot, 400_000);
   process.stderr.write(`# kubeadm join --control-plane: exit ${r.exitCode} after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
