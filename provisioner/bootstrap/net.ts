@@ -1,4 +1,4 @@
-// The Service addresses bootstrap and addons need, from the service subnet (H1's CIDR helpers).
+// The Service addresses bootstrap and addons need, from the service subnet (the spec's CIDR helpers).
 import { nthAddress, splitList } from "../spec/cidr.js";
 
 /** The address of the kube-dns Service: the tenth of the (first) service subnet, as kubeadm picks it. */

@@ -1,4 +1,4 @@
-// The task engine over real SSH: runPipeline connects to real OpenSSH servers (H3's pool), gathers
+// The task engine over real SSH: runPipeline connects to real OpenSSH servers (the connection pool), gathers
 // facts in one command per host, writes files with fileTask, converges (a second run changes
 // nothing), and a failing command's stderr comes back with host and task. Also as a non-root user
 // through sudo, for files only root may write.

@@ -185,7 +185,7 @@ test("-o json contract: JSON Lines task events with host/task/status, the summar
   }
 });
 
-test("the lock (H3's) is held during the run, refuses a second run, and is released after success and failure", async () => {
+test("the cluster lock is held during the run, refuses a second run, and is released after success and failure", async () => {
   const made = await makeTmpHosts(2);
   try {
     const lockPath = (h: Host) => join(made.dirs[made.hosts.indexOf(h)], "kubeprov.lock");

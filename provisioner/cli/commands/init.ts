@@ -74,7 +74,7 @@ async function runInit(o: InitOptions, onlyPhases?: string[]): Promise<RunSummar
 
 /**
  * What init prints at the end, like kubeadm: where the admin kubeconfig is and the join lines
- * (H8's joinCommands) with the token the bootstrap phase keeps. Read after the run, from the cluster.
+ * (joinCommands) with the token the bootstrap phase keeps. Read after the run, from the cluster.
  */
 async function closingText(cluster: Cluster, source: string, o: InitOptions, certificateKey?: string): Promise<string> {
   const target = o.name ? `--name ${o.name}` : `-f ${o.file}`;
