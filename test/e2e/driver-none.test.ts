@@ -70,6 +70,23 @@ test("bad input: more than one node is refused naming the flag (exit 2), nothing
   assert.doesNotMatch(left.stdout, /driver\.json|cluster\.yaml|pki/, left.stdout);
 });
 
+test("a preflight failure stops up before anything on this machine changes (exit 1, the check named)", async () => {
+  const state = "ls -d /etc/kubernetes /var/lib/kubelet /var/lib/etcd /usr/local/bin/kubelet 2>/dev/null; sha256sum /etc/containerd/config.toml; systemctl is-active containerd";
+  const before = await onNode(HOST, state);
+  // Something else holds the API server's port.
+  const busy = await onNode(HOST, "systemd-run --unit kpt-busy-6443 socat TCP-LISTEN:6443,fork,reuseaddr /dev/null && sleep 0.5");
+  assert.equal(busy.code, 0, busy.stderr);
+  try {
+    const up = await inside(["up", "--driver", "none", "--name", NAME]);
+    assert.equal(up.code, 1, up.stdout + up.stderr);
+    assert.match(up.stdout + up.stderr, /Port-6443/);
+    assert.match(up.stdout + up.stderr, /port 6443 is in use by socat/);
+    assert.equal((await onNode(HOST, state)).stdout, before.stdout, "this machine changed");
+  } finally {
+    await onNode(HOST, "systemctl stop kpt-busy-6443");
+  }
+});
+
 test("up --driver none: this machine becomes a Ready node whose pods resolve cluster names; status Running; a second up changes nothing", async () => {
   const up = await inside(["up", "--driver", "none", "--name", NAME, "-o", "json"]);
   assert.equal(up.code, 0, `${up.stderr.slice(-4000)}\n${up.stdout.slice(-4000)}`);
