@@ -132,7 +132,8 @@ export class NoneDriver implements Driver {
   async stop(cluster: string): Promise<void> {
     const t = new LocalTransport(thisNodeName());
     const r = await t.exec(
-      "systemctl stop kubelet && ids=$(crictl ps -q) && { [ -z \"$ids\" ] || crictl stop --timeout 10 $ids >/dev/null; }",
+      // No crictl yet (the cluster never got past prepare): no container of the kubelet's either.
+      "systemctl stop kubelet && { command -v crictl >/dev/null || exit 0; } && ids=$(crictl ps -q) && { [ -z \"$ids\" ] || crictl stop --timeout 10 $ids >/dev/null; }",
       { sudo: true, check: false, timeoutMs: 180_000 },
     );
     if (r.code !== 0) throw new HostError(t.host, "none driver stop", `stopping the kubelet and the containers of cluster ${cluster} failed`, (r.stderr || r.stdout).trim());
