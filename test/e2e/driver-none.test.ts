@@ -109,6 +109,10 @@ test("up --driver none: this machine becomes a Ready node whose pods resolve clu
     return String(r.stdout) === "True";
   }, 90_000);
   assert.notEqual(ready, -1, "node not Ready within 90 s");
+  // The node's address is the one of the interface of the container's default route (its Docker network).
+  const ip = await execa("docker", ["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", HOST]);
+  const internal = await execa(KUBECTL, ["--kubeconfig", kubeconfig, "get", "node", HOST, "-o", "jsonpath={.status.addresses[?(@.type=='InternalIP')].address}"]);
+  assert.equal(String(internal.stdout), String(ip.stdout).trim());
   const dns = await newPodResolvesDns(KUBECTL, kubeconfig, "dns-probe", 120_000);
   assert.notEqual(dns, -1, "kubernetes.default did not resolve within 120 s");
   process.stderr.write(`# node Ready ${(ready / 1000).toFixed(1)} s after up; DNS probe ${(dns / 1000).toFixed(1)} s\n`);

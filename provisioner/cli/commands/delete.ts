@@ -36,7 +36,7 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 export function register(program: Command): void {
   const cmd = program
     .command("delete")
-    .description("delete a cluster made by `kubeprov up`: its machines, network, volumes, keys and local files")
+    .description("delete a cluster made by `kubeprov up`: its machines, network, volumes, keys and local files (none driver: this machine is reset)")
     .requiredOption("--name <name>", "cluster name")
     .option("--driver <driver>", "machine driver (default: the one recorded when `up` made the cluster, else docker)");
   outputOption(cmd);
