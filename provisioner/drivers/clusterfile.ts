@@ -1,5 +1,6 @@
 // The cluster file `up` writes for a driver-made cluster (clusterDir(NAME)/cluster.yaml): the
-// machines as hosts, the cluster's own SSH key and known_hosts, cgroupfs for node containers.
+// machines as hosts (`connection: local` for the machine kubeprov runs on), the cluster's own SSH
+// key and known_hosts when any machine is reached over SSH, the cgroup driver the machines suit.
 // Pure: machines in, YAML text out. parseClusterText validates it before it is written.
 import { stringify } from "yaml";
 import { API_VERSION, KIND_CLUSTER, PORT_HAPROXY } from "../constants.js";
@@ -13,6 +14,8 @@ export interface DriverClusterInput {
   machines: Machine[];
   identityFile: string;
   knownHostsFile: string;
+  /** Default cgroupfs (node containers and VMs made by a driver). */
+  cgroupDriver?: "systemd" | "cgroupfs";
   /** The bundle directory for this version. */
   artifactsDir: string;
   virtualIP?: string;
@@ -34,10 +37,13 @@ export function driverClusterObject(i: DriverClusterInput): ClusterInput {
     ...(i.cni || i.flannelBackend ? { networking: { ...(i.cni ? { cni: i.cni } : {}), ...(i.flannelBackend ? { flannelBackend: i.flannelBackend } : {}) } } : {}),
     ...(ha ? { controlPlaneEndpoint: `${i.virtualIP}:${PORT_HAPROXY}` } : {}),
     ha: ha ? { enabled: true, virtualIP: i.virtualIP, interface: i.interface ?? "eth0", haproxyPort: PORT_HAPROXY } : { enabled: false },
-    containerRuntime: { cgroupDriver: "cgroupfs" },
+    containerRuntime: { cgroupDriver: i.cgroupDriver ?? "cgroupfs" },
     artifacts: { source: "dir", path: i.artifactsDir },
-    ssh: { user: "root", port: 22, identityFile: i.identityFile, knownHostsFile: i.knownHostsFile, useAgent: false },
-    hosts: i.machines.map((m) => ({ name: m.node, address: m.address, roles: [...m.roles] })),
+    // Only machines reached over SSH use the cluster's key; a cluster of local machines has none.
+    ...(i.machines.some((m) => m.reach.kind === "ssh")
+      ? { ssh: { user: "root", port: 22, identityFile: i.identityFile, knownHostsFile: i.knownHostsFile, useAgent: false } }
+      : {}),
+    hosts: i.machines.map((m) => ({ name: m.node, address: m.address, roles: [...m.roles], ...(m.reach.kind === "local" ? { connection: "local" as const } : {}) })),
     ...(i.addons ? { addons: i.addons } : {}),
   };
   return { apiVersion: API_VERSION, kind: KIND_CLUSTER, metadata: { name: i.name }, spec };

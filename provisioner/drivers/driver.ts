@@ -1,5 +1,6 @@
-// A driver creates, starts, stops and deletes machines and says how to reach them over SSH.
-// It knows nothing about Kubernetes.
+// A driver creates, starts, stops and deletes machines and says how to reach them: over SSH, or
+// directly when the machine is the one kubeprov runs on (the none driver). It knows nothing about
+// Kubernetes.
 import type { Role } from "../spec/schema.js";
 
 export interface MachineSpec {
@@ -21,8 +22,13 @@ export interface Machine {
   roles: Role[];
   state: "running" | "stopped" | "missing";
   /** How kubeprov reaches it. */
-  ssh: { host: string; port: number; user: string; identityFile: string; knownHostsFile: string };
+  reach: MachineReach;
 }
+
+/** Over SSH with these settings, or local: the machine kubeprov runs on (commands run directly, no SSH). */
+export type MachineReach =
+  | { kind: "ssh"; host: string; port: number; user: string; identityFile: string; knownHostsFile: string }
+  | { kind: "local" };
 
 /** A directory of the machine kubeprov runs on, shared into every machine (read-only by default). */
 export interface SharedDirectory {
@@ -48,6 +54,8 @@ export interface ProvisionResult {
   subnet: string;
   /** The machines' interface on that network, where it is not eth0 (keepalived holds the VIP there). */
   interface?: string;
+  /** How the machines' init manages cgroups, for containerd and the kubelet (default cgroupfs: node containers). */
+  cgroupDriver?: "systemd" | "cgroupfs";
   created: number;
   started: number;
 }

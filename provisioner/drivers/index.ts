@@ -3,10 +3,11 @@ import { UsageError } from "../errors.js";
 import type { Cluster } from "../spec/schema.js";
 import type { Driver } from "./driver.js";
 import { DockerDriver, type DockerDriverOptions } from "./docker/driver.js";
+import { NoneDriver } from "./none.js";
 import { SshDriver } from "./ssh.js";
 import { VirtualBoxDriver } from "./virtualbox/index.js";
 
-export const DRIVERS = ["docker", "virtualbox", "ssh"] as const;
+export const DRIVERS = ["docker", "virtualbox", "none", "ssh"] as const;
 export type DriverName = (typeof DRIVERS)[number];
 
 export interface DriverOptions extends DockerDriverOptions {
@@ -14,6 +15,8 @@ export interface DriverOptions extends DockerDriverOptions {
   cluster?: Cluster;
   /** For the virtualbox driver: the OVA to import when a VM must be created. */
   vboxImage?: string;
+  /** For the none driver: the node's address (default: the default route's interface's). */
+  address?: string;
 }
 
 export function getDriver(name: string, opts: DriverOptions = {}): Driver {
@@ -22,6 +25,8 @@ export function getDriver(name: string, opts: DriverOptions = {}): Driver {
       return new DockerDriver(opts);
     case "virtualbox":
       return new VirtualBoxDriver({ log: opts.log, image: opts.vboxImage });
+    case "none":
+      return new NoneDriver({ log: opts.log, address: opts.address });
     case "ssh":
       if (!opts.cluster) throw new UsageError("the ssh driver works on a cluster file's hosts: give -f FILE");
       return new SshDriver(opts.cluster);
@@ -30,4 +35,4 @@ export function getDriver(name: string, opts: DriverOptions = {}): Driver {
   }
 }
 
-export { DockerDriver, SshDriver, VirtualBoxDriver };
+export { DockerDriver, NoneDriver, SshDriver, VirtualBoxDriver };

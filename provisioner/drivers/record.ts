@@ -14,6 +14,8 @@ export interface DriverRecord {
   driver: DriverName;
   /** The OVA the virtualbox driver imports (kept so `up` and `node add` can make more nodes). */
   vboxImage?: string;
+  /** The node address given to the none driver with --address (kept so later runs use it too). */
+  address?: string;
 }
 
 export function driverRecordFile(cluster: string): string {
@@ -33,14 +35,19 @@ export function driverFromClusterFileHeader(clusterFileText: string): string | u
 export function readDriverRecord(cluster: string): (DriverRecord & { source: string }) | undefined {
   const file = driverRecordFile(cluster);
   if (existsSync(file)) {
-    let parsed: { driver?: unknown; vboxImage?: unknown };
+    let parsed: { driver?: unknown; vboxImage?: unknown; address?: unknown };
     try {
       parsed = JSON.parse(readFileSync(file, "utf8"));
     } catch (e) {
       throw new UsageError(`${file}: not valid JSON (${(e as Error).message}); it records the driver cluster ${cluster} was made with`);
     }
     if (typeof parsed.driver !== "string" || !isDriverName(parsed.driver)) throw new UsageError(`${file}: driver ${JSON.stringify(parsed.driver)} is not one of ${DRIVERS.join(", ")}`);
-    return { driver: parsed.driver, ...(typeof parsed.vboxImage === "string" ? { vboxImage: parsed.vboxImage } : {}), source: file };
+    return {
+      driver: parsed.driver,
+      ...(typeof parsed.vboxImage === "string" ? { vboxImage: parsed.vboxImage } : {}),
+      ...(typeof parsed.address === "string" ? { address: parsed.address } : {}),
+      source: file,
+    };
   }
   const clusterFile = clusterFiles(cluster).clusterFile;
   if (existsSync(clusterFile)) {
@@ -53,7 +60,8 @@ export function readDriverRecord(cluster: string): (DriverRecord & { source: str
 /** Records the driver (and its options worth keeping) for cluster NAME; rewritten only when it changes. */
 export function writeDriverRecord(cluster: string, record: DriverRecord): void {
   const file = driverRecordFile(cluster);
-  const text = JSON.stringify({ driver: record.driver, ...(record.vboxImage ? { vboxImage: resolve(record.vboxImage) } : {}) }, null, 2) + "\n";
+  const text =
+    JSON.stringify({ driver: record.driver, ...(record.vboxImage ? { vboxImage: resolve(record.vboxImage) } : {}), ...(record.address ? { address: record.address } : {}) }, null, 2) + "\n";
   if (existsSync(file) && readFileSync(file, "utf8") === text) return;
   mkdirSync(clusterDir(cluster), { recursive: true, mode: 0o700 });
   writeFileAtomic(file, text, 0o600);
@@ -79,5 +87,5 @@ export function resolveClusterDriver(cluster: string, explicit?: string): { name
 /** The Driver object of named cluster NAME (resolveClusterDriver), with the recorded options. */
 export function clusterDriver(cluster: string, explicit?: string, log?: (m: string) => void): Driver {
   const r = resolveClusterDriver(cluster, explicit);
-  return getDriver(r.name, { log, vboxImage: r.record?.vboxImage });
+  return getDriver(r.name, { log, vboxImage: r.record?.vboxImage, address: r.record?.address });
 }

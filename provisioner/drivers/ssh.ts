@@ -15,19 +15,23 @@ export class SshDriver implements Driver {
 
   private machines(): Machine[] {
     const s = this.cluster.spec.ssh;
-    return this.cluster.spec.hosts.map((h) => ({
+    return this.cluster.spec.hosts.map((h): Machine => ({
       node: h.name,
       machine: h.name,
       address: h.internalAddress ?? h.address,
       roles: [...h.roles],
-      state: "running" as const,
-      ssh: {
-        host: h.address,
-        port: h.ssh?.port ?? s.port,
-        user: h.ssh?.user ?? s.user,
-        identityFile: expandHome(h.ssh?.identityFile ?? s.identityFile ?? "~/.ssh/id_ed25519"),
-        knownHostsFile: expandHome(s.knownHostsFile),
-      },
+      state: "running",
+      reach:
+        h.connection === "local"
+          ? { kind: "local" }
+          : {
+              kind: "ssh",
+              host: h.address,
+              port: h.ssh?.port ?? s.port,
+              user: h.ssh?.user ?? s.user,
+              identityFile: expandHome(h.ssh?.identityFile ?? s.identityFile ?? "~/.ssh/id_ed25519"),
+              knownHostsFile: expandHome(s.knownHostsFile),
+            },
     }));
   }
 
@@ -38,16 +42,13 @@ export class SshDriver implements Driver {
     if (missing.length) throw new UsageError(`the ssh driver cannot create machines; not in the cluster file: ${missing.map((m) => m.node).join(", ")}`);
     const chosen = plan.machines.length ? all.filter((a) => plan.machines.some((m) => m.node === a.node)) : all;
     await Promise.all(
-      chosen.filter((m) => !this.isLocal(m.node)).map(async (m) => {
-        const banner = await sshBanner(m.ssh.host, m.ssh.port, 10_000);
-        if (!banner.startsWith("SSH-")) throw new HostError(m.node, "ssh driver", `no SSH server answers on ${m.ssh.host}:${m.ssh.port}`);
+      chosen.map(async (m) => {
+        if (m.reach.kind !== "ssh") return;
+        const banner = await sshBanner(m.reach.host, m.reach.port, 10_000);
+        if (!banner.startsWith("SSH-")) throw new HostError(m.node, "ssh driver", `no SSH server answers on ${m.reach.host}:${m.reach.port}`);
       }),
     );
     return { machines: chosen, subnet: "", created: 0, started: 0 };
-  }
-
-  private isLocal(node: string): boolean {
-    return this.cluster.spec.hosts.find((h) => h.name === node)?.connection === "local";
   }
 
   async list(cluster: string): Promise<Machine[]> {

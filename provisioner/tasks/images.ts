@@ -28,6 +28,14 @@ export function bundlePath(cluster: Cluster): string {
   return cluster.spec.artifacts.path ? expandHome(cluster.spec.artifacts.path) : bundleDir(cluster.spec.kubernetesVersion);
 }
 
+/**
+ * Where `host` sees the bundle without an upload: the bundle itself on the machine kubeprov runs
+ * on (connection local, e.g. the none driver), else NODE_BUNDLE_DIR (absent unless mounted).
+ */
+export function bundleOnHost(cluster: Cluster, host: Host): string {
+  return host.spec.connection === "local" ? bundlePath(cluster) : NODE_BUNDLE_DIR;
+}
+
 export function imagesWanted(cluster: Cluster, host: Host, set: ImageSet = "all"): ImageName[] {
   const all = imagesForNode({
     controlPlane: host.roles.includes("control-plane"),
@@ -104,7 +112,8 @@ export function imagesTask(opts: { after?: string[]; set?: ImageSet; name?: stri
         if (!rec) throw new HostError(host.name, name, `the bundle at ${bundle} has no ${m.name} image (built before it was part of the bundle)`, "rebuild it: bash scripts/build-bundle.sh, then node dist/scripts/images.js");
         return rec;
       });
-      const probe = recs.map((r) => `stat -c '%s' ${shq(`${NODE_BUNDLE_DIR}/images/${r.file}`)} 2>/dev/null || echo none`).join("; ");
+      const seen = bundleOnHost(ctx.cluster, host);
+      const probe = recs.map((r) => `stat -c '%s' ${shq(`${seen}/images/${r.file}`)} 2>/dev/null || echo none`).join("; ");
       const sizes = probe ? (await host.transport.exec(probe, { sudo: true, check: false })).stdout.trim().split("\n") : [];
       const imported: string[] = [];
       let uploaded = 0;
@@ -123,7 +132,7 @@ export function imagesTask(opts: { after?: string[]; set?: ImageSet; name?: stri
         for (const [i, rec] of recs.entries()) {
           const local = join(imagesDir(bundle), rec.file);
           const size = statSync(local).size;
-          let path = `${NODE_BUNDLE_DIR}/images/${rec.file}`;
+          let path = `${seen}/images/${rec.file}`;
           let remove = false;
           if (sizes[i]?.trim() !== String(size)) {
             path = `${NODE_IMAGES_UPLOAD_DIR}/${rec.file}`;

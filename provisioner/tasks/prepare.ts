@@ -5,7 +5,7 @@
 // CNI plugins. The kubelet's unit, config and start belong to the kubelet-start tasks.
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import {
   BIN_DIR,
   CLUSTER_MARKER_FILE,
@@ -23,6 +23,7 @@ import { renderTemplate } from "../render.js";
 import type { Cluster } from "../spec/schema.js";
 import { shq } from "../transport/transport.js";
 import type { CheckResult, Host, HostFacts, RunContext, Task } from "../engine/task.js";
+import { bundleOnHost } from "./images.js";
 import { fileTask, sha256Hex } from "../engine/file-task.js";
 import { decideCri, KNOWN_CRI_SOCKETS, type CriDecision } from "../preflight/cri.js";
 import { criSocketOverride, listeningUnixSockets } from "../preflight/checks.js";
@@ -35,9 +36,6 @@ export const PREPARE_RUNTIME_INSTALL_TASK = "prepare/containerd-install";
 export const PREPARE_CONTAINERD_CONFIG_TASK = "prepare/containerd-config";
 export const PREPARE_CRICTL_TASK = "prepare/crictl-config";
 export const PREPARE_MARKER_TASK = "prepare/cluster-marker";
-
-/** Where a node may see the bundle without an upload (a read-only mount the docker driver can add). */
-export const NODE_BUNDLE_BIN_DIR = "/var/cache/kubeprov/bundle/bin";
 
 export const PAUSE_IMAGE = `${IMAGE_REGISTRY}/pause:${PAUSE_VERSION}`;
 
@@ -271,16 +269,17 @@ function binariesTask(): Task {
     },
     async apply(host, ctx) {
       const { stale, art } = await binariesToUpdate(ctx, host, true);
-      // A node that sees the bundle read-only (docker driver mount) copies locally; anything else is uploaded.
-      const local = await remoteHashes(host, stale.map((n) => `${NODE_BUNDLE_BIN_DIR}/${n}`));
+      // A node that sees the bundle (docker driver mount, or this machine) copies locally; anything else is uploaded.
+      const seen = `${bundleOnHost(ctx.cluster, host)}/bin`;
+      const local = await remoteHashes(host, stale.map((n) => `${seen}/${n}`));
       const copied: string[] = [];
       const uploaded: string[] = [];
       for (const n of stale) {
         const a = art.binaries[n]!;
         const dest = `${BIN_DIR}/${n}`;
-        if (local.get(`${NODE_BUNDLE_BIN_DIR}/${n}`)?.split(" ")[0] === a.sha256) {
+        if (local.get(`${seen}/${n}`)?.split(" ")[0] === a.sha256) {
           const tmp = `${BIN_DIR}/.${n}.kubeprov.tmp`;
-          await host.transport.exec(`mkdir -p ${shq(BIN_DIR)} && install -m 0755 ${shq(`${NODE_BUNDLE_BIN_DIR}/${n}`)} ${shq(tmp)} && mv -f ${shq(tmp)} ${shq(dest)}`, { sudo: true });
+          await host.transport.exec(`mkdir -p ${shq(BIN_DIR)} && install -m 0755 ${shq(`${seen}/${n}`)} ${shq(tmp)} && mv -f ${shq(tmp)} ${shq(dest)}`, { sudo: true });
           copied.push(n);
         } else {
           await host.transport.writeFile(dest, await readFile(a.path), { mode: 0o755 });
@@ -297,7 +296,7 @@ function binariesTask(): Task {
         await host.transport.exec(`rm -f ${shq(BINARIES_STAMP)}`, { sudo: true });
         throw new HostError(host.name, PREPARE_BINARIES_TASK, `sha256 of ${bad.join(", ")} in ${BIN_DIR} does not match the artifact after copying`);
       }
-      const detail = [uploaded.length ? `uploaded ${uploaded.join(", ")}` : "", copied.length ? `copied ${copied.join(", ")} from the bundle mount` : "", stale.length ? "" : `recorded ${BINARIES_STAMP}`].filter(Boolean).join("; ");
+      const detail = [uploaded.length ? `uploaded ${uploaded.join(", ")}` : "", copied.length ? `copied ${copied.join(", ")} from the bundle the host sees at ${dirname(seen)}` : "", stale.length ? "" : `recorded ${BINARIES_STAMP}`].filter(Boolean).join("; ");
       ctx.log("info", detail, host, PREPARE_BINARIES_TASK);
       return { detail };
     },

@@ -180,8 +180,8 @@ describe("add-on catalog and images", () => {
 });
 
 describe("the recorded cluster file", () => {
-  const ssh = { host: "10.213.0.2", port: 22, user: "root", identityFile: "/k/id", knownHostsFile: "/k/kh" };
-  const machines = [{ node: "demo-control-plane", machine: "demo-control-plane", address: "10.213.0.2", roles: ["control-plane", "worker"] as ("control-plane" | "worker")[], state: "running" as const, ssh }];
+  const reach = { kind: "ssh" as const, host: "10.213.0.2", port: 22, user: "root", identityFile: "/k/id", knownHostsFile: "/k/kh" };
+  const machines = [{ node: "demo-control-plane", machine: "demo-control-plane", address: "10.213.0.2", roles: ["control-plane", "worker"] as ("control-plane" | "worker")[], state: "running" as const, reach }];
   const base = { name: "demo", driver: "docker", kubernetesVersion: "v1.37.2", machines, identityFile: "/k/id", knownHostsFile: "/k/kh", artifactsDir: "/b" };
 
   test("enable/disable edit spec.addons only, keeping the header comment and every other line", () => {

@@ -65,7 +65,7 @@ const machine = (node: string, address: string, roles: Machine["roles"]): Machin
   address,
   roles,
   state: "running",
-  ssh: { host: address, port: 22, user: "root", identityFile: "/k/id", knownHostsFile: "/k/kh" },
+  reach: { kind: "ssh", host: address, port: 22, user: "root", identityFile: "/k/id", knownHostsFile: "/k/kh" },
 });
 
 test("the cluster file up writes is a valid cluster file (single node and HA)", () => {

@@ -25,7 +25,7 @@ const usage = (re: RegExp) => (e: unknown) => e instanceof UsageError && e.exitC
 test("nothing recorded: --driver if given, else docker", () => {
   assert.deepEqual(resolveClusterDriver("none"), { name: "docker", from: "default" });
   assert.deepEqual(resolveClusterDriver("none", "virtualbox"), { name: "virtualbox", from: "flag" });
-  assert.throws(() => resolveClusterDriver("none", "qemu"), usage(/--driver "qemu": one of docker, virtualbox, ssh/));
+  assert.throws(() => resolveClusterDriver("none", "qemu"), usage(/--driver "qemu": one of docker, virtualbox, none, ssh/));
 });
 
 test("recorded at up: used without --driver; the same --driver is fine; another one is exit 2 naming both", () => {

@@ -66,6 +66,8 @@ export function register(program: Command): void {
     .option("--control-plane", "the new node is a control plane (a stacked etcd member, unless the cluster has etcd hosts)", false)
     .action(async (o: { name: string; controlPlane: boolean }) => {
       if (!DNS1123_LABEL.test(o.name)) throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name is a DNS-1123 label`);
+      if (resolveClusterDriver(o.name).name === "none")
+        throw new UsageError(`cluster ${o.name} runs on the none driver: its one node is this machine, and a second machine cannot be added (use the docker or virtualbox driver for more nodes)`);
       const rows = await listNodes(o.name);
       if (!rows.length) throw new UsageError(`no cluster named ${o.name}`);
       const cps = rows.filter((r) => r.roles.includes("control-plane")).length;

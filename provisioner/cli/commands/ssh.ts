@@ -8,6 +8,7 @@ import { execa } from "execa";
 import { ConfigError, RuntimeFailure, UsageError } from "../../errors.js";
 import { clusterFiles } from "../../drivers/localfiles.js";
 import { listNodes } from "./node.js";
+import { resolveClusterDriver } from "../../drivers/record.js";
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
@@ -38,6 +39,8 @@ export function register(program: Command): void {
     .argument("[command...]", "command for the remote shell (after --)")
     .action(async (node: string, command: string[], o: { name: string }) => {
       if (!DNS1123_LABEL.test(o.name)) throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name is a DNS-1123 label`);
+      if (resolveClusterDriver(o.name).name === "none")
+        throw new UsageError(`cluster ${o.name} runs on the none driver: its node is this machine, there is nothing to SSH to`);
       const files = clusterFiles(o.name);
       if (!existsSync(files.identityFile) || !existsSync(files.knownHostsFile))
         throw new ConfigError(`no SSH key or known_hosts for cluster ${o.name} in ${files.dir} (run \`kubeprov up --name ${o.name}\`)`);

@@ -1,5 +1,6 @@
-// kubeprov up: machines from a driver (docker by default), then Kubernetes on them (unless
-// --no-kubernetes). Idempotent: a second run creates nothing and reports 0 changes.
+// kubeprov up: machines from a driver (docker by default; none: this machine itself), then
+// Kubernetes on them (unless --no-kubernetes). Idempotent: a second run creates nothing and
+// reports 0 changes.
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { existsSync, readFileSync } from "node:fs";
 import { DEFAULT_KUBERNETES_VERSION } from "../../constants.js";
@@ -15,7 +16,8 @@ import { renderDriverClusterFile } from "../../drivers/clusterfile.js";
 import { clusterFiles, writeFileAtomic } from "../../drivers/localfiles.js";
 import { installKubeconfig } from "../../drivers/localkubeconfig.js";
 import { getDriver } from "../../drivers/index.js";
-import { resolveClusterDriver, writeDriverRecord } from "../../drivers/record.js";
+import { resolveClusterDriver, writeDriverRecord, type DriverRecord } from "../../drivers/record.js";
+import { noneDriverWarning, thisNodeName } from "../../drivers/none.js";
 import { MAX_NODES, parseMemory, planNodes } from "../../drivers/docker/plan.js";
 import { createReporter } from "../../output/index.js";
 import { outputOption, parsePositiveInt, timingsOption, type OutputFormat } from "../options.js";
@@ -41,6 +43,8 @@ export interface UpOptions {
   driver?: string;
   /** For the virtualbox driver: the OVA imported as the base image (default: the recorded one). */
   vboxImage?: string;
+  /** For the none driver: the node's address (default: the default route's interface's; the recorded one). */
+  address?: string;
   kubeconfig: boolean;
   output: OutputFormat;
   ignorePreflightErrors?: string[];
@@ -56,10 +60,15 @@ export interface UpPlan {
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** Pure: checks the command line and plans the machines. Throws UsageError (exit 2) before anything is touched. */
-export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "etcdNodes" | "kubernetesVersion" | "kubernetes" | "cpus" | "memory" | "vboxImage"> & { driver: string } & Partial<Pick<UpOptions, "cni" | "flannelBackend">>): UpPlan {
+export function planUp(
+  o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "etcdNodes" | "kubernetesVersion" | "kubernetes" | "cpus" | "memory" | "vboxImage"> & { driver: string } & Partial<Pick<UpOptions, "cni" | "flannelBackend" | "address">>,
+  /** The none driver's node name (this machine's hostname); asked for only with that driver. */
+  thisNode: () => string = thisNodeName,
+): UpPlan {
   const warnings: string[] = [];
   if (!DNS1123_LABEL.test(o.name))
     throw new UsageError(`--name ${JSON.stringify(o.name)}: a cluster name must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63)`);
+  if (o.driver === "none") checkThisMachineFlags(o);
   if (!Number.isInteger(o.nodes) || o.nodes < 1) throw new UsageError(`--nodes ${o.nodes}: must be at least 1`);
   if (!Number.isInteger(o.controlPlanes) || o.controlPlanes < 1) throw new UsageError(`--control-planes ${o.controlPlanes}: must be at least 1`);
   if (o.controlPlanes > o.nodes)
@@ -72,9 +81,11 @@ export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "
   const quorum = etcdNodes ? etcdHostQuorumWarning(etcdNodes) : controlPlaneQuorumWarning(o.controlPlanes);
   if (quorum) warnings.push(`${etcdNodes ? `--etcd-nodes ${etcdNodes}` : `--control-planes ${o.controlPlanes}`}: ${quorum}`);
   if (!/^v\d+\.\d+\.\d+$/.test(o.kubernetesVersion)) throw new UsageError(`--kubernetes-version ${JSON.stringify(o.kubernetesVersion)}: must look like ${DEFAULT_KUBERNETES_VERSION}`);
-  if (o.driver !== "docker" && o.driver !== "virtualbox")
-    throw new UsageError(`--driver ${JSON.stringify(o.driver)}: \`up\` creates machines with docker or virtualbox (for your own hosts use \`kubeprov apply -f cluster.yaml\`)`);
+  if (o.driver !== "docker" && o.driver !== "virtualbox" && o.driver !== "none")
+    throw new UsageError(`--driver ${JSON.stringify(o.driver)}: \`up\` creates machines with docker or virtualbox, or uses this machine with none (for your own hosts use \`kubeprov apply -f cluster.yaml\`)`);
   if (o.vboxImage !== undefined && o.driver !== "virtualbox") throw new UsageError(`--vbox-image is for the virtualbox driver (this cluster's driver is ${o.driver})`);
+  if (o.address !== undefined && o.driver !== "none") throw new UsageError(`--address is for the none driver (this cluster's driver is ${o.driver}, which gives its machines their addresses)`);
+  if (o.driver === "none") return { machines: { cluster: o.name, machines: [{ node: thisNode(), roles: ["control-plane", "worker"] }], reserveVirtualIP: false }, warnings: [] };
   let memory: number | undefined;
   if (o.memory !== undefined) {
     memory = parseMemory(o.memory);
@@ -85,6 +96,20 @@ export function planUp(o: Pick<UpOptions, "name" | "nodes" | "controlPlanes" | "
   for (const m of machines)
     if (!DNS1123_LABEL.test(m.node)) throw new UsageError(`--name ${JSON.stringify(o.name)} is too long: node name ${m.node} would be over 63 characters`);
   return { machines: { cluster: o.name, machines, reserveVirtualIP: o.controlPlanes > 1 }, warnings };
+}
+
+/**
+ * The none driver has one node, this machine, control plane and worker: flags that ask for more
+ * machines, or for machine sizes the driver cannot set, are usage errors naming the flag.
+ */
+function checkThisMachineFlags(o: Parameters<typeof planUp>[0]): void {
+  const one = "the none driver runs one node, this machine";
+  if (o.nodes !== 1) throw new UsageError(`--nodes ${o.nodes}: ${one}`);
+  if (o.controlPlanes !== 1) throw new UsageError(`--control-planes ${o.controlPlanes}: ${one}`);
+  if ((o.etcdNodes ?? 0) !== 0) throw new UsageError(`--etcd-nodes ${o.etcdNodes}: ${one}`);
+  if (o.cpus !== undefined) throw new UsageError(`--cpus: the none driver uses this machine as it is (no CPU limit to set)`);
+  if (o.memory !== undefined) throw new UsageError(`--memory: the none driver uses this machine as it is (no memory limit to set)`);
+  if (o.address !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(o.address)) throw new UsageError(`--address ${JSON.stringify(o.address)}: an IPv4 address of this machine`);
 }
 
 function parseNonNegativeInt(v: string): number {
@@ -126,7 +151,8 @@ export function register(program: Command): void {
     .option("--no-kubernetes", "stop once the machines are up and reachable over SSH")
     .option("--cpus <c>", "CPU limit per machine", parseCpus)
     .option("--memory <size>", "memory limit per machine (e.g. 2g)")
-    .option("--driver <driver>", "machine driver: docker or virtualbox (default: the one recorded for the cluster, else docker)")
+    .option("--driver <driver>", "machine driver: docker, virtualbox, or none (this machine itself; default: the one recorded for the cluster, else docker)")
+    .option("--address <ip>", "none driver: the node's address (default: the address of the default route's interface; recorded for the cluster)")
     .option("--vbox-image <file>", "virtualbox driver: the OVA of a cloud image with cloud-init to import (recorded for the cluster)")
     .addOption(new Option("--cni <cni>", "network add-on: flannel (pods reach each other across nodes), bridge (one node), none (bring your own)").choices(["flannel", "bridge", "none"]).default("flannel"))
     .addOption(new Option("--flannel-backend <backend>", "flannel's backend: host-gw (the nodes share one L2 network, as docker's do) or vxlan (encapsulated)").choices(["host-gw", "vxlan"]))
@@ -145,20 +171,22 @@ export async function up(o: UpOptions): Promise<{ result: ProvisionResult; clust
   // The driver the cluster was made with (an explicit --driver must agree), recorded below.
   const resolved = DNS1123_LABEL.test(o.name) ? resolveClusterDriver(o.name, o.driver) : undefined;
   const driverName = resolved?.name ?? o.driver ?? "docker";
-  const plan = planUp({ ...o, driver: driverName });
   const vboxImage = o.vboxImage ?? resolved?.record?.vboxImage;
+  const address = o.address ?? resolved?.record?.address;
+  const plan = planUp({ ...o, driver: driverName, address });
   const reporter: Reporter = createReporter(o.output, { interactive: false });
   const log = (message: string, level: "info" | "warn" = "info") => reporter.emit({ type: "log", level, message });
   try {
     for (const w of plan.warnings) log(w, "warn");
-    const driver: Driver = getDriver(driverName, { log: (m) => log(m), vboxImage });
+    if (driverName === "none") log(noneDriverWarning(plan.machines.machines[0].node), "warn");
+    const driver: Driver = getDriver(driverName, { log: (m) => log(m), vboxImage, address });
     await driver.preflight();
     // Recorded before any machine exists, so `delete` knows the driver even if this run fails.
-    writeDriverRecord(o.name, { driver: driverName as "docker" | "virtualbox", vboxImage });
+    writeDriverRecord(o.name, { driver: driverName as DriverRecord["driver"], vboxImage, address });
     // The artifact bundle is shared read-only into new nodes: prepare then imports and copies from
     // it (checking sizes and sha256) instead of uploading ~600 MB over SSH.
     const bundle = bundleDir(o.kubernetesVersion);
-    const sharedDirectories = o.kubernetes && existsSync(bundle) ? [{ hostPath: bundle, machinePath: NODE_BUNDLE_DIR, readOnly: true }] : [];
+    const sharedDirectories = o.kubernetes && existsSync(bundle) && driverName !== "none" ? [{ hostPath: bundle, machinePath: NODE_BUNDLE_DIR, readOnly: true }] : [];
     // Fewer nodes than the cluster has: the extra ones leave the cluster (drained, etcd member
     // removed) and their machines are deleted, workers first and the newest first.
     const wanted = new Set(plan.machines.machines.map((m) => m.node));
@@ -183,6 +211,7 @@ export async function up(o: UpOptions): Promise<{ result: ProvisionResult; clust
       virtualIP: result.virtualIP,
       subnet: result.subnet,
       interface: result.interface,
+      ...(result.cgroupDriver ? { cgroupDriver: result.cgroupDriver } : {}),
       cni: o.cni,
       ...(o.flannelBackend ? { flannelBackend: o.flannelBackend } : {}),
       // The add-ons `kubeprov addons enable|disable` recorded stay as they are.
@@ -198,7 +227,7 @@ export async function up(o: UpOptions): Promise<{ result: ProvisionResult; clust
     );
     for (const m of result.machines) log(`  ${m.node}  ${m.address}  ${m.roles.join(",")}`);
     log(`cluster file: ${files.clusterFile}`);
-    log(`ssh: kubeprov ssh --name ${o.name} ${result.machines[0]?.node ?? "NODE"}`);
+    if (result.machines.some((m) => m.reach.kind === "ssh")) log(`ssh: kubeprov ssh --name ${o.name} ${result.machines[0]?.node ?? "NODE"}`);
     if (!o.kubernetes) {
       reporter.emit(summaryEvent(changed, result.machines.length - changed, Date.now() - started));
       return { result, cluster, clusterFile: files.clusterFile };

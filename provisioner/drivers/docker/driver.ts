@@ -290,7 +290,7 @@ export class DockerDriver implements Driver {
           address: c.address ?? "",
           roles: c.roles,
           state: c.running ? "running" : "stopped",
-          ssh: { host: c.address ?? "", port: 22, user: "root", identityFile: files.identityFile, knownHostsFile: files.knownHostsFile },
+          reach: { kind: "ssh", host: c.address ?? "", port: 22, user: "root", identityFile: files.identityFile, knownHostsFile: files.knownHostsFile },
         }),
       )
       .sort(nodeOrder);

@@ -294,7 +294,7 @@ export class VirtualBoxDriver implements Driver {
           address: v.node!.address,
           roles: v.node!.roles,
           state: v.running ? "running" : "stopped",
-          ssh: { host: v.node!.address, port: 22, user: "root", identityFile: files.identityFile, knownHostsFile: files.knownHostsFile },
+          reach: { kind: "ssh", host: v.node!.address, port: 22, user: "root", identityFile: files.identityFile, knownHostsFile: files.knownHostsFile },
         }),
       )
       .sort(nodeOrder);
