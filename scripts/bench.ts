@@ -186,6 +186,9 @@ async function benchInitVsKubeadm(): Promise<void> {
     note("kubeprov init on a prepared node, until it returns", secs(returnedMs));
     note("kubeprov init on a prepared node, until the node is Ready and CoreDNS ready (bridge CNI)", secs(initMs));
     const conflist = (await $`docker exec ${nb.machine} sh -c ${"cat /etc/cni/net.d/*.conflist"}`).stdout;
+    // The node containers have no upstream nameserver (Docker's is on loopback), so kubeprov gives
+    // CoreDNS a cluster-only Corefile; kubeadm's forwards to an empty resolv.conf and never starts.
+    const corefile = (await $`docker exec ${nb.machine} kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system get configmap coredns -o ${"jsonpath={.data.Corefile}"}`).stdout;
     await $({ env, nothrow: true })`node ${BIN} delete --name ${b}`;
 
     // kubeadm: a fresh node of the same image, prepared by the same phases, kubeadm's kubelet unit.
@@ -200,7 +203,10 @@ async function benchInitVsKubeadm(): Promise<void> {
     const r = await $({ nothrow: true })`docker exec ${node.machine} kubeadm init --config /root/kubeadm.yaml --ignore-preflight-errors=all`;
     const kubeadmReturnedMs = performance.now() - t1;
     if (r.exitCode !== 0) throw new Error(`kubeadm init failed:\n${r.stderr.slice(-3000)}`);
-    // What a kubeadm user does next: a network add-on; here the same bridge configuration kubeprov wrote.
+    // What a kubeadm user does next: the same Corefile, and a network add-on (here the same bridge
+    // configuration kubeprov wrote).
+    const applyCorefile = "kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system create configmap coredns --from-file=Corefile=/dev/stdin --dry-run=client -o yaml | kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f -";
+    await $({ input: corefile })`docker exec -i ${node.machine} sh -c ${applyCorefile}`;
     await $({ input: conflist })`docker exec -i ${node.machine} sh -c ${"mkdir -p /etc/cni/net.d && cat > /etc/cni/net.d/10-bridge.conflist"}`;
     await waitNodeAndDnsReady(node.machine, node.name);
     const kubeadmMs = performance.now() - t1;
