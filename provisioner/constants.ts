@@ -79,5 +79,9 @@ export const CLUSTER_MARKER_FILE = "/etc/kubernetes/kubeprov-cluster";
 /** Where CNI plugins are looked for: Debian's containernetworking-plugins, upstream, RHEL family. */
 export const CNI_BIN_DIRS = ["/usr/lib/cni", "/opt/cni/bin", "/usr/libexec/cni"] as const;
 export const CONTAINERD_CONFIG = "/etc/containerd/config.toml";
+/** containerd's registry host directory (config_path): one <registry>/hosts.toml per registry, read at each pull. */
+export const CONTAINERD_CERTS_DIR = "/etc/containerd/certs.d";
+/** The China mirror minikube's --image-mirror-country cn picks (its constants.AliyunMirror). */
+export const IMAGE_MIRROR_CN = "registry.cn-hangzhou.aliyuncs.com/google_containers";
 export const CONTAINERD_SOCKET = "/run/containerd/containerd.sock";
 export const CRICTL_CONFIG = "/etc/crictl.yaml";

@@ -1,7 +1,8 @@
 // The Kubernetes objects bootstrap and addons keep in the cluster, rendered from templates/addons/
 // (readable YAML with named placeholders) into typed objects. Pure: no API calls here.
 import { parseAllDocuments, stringify } from "yaml";
-import { COREDNS_VERSION, FLANNEL_IMAGE_REPOSITORY, IMAGE_REGISTRY, LOCAL_PATH_PROVISIONER_NAME, PORT_APISERVER } from "../constants.js";
+import { COREDNS_VERSION, LOCAL_PATH_PROVISIONER_NAME, PORT_APISERVER } from "../constants.js";
+import { clusterImageRef } from "../images/catalog.js";
 import { renderTemplate } from "../render.js";
 import type { Cluster } from "../spec/schema.js";
 import { splitList } from "../spec/cidr.js";
@@ -127,7 +128,7 @@ export function cniConfig(podCIDR: string, cni: Cluster["spec"]["networking"]["c
 /** flannel's ServiceAccount, RBAC, net-conf.json and DaemonSet (templates/addons/flannel.yaml). */
 export function flannelObjects(cluster: Cluster, flannelVersion: string, apiServer?: string): KubeObject[] {
   const objs = fromTemplate("flannel.yaml", {
-    image: `${FLANNEL_IMAGE_REPOSITORY}:${flannelVersion}`,
+    image: clusterImageRef(cluster, "flannel", { ...NO_VERSIONS, flannelVersion }),
     podSubnet: cluster.spec.networking.podSubnet.split(",")[0].trim(),
     backend: cluster.spec.networking.flannelBackend,
   });
@@ -135,12 +136,15 @@ export function flannelObjects(cluster: Cluster, flannelVersion: string, apiServ
   return objs;
 }
 
+/** Versions for naming one image whose own version is given (the others are not read). */
+const NO_VERSIONS = { kubernetesVersion: "", etcdVersion: "", corednsVersion: "" };
+
 export function kubeProxyImage(cluster: Cluster): string {
-  return `${IMAGE_REGISTRY}/kube-proxy:${cluster.spec.kubernetesVersion}`;
+  return clusterImageRef(cluster, "kube-proxy", { ...NO_VERSIONS, kubernetesVersion: cluster.spec.kubernetesVersion });
 }
 
-export function corednsImage(): string {
-  return `${IMAGE_REGISTRY}/coredns/coredns:${COREDNS_VERSION}`;
+export function corednsImage(cluster: Cluster): string {
+  return clusterImageRef(cluster, "coredns", { ...NO_VERSIONS, corednsVersion: COREDNS_VERSION });
 }
 
 export interface KubeProxyOptions {
@@ -186,7 +190,7 @@ export function corefile(cluster: Cluster, upstream: boolean): string {
 
 export function corednsObjects(cluster: Cluster, opts: CorednsOptions): KubeObject[] {
   const objs = fromTemplate("coredns.yaml", {
-    image: corednsImage(),
+    image: corednsImage(cluster),
     replicas: opts.replicas ?? 1,
     dnsIP: dnsServiceIP(cluster.spec.networking.serviceSubnet),
   });

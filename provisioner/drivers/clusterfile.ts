@@ -28,6 +28,10 @@ export interface DriverClusterInput {
   flannelBackend?: "host-gw" | "vxlan";
   /** spec.addons as `kubeprov addons enable|disable` recorded it (default: the schema's). */
   addons?: ClusterInput["spec"]["addons"];
+  /** spec.images (the image repository), from `up --image-repository` or as recorded. */
+  images?: ClusterInput["spec"]["images"];
+  /** spec.registryMirrors, from `up --registry-mirror` or as recorded. */
+  registryMirrors?: Record<string, string[]>;
 }
 
 export function driverClusterObject(i: DriverClusterInput): ClusterInput {
@@ -45,6 +49,8 @@ export function driverClusterObject(i: DriverClusterInput): ClusterInput {
       : {}),
     hosts: i.machines.map((m) => ({ name: m.node, address: m.address, roles: [...m.roles], ...(m.reach.kind === "local" ? { connection: "local" as const } : {}) })),
     ...(i.addons ? { addons: i.addons } : {}),
+    ...(i.images ? { images: i.images } : {}),
+    ...(i.registryMirrors && Object.keys(i.registryMirrors).length ? { registryMirrors: i.registryMirrors } : {}),
   };
   return { apiVersion: API_VERSION, kind: KIND_CLUSTER, metadata: { name: i.name }, spec };
 }

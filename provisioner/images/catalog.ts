@@ -41,7 +41,15 @@ export function etcdImageTag(etcdVersion: string): string {
   return `${etcdVersion.replace(/^v/, "")}-0`;
 }
 
-export function imageRef(name: ImageName, v: BundleVersions): string {
+/**
+ * An image's reference. Without `repository`: the name upstream publishes it under (the bundle's
+ * tars carry these). With `repository` (kubeadm's imageRepository, `spec.images.repository`):
+ * every image is `<repository>/<image>:<tag>`, one level below it, as kubeadm names the
+ * control-plane images, pause and CoreDNS under a custom repository (CoreDNS loses its
+ * `coredns/` directory there) and as the mirrors people run hold them.
+ */
+export function imageRef(name: ImageName, v: BundleVersions, repository?: string): string {
+  if (repository) return refUnderRepository(repository, name, imageRef(name, v));
   switch (name) {
     case "pause":
       return `${IMAGE_REGISTRY}/pause:${PAUSE_VERSION}`;
@@ -58,6 +66,16 @@ export function imageRef(name: ImageName, v: BundleVersions): string {
     default:
       return `${IMAGE_REGISTRY}/${name}:${v.kubernetesVersion}`;
   }
+}
+
+/** An image known by its upstream reference, named under `repository` instead (the same tag). */
+export function refUnderRepository(repository: string, name: ImageName, ref: string): string {
+  return `${repository}/${name}:${ref.slice(ref.lastIndexOf(":") + 1)}`;
+}
+
+/** The cluster's own name for an image: under spec.images.repository when set, else upstream's. */
+export function clusterImageRef(cluster: { spec: { images?: { repository?: string | undefined } | undefined } }, name: ImageName, v: BundleVersions): string {
+  return imageRef(name, v, cluster.spec.images?.repository);
 }
 
 export function imageCatalog(v: BundleVersions): ImageRecipe[] {

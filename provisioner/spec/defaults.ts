@@ -102,6 +102,13 @@ spec:
     # For source dir. Default: ~/.cache/kubeprov/bundle/<kubernetesVersion>
     # path: /srv/kubeprov/bundle/${DEFAULT_KUBERNETES_VERSION}
     mirror: https://dl.k8s.io         # for source download
+  # Where images come from. repository (kubeadm's imageRepository): every image the cluster runs
+  # (control plane, pause, kube-proxy, CoreDNS, add-ons) is named <repository>/<image>:<tag>, and
+  # the bundle's images are tagged so on the nodes. Default: each image's upstream name.
+  images: {}                          # e.g. {repository: registry.example.com:5000/k8s}
+  # Mirrors per registry, written as containerd's /etc/containerd/certs.d/<registry>/hosts.toml on
+  # every node (read at each pull: no containerd restart). A pull tries them in order, then the registry.
+  registryMirrors: {}                 # e.g. {docker.io: [https://mirror.example.com]}
   pki:
     keyAlgorithm: rsa                 # key type of every private key
     keySize: 2048                     # RSA key size: 2048, 3072 or 4096

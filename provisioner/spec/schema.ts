@@ -140,6 +140,22 @@ export const clusterSpecSchema = z.strictObject({
       mirror: z.string().default("https://dl.k8s.io"),
     })
     .prefault({}),
+  /** Where the cluster's images are named (kubeadm's imageRepository). */
+  images: z
+    .strictObject({
+      /**
+       * A registry and path, e.g. registry.example.com:5000/k8s: the control-plane images, pause,
+       * kube-proxy, CoreDNS and the add-ons' images are named <repository>/<image>:<tag>, and the
+       * bundle's images are tagged so on the nodes. Default: each image's upstream name.
+       */
+      repository: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  /**
+   * Mirrors per registry, containerd's hosts.toml: {"docker.io": ["https://mirror.example.com"]}.
+   * A pull from the registry tries its mirrors in order, then the registry itself.
+   */
+  registryMirrors: z.record(z.string(), z.array(z.string()).min(1)).default({}),
   pki: z
     .strictObject({
       keyAlgorithm: z.enum(["rsa"]).default("rsa"),

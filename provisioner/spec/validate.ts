@@ -13,6 +13,7 @@ import {
   type CIDR,
 } from "./cidr.js";
 import type { Cluster } from "./schema.js";
+import { mirroredRegistryProblem, mirrorURLProblem, repositoryProblem } from "../images/registries.js";
 
 export type PathSegment = string | number;
 
@@ -127,6 +128,19 @@ export function validateCluster(cluster: Cluster): Problem[] {
       if (flag.startsWith("-")) problems.push({ path, atKey: true, message: `write the flag without leading dashes ("${flag.replace(/^-+/, "")}")` });
       else if (!/^[a-z0-9][a-z0-9.-]*$/i.test(flag)) problems.push({ path, atKey: true, message: `"${flag}" is not a flag name` });
     }
+  }
+  // --- images and registry mirrors ----------------------------------------------------------
+  if (spec.images.repository !== undefined) {
+    const why = repositoryProblem(spec.images.repository);
+    if (why) add(["spec", "images", "repository"], why);
+  }
+  for (const [registry, urls] of Object.entries(spec.registryMirrors)) {
+    const why = mirroredRegistryProblem(registry);
+    if (why) problems.push({ path: ["spec", "registryMirrors", registry], atKey: true, message: why });
+    urls.forEach((u, i) => {
+      const bad = mirrorURLProblem(u);
+      if (bad) add(["spec", "registryMirrors", registry, i], bad);
+    });
   }
   if (!spec.hosts.some((h) => h.roles.includes("control-plane")))
     add(["spec", "hosts"], "no host has the control-plane role; at least one must");

@@ -4,7 +4,7 @@
 // /usr/local/bin, by spec.controlPlane.mode. Both modes use the same flags (plan/components.ts).
 import { BIN_DIR, ETCD_DATA_DIR, MANIFESTS_DIR } from "../constants.js";
 import { fileTask } from "../engine/file-task.js";
-import { imageRef } from "../images/catalog.js";
+import { clusterImageRef } from "../images/catalog.js";
 import { readBundleManifest } from "../images/build.js";
 import { renderTemplate } from "../render.js";
 import { shq } from "../transport/transport.js";
@@ -25,7 +25,7 @@ export const unitPath = (c: ComponentName) => `${UNIT_DIR}/${c}.service`;
 /** Image references from the bundle's versions (the same the images task imports). */
 export function componentImage(cluster: Cluster, component: ComponentName): string {
   const m = readBundleManifest(bundlePath(cluster));
-  return imageRef(component, m);
+  return clusterImageRef(cluster, component, m);
 }
 
 function yamlItem(s: string): string {

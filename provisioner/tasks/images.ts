@@ -9,7 +9,7 @@ import { expandHome, bundleDir } from "../paths.js";
 import { shq } from "../transport/transport.js";
 import { HostError } from "../errors.js";
 import { buildImages, imagesDir, readBundleManifest, readImagesIndex, type ImagesIndex } from "../images/build.js";
-import { imageCatalog, imagesForNode, type ImageName } from "../images/catalog.js";
+import { imageCatalog, imagesForNode, refUnderRepository, type ImageName } from "../images/catalog.js";
 import type { Cluster } from "../spec/schema.js";
 import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
 
@@ -76,11 +76,25 @@ async function importedRefs(host: Host): Promise<Set<string>> {
   return new Set(r.stdout.split("\n").map((l) => l.trim()).filter(Boolean));
 }
 
-function refsFor(cluster: Cluster, host: Host, index: ImagesIndex | undefined, set: ImageSet): Array<{ name: ImageName; ref: string }> {
+/**
+ * Each wanted image: `ref` the name the bundle's tar carries (upstream's), `want` the name the
+ * cluster uses (under spec.images.repository when set: the same image, tagged so on the node).
+ */
+function refsFor(cluster: Cluster, host: Host, index: ImagesIndex | undefined, set: ImageSet): Array<{ name: ImageName; ref: string; want: string }> {
+  const repository = cluster.spec.images.repository;
   return imagesWanted(cluster, host, set).map((name) => {
     const rec = index?.images.find((i) => i.name === name);
-    return { name, ref: rec?.ref ?? name };
+    const ref = rec?.ref ?? name;
+    return { name, ref, want: repository ? refUnderRepository(repository, name, ref) : ref };
   });
+}
+
+/** Tags images already in containerd with the cluster's names (one ctr call each, in one command). */
+async function tagAs(host: Host, task: string, pairs: Array<{ ref: string; want: string }>): Promise<void> {
+  if (!pairs.length) return;
+  const script = pairs.map((p) => `ctr -n k8s.io images tag --force ${shq(p.ref)} ${shq(p.want)} >/dev/null`).join(" && ");
+  const r = await host.transport.exec(script, { sudo: true, check: false });
+  if (r.code !== 0) throw new HostError(host.name, task, `tagging ${pairs.map((p) => p.want).join(", ")} failed`, (r.stderr || r.stdout).trim());
 }
 
 export function imagesTask(opts: { after?: string[]; set?: ImageSet; name?: string } = {}): Task {
@@ -97,15 +111,20 @@ export function imagesTask(opts: { after?: string[]; set?: ImageSet; name?: stri
       // Before prepare ran (a dry run on a fresh host), containerd may not answer yet: all are to import.
       const have = await importedRefs(host).catch(() => new Set<string>());
       if (!index) return { needed: true, reason: `images not built yet (no ${join(imagesDir(bundlePath(ctx.cluster)), "images.json")}); import ${imagesWanted(ctx.cluster, host, set).join(", ")}` };
-      const missing = refsFor(ctx.cluster, host, index, set).filter((r) => !have.has(r.ref));
+      const missing = refsFor(ctx.cluster, host, index, set).filter((r) => !have.has(r.want));
       if (!missing.length) return { needed: false, reason: `${refsFor(ctx.cluster, host, index, set).length} images present` };
-      return { needed: true, reason: `import ${missing.map((m) => m.ref).join(", ")}` };
+      const toTag = missing.filter((m) => m.want !== m.ref && have.has(m.ref));
+      const toImport = missing.filter((m) => !toTag.includes(m));
+      return { needed: true, reason: [toImport.length ? `import ${toImport.map((m) => m.want).join(", ")}` : "", toTag.length ? `tag ${toTag.map((m) => m.want).join(", ")}` : ""].filter(Boolean).join("; ") };
     },
     async apply(host, ctx) {
       const index = await ensureIndex(ctx);
       const bundle = bundlePath(ctx.cluster);
       const have = await importedRefs(host);
-      const missing = refsFor(ctx.cluster, host, index, set).filter((r) => !have.has(r.ref));
+      const wanted = refsFor(ctx.cluster, host, index, set).filter((r) => !have.has(r.want));
+      // Present under the bundle's name but not the cluster's: a tag is enough.
+      const retag = wanted.filter((r) => r.want !== r.ref);
+      const missing = wanted.filter((r) => !have.has(r.ref));
       // Which tars the node already sees through the bundle mount (same size as ours).
       const recs = missing.map((m) => {
         const rec = index.images.find((i) => i.name === m.name);
@@ -145,7 +164,9 @@ export function imagesTask(opts: { after?: string[]; set?: ImageSet; name?: stri
       } finally {
         await importing;
       }
-      return { detail: `imported ${imported.join(", ")}${uploaded ? ` (${(uploaded / 1e6).toFixed(0)} MB uploaded)` : ""}` };
+      await tagAs(host, name, retag);
+      const tagged = retag.length ? `; tagged ${retag.map((r) => r.want).join(", ")}` : "";
+      return { detail: `${imported.length ? `imported ${imported.join(", ")}` : "nothing to import"}${uploaded ? ` (${(uploaded / 1e6).toFixed(0)} MB uploaded)` : ""}${tagged}` };
     },
   };
 }

@@ -6,7 +6,7 @@ import type { ApplyResult, CheckResult, Host, RunContext, Task } from "../engine
 import { HostError } from "../errors.js";
 import { apiClient, describeObject, firstControlPlane, objectsToApply, pathOf, type KubeApi, type KubeObject } from "../bootstrap/api.js";
 import { apiServerURL, metricsServerObjects, storageObjects } from "../bootstrap/manifests.js";
-import { imageRef, type BundleVersions, type ImageName } from "../images/catalog.js";
+import { clusterImageRef, type BundleVersions, type ImageName } from "../images/catalog.js";
 import { readBundleManifest } from "../images/build.js";
 import { LOCAL_PATH_PROVISIONER_VERSION, METRICS_SERVER_VERSION } from "../constants.js";
 import type { Cluster } from "../spec/schema.js";
@@ -84,7 +84,7 @@ export function addonObjects(addon: OptionalAddon, cluster: Cluster, opts: { api
       "rebuild it: bash scripts/build-bundle.sh, then node dist/scripts/images.js",
     );
   }
-  const image = imageRef(addon.image, { kubernetesVersion: cluster.spec.kubernetesVersion, etcdVersion: "", corednsVersion: "", [addon.versionField]: version ?? addon.defaultVersion });
+  const image = clusterImageRef(cluster, addon.image, { kubernetesVersion: cluster.spec.kubernetesVersion, etcdVersion: "", corednsVersion: "", [addon.versionField]: version ?? addon.defaultVersion });
   return addon.objects(cluster, { image, ...(opts.apiServer ? { apiServer: opts.apiServer } : {}) });
 }
 

@@ -11,6 +11,7 @@ import {
   CLUSTER_MARKER_FILE,
   CNI_BIN_DIRS,
   CNI_CONF_DIR,
+  CONTAINERD_CERTS_DIR,
   CONTAINERD_CONFIG,
   CRICTL_CONFIG,
   IMAGE_REGISTRY,
@@ -25,6 +26,8 @@ import { shq } from "../transport/transport.js";
 import type { CheckResult, Host, HostFacts, RunContext, Task } from "../engine/task.js";
 import { bundleOnHost } from "./images.js";
 import { fileTask, sha256Hex } from "../engine/file-task.js";
+import { registryMirrorsTask } from "./mirrors.js";
+import { clusterImageRef } from "../images/catalog.js";
 import { decideCri, KNOWN_CRI_SOCKETS, type CriDecision } from "../preflight/cri.js";
 import { criSocketOverride, listeningUnixSockets } from "../preflight/checks.js";
 import { LISTENING_KNOWN_SCRIPT, parseSections, SECTION_PREFIX, UNIX_LISTENING_SCRIPT } from "../preflight/gather.js";
@@ -38,6 +41,11 @@ export const PREPARE_CRICTL_TASK = "prepare/crictl-config";
 export const PREPARE_MARKER_TASK = "prepare/cluster-marker";
 
 export const PAUSE_IMAGE = `${IMAGE_REGISTRY}/pause:${PAUSE_VERSION}`;
+
+/** The sandbox (pause) image containerd runs pods with: under spec.images.repository when set. */
+export function pauseImage(cluster: Cluster): string {
+  return clusterImageRef(cluster, "pause", { kubernetesVersion: cluster.spec.kubernetesVersion, etcdVersion: "", corednsVersion: "" });
+}
 
 // ---------- what each host gets (pure) ----------
 
@@ -78,7 +86,8 @@ export function bundleBinaryNames(cluster: Cluster): string[] {
 export function renderContainerdConfig(cluster: Cluster, opts: { container: boolean; cniBinDir: string }): string {
   const driver = cluster.spec.containerRuntime.cgroupDriver;
   return renderTemplate("containerd/config.toml", {
-    sandboxImage: PAUSE_IMAGE,
+    sandboxImage: pauseImage(cluster),
+    registryConfigPath: CONTAINERD_CERTS_DIR,
     restrictOomScoreAdj: opts.container,
     cgroupDriver: driver,
     systemdCgroup: driver === "systemd",
@@ -434,7 +443,8 @@ function markerTask(): Task {
 
 const afterMarker = (t: Task): Task => ({ ...t, after: [PREPARE_MARKER_TASK, ...(t.after ?? [])], perHost: true });
 
-/** The prepare phase: the cluster marker, then binaries, CNI plugins, containerd install and config, crictl config. */
+/** The prepare phase: the cluster marker, then binaries, CNI plugins, containerd install and config, crictl config, registry mirrors. */
 export function prepareTasks(): Task[] {
-  return [markerTask(), ...[binariesTask(), cniPluginsTask(), runtimeInstallTask(), containerdConfigTask(), crictlConfigTask()].map(afterMarker)];
+  const mirrors: Task = { ...registryMirrorsTask(), after: [PREPARE_RUNTIME_INSTALL_TASK] };
+  return [markerTask(), ...[binariesTask(), cniPluginsTask(), runtimeInstallTask(), containerdConfigTask(), crictlConfigTask(), mirrors].map(afterMarker)];
 }

@@ -9,8 +9,10 @@ import type { KubeprovEvent, Reporter } from "../../events.js";
 import { bundleDir } from "../../paths.js";
 import { parseClusterText } from "../../spec/load.js";
 import { recordedAddons } from "./addons.js";
-import type { Cluster } from "../../spec/schema.js";
+import type { Cluster, ClusterInput } from "../../spec/schema.js";
 import type { Host } from "../../engine/task.js";
+import { parseDocument } from "yaml";
+import { IMAGE_MIRROR_COUNTRIES, parseMirrorFlags, repositoryProblem } from "../../images/registries.js";
 import type { ClusterMachinesPlan, Driver, ProvisionResult } from "../../drivers/driver.js";
 import { renderDriverClusterFile } from "../../drivers/clusterfile.js";
 import { clusterFiles, writeFileAtomic } from "../../drivers/localfiles.js";
@@ -50,6 +52,64 @@ export interface UpOptions {
   ignorePreflightErrors?: string[];
   cni: "flannel" | "bridge" | "none";
   flannelBackend?: "host-gw" | "vxlan";
+  /** spec.images.repository (kubeadm's --image-repository). */
+  imageRepository?: string;
+  /** spec.registryMirrors: `URL` (docker.io) or `REGISTRY=URL`, repeatable. */
+  registryMirror?: string[];
+  /** A known mirror set by country code (cn), as minikube's --image-mirror-country. */
+  imageMirrorCountry?: string;
+}
+
+/** Where the cluster's images come from: spec.images and spec.registryMirrors of the file up writes. */
+export interface ImageSources {
+  images?: ClusterInput["spec"]["images"];
+  registryMirrors?: Record<string, string[]>;
+}
+
+/**
+ * Pure: the image flags into the cluster file's fields. A flag that is not given keeps what the
+ * cluster file recorded (`previous`), so a plain re-run of `up` changes nothing; a bad value is a
+ * usage error (exit 2) naming the flag, before anything is touched.
+ */
+export function planImageSources(o: Pick<UpOptions, "imageRepository" | "registryMirror" | "imageMirrorCountry">, previous?: ImageSources): ImageSources {
+  const problems: string[] = [];
+  let repository = o.imageRepository;
+  if (o.imageMirrorCountry !== undefined) {
+    const set = IMAGE_MIRROR_COUNTRIES[o.imageMirrorCountry.toLowerCase()];
+    if (!set) problems.push(`--image-mirror-country ${JSON.stringify(o.imageMirrorCountry)}: no mirror set known for it (known: ${Object.keys(IMAGE_MIRROR_COUNTRIES).join(", ")})`);
+    // An explicit --image-repository wins, as in minikube.
+    else repository ??= set.repository;
+  }
+  if (o.imageRepository !== undefined) {
+    const why = repositoryProblem(o.imageRepository);
+    if (why) problems.push(`--image-repository: ${why}`);
+  }
+  const flags = parseMirrorFlags(o.registryMirror ?? []);
+  problems.push(...flags.problems);
+  if (problems.length) throw new UsageError(problems.join("\n"));
+  const out: ImageSources = {};
+  const images = repository !== undefined ? { repository } : previous?.images;
+  if (images) out.images = images;
+  const mirrors = o.registryMirror?.length ? flags.mirrors : previous?.registryMirrors;
+  if (mirrors) out.registryMirrors = mirrors;
+  return out;
+}
+
+/** spec.images and spec.registryMirrors as a cluster file written by up records them. */
+export function recordedImageSources(clusterFileText: string): ImageSources {
+  try {
+    const doc = parseDocument(clusterFileText);
+    const js = (path: string[]) => (doc.getIn(path) as { toJSON?: () => unknown } | undefined)?.toJSON?.();
+    const images = js(["spec", "images"]) as ImageSources["images"];
+    const registryMirrors = js(["spec", "registryMirrors"]) as ImageSources["registryMirrors"];
+    return { ...(images ? { images } : {}), ...(registryMirrors ? { registryMirrors } : {}) };
+  } catch {
+    return {};
+  }
+}
+
+function collectRepeated(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
 }
 
 export interface UpPlan {
@@ -156,6 +216,9 @@ export function register(program: Command): void {
     .option("--vbox-image <file>", "virtualbox driver: the OVA of a cloud image with cloud-init to import (recorded for the cluster)")
     .addOption(new Option("--cni <cni>", "network add-on: flannel (pods reach each other across nodes), bridge (one node), none (bring your own)").choices(["flannel", "bridge", "none"]).default("flannel"))
     .addOption(new Option("--flannel-backend <backend>", "flannel's backend: host-gw (the nodes share one L2 network, as docker's do) or vxlan (encapsulated)").choices(["host-gw", "vxlan"]))
+    .option("--image-repository <repo>", "name every image the cluster runs under this repository (registry[:port]/path), as kubeadm's --image-repository; the bundle's images are tagged to match on the nodes")
+    .option("--registry-mirror <url>", "a mirror for docker.io (URL) or another registry (REGISTRY=URL), as containerd hosts.toml on every node; repeatable", collectRepeated)
+    .option("--image-mirror-country <code>", "a known mirror set: cn (the image repository minikube uses in mainland China)")
     .option("--no-kubeconfig", "do not merge the admin kubeconfig into ~/.kube/config")
     .option("--ignore-preflight-errors <ids>", "preflight check IDs whose failures become warnings (comma separated), or all", collectIds);
   outputOption(cmd);
@@ -174,6 +237,8 @@ export async function up(o: UpOptions): Promise<{ result: ProvisionResult; clust
   const vboxImage = o.vboxImage ?? resolved?.record?.vboxImage;
   const address = o.address ?? resolved?.record?.address;
   const plan = planUp({ ...o, driver: driverName, address });
+  const recorded = existsSync(clusterFiles(o.name).clusterFile) ? recordedImageSources(readFileSync(clusterFiles(o.name).clusterFile, "utf8")) : undefined;
+  const imageSources = planImageSources(o, recorded);
   const reporter: Reporter = createReporter(o.output, { interactive: false });
   const log = (message: string, level: "info" | "warn" = "info") => reporter.emit({ type: "log", level, message });
   try {
@@ -216,6 +281,7 @@ export async function up(o: UpOptions): Promise<{ result: ProvisionResult; clust
       ...(o.flannelBackend ? { flannelBackend: o.flannelBackend } : {}),
       // The add-ons `kubeprov addons enable|disable` recorded stay as they are.
       addons: previous === undefined ? undefined : recordedAddons(previous),
+      ...imageSources,
     });
     // Validated as any cluster file is, before it is written.
     const cluster = parseClusterText(text, files.clusterFile);
