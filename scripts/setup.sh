@@ -15,7 +15,8 @@ step() { printf '\n=== [%s +%ss] %s\n' "$(date +%H:%M:%S)" "$(( $(date +%s) - st
 # Debian packages: Docker engine and nodes, real OpenSSH servers and sudo (transport tests), etcd
 # (PKI tests), openssl, debootstrap (node image), gcc (the static pause program), the runtime tools
 # the preflight/prepare tests use on this machine, util-linux's script(1) (terminal output test) and
-# bsdtar (reads back the VirtualBox driver's cloud-init seed ISO in its unit test).
+# bsdtar (reads back the VirtualBox driver's cloud-init seed ISO in its unit test), docker-registry
+# (the registry the mirrors e2e test runs in a container on the cluster's network).
 APT_PACKAGES=(
   docker.io
   openssh-server openssh-client sudo
@@ -29,6 +30,7 @@ APT_PACKAGES=(
   gcc libc6-dev
   bsdutils libarchive-tools
   ca-certificates curl git
+  docker-registry
 )
 
 step "Debian packages"
@@ -43,6 +45,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "all present"
+fi
+
+# The tests run the registry binary in their own container; the package's own service stays off.
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet docker-registry.service 2>/dev/null; then
+  systemctl disable --now docker-registry.service
 fi
 
 step "Go toolchain (for the offline bundle)"

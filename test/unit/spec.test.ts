@@ -121,7 +121,7 @@ describe("cluster file: schema errors with file:line:col and field path", () => 
       `cluster.yaml:4:9 metadata.name: "Demo_1" must be a DNS-1123 label (lowercase letters, digits and '-', at most 63, starting and ending alphanumeric)`,
       "cluster.yaml:11:23 spec.networking.nodeCidrMaskSize: must be at most 28, got 40",
       'cluster.yaml:19:15 spec.hosts[0].roles[0]: "master" is not one of control-plane, worker, etcd',
-      'cluster.yaml:23:3 spec.bogus: unknown field "bogus" (known fields: kubernetesVersion, controlPlaneEndpoint, networking, controlPlane, ha, containerRuntime, artifacts, pki, addons, firewall, ssh, hosts)',
+      'cluster.yaml:23:3 spec.bogus: unknown field "bogus" (known fields: kubernetesVersion, controlPlaneEndpoint, networking, controlPlane, ha, containerRuntime, artifacts, images, registryMirrors, pki, addons, firewall, ssh, hosts)',
     ]);
   });
 
