@@ -136,8 +136,14 @@ test("a pod's docker.io image that no node holds is pulled through the mirror", 
   assert.equal(before.stdout.trim(), "0", "our image is not on the node before the pod");
   const since = new Date().toISOString();
   const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: "ours", namespace: "default" }, spec: { terminationGracePeriodSeconds: 0, containers: [{ name: "ours", image: `docker.io/library/${OURS}:1` }] } };
-  const applied = await execa(KUBECTL, ["--kubeconfig", kubeconfig, "apply", "-f", "-"], { input: JSON.stringify(pod), reject: false });
-  assert.equal(applied.exitCode, 0, String(applied.stderr));
+  // Right after up the controller manager may not have made the namespace's default ServiceAccount yet.
+  let applied = "";
+  const created = await waitFor(async () => {
+    const r = await execa(KUBECTL, ["--kubeconfig", kubeconfig, "apply", "-f", "-"], { input: JSON.stringify(pod), reject: false });
+    applied = String(r.stderr);
+    return r.exitCode === 0;
+  }, 60_000, 1000);
+  assert.notEqual(created, -1, applied);
   let phase = "";
   const ms = await waitFor(async () => {
     phase = (await kubectl(kubeconfig, ["get", "pod", "ours", "-o", "jsonpath={.status.phase}"])).stdout;
