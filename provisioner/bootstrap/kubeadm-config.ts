@@ -82,7 +82,8 @@ export function clusterConfiguration(cluster: Cluster, opts: ClusterConfiguratio
     // join a control plane to a cluster without one.
     controlPlaneEndpoint: joinEndpoint(cluster, opts.firstControlPlaneIP),
     certificatesDir: PKI_DIR,
-    imageRepository: IMAGE_REGISTRY,
+    // spec.images.repository names every image the same way kubeadm's imageRepository does.
+    imageRepository: spec.images.repository ?? IMAGE_REGISTRY,
     encryptionAlgorithm: `RSA-${spec.pki.keySize}`,
     certificateValidityPeriod: `${spec.pki.certificateValidityDays * 24}h0m0s`,
     caCertificateValidityPeriod: `${spec.pki.caValidityDays * 24}h0m0s`,

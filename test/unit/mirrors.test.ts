@@ -17,6 +17,7 @@ import { corednsImage, flannelObjects, kubeProxyImage } from "../../provisioner/
 import { pauseImage, renderContainerdConfig } from "../../provisioner/tasks/prepare.js";
 import { planImageSources, recordedImageSources } from "../../provisioner/cli/commands/up.js";
 import { renderDriverClusterFile } from "../../provisioner/drivers/clusterfile.js";
+import { clusterConfiguration } from "../../provisioner/bootstrap/kubeadm-config.js";
 
 const REPO = "kpt-mirror-registry:5000/k8s";
 const clusterText = (spec = "") => `apiVersion: kubeprov/v1alpha1
@@ -52,7 +53,12 @@ test("every image the cluster runs is named under the repository: pause, kube-pr
   assert.equal(imageRef("metrics-server", versions, REPO), `${REPO}/metrics-server:v0.8.0`);
   // The bundle's tar names (upstream's) map to the cluster's by image name and tag.
   assert.equal(refUnderRepository(REPO, "coredns", `registry.k8s.io/coredns/coredns:${COREDNS_VERSION}`), `${REPO}/coredns:${COREDNS_VERSION}`);
+  // kubeadm-config says the same, so a node joined by kubeadm uses the same repository.
+  const cc = clusterConfiguration(cluster, { firstControlPlaneIP: "10.213.0.2", etcdImage: clusterImageRef(cluster, "etcd", versions) });
+  assert.equal(cc["imageRepository"], REPO);
+  assert.deepEqual((cc["etcd"] as { local: { imageRepository?: string } }).local.imageRepository, REPO);
   const plain = parseClusterText(clusterText(), "cluster.yaml");
+  assert.equal(clusterConfiguration(plain, { firstControlPlaneIP: "10.213.0.2" })["imageRepository"], "registry.k8s.io");
   assert.equal(pauseImage(plain), "registry.k8s.io/pause:3.10.2");
   assert.equal(corednsImage(plain), `registry.k8s.io/coredns/coredns:${COREDNS_VERSION}`);
 });
