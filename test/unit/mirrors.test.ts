@@ -139,7 +139,7 @@ test("up flags: --image-repository, repeated --registry-mirror (REGISTRY=URL), -
   assert.deepEqual(planImageSources({}, previous), previous);
   assert.deepEqual(planImageSources({ registryMirror: ["http://n:5000"] }, previous), { images: { repository: REPO }, registryMirrors: { "docker.io": ["http://n:5000"] } });
   // What up writes is what it reads back on the next run.
-  const text = renderDriverClusterFile({ name: "demo", driver: "docker", kubernetesVersion: DEFAULT_KUBERNETES_VERSION, machines: [{ node: "demo-control-plane", address: "10.213.0.2", roles: ["control-plane", "worker"] } as never], identityFile: "/k", knownHostsFile: "/kh", artifactsDir: "/b", ...previous });
+  const text = renderDriverClusterFile({ name: "demo", driver: "docker", kubernetesVersion: DEFAULT_KUBERNETES_VERSION, machines: [{ node: "demo-control-plane", machine: "demo-control-plane", address: "10.213.0.2", roles: ["control-plane", "worker"], state: "running", reach: { kind: "ssh", host: "10.213.0.2", port: 22, user: "root", identityFile: "/k", knownHostsFile: "/kh" } }], identityFile: "/k", knownHostsFile: "/kh", artifactsDir: "/b", ...previous });
   assert.deepEqual(recordedImageSources(text), previous);
   const cluster = parseClusterText(text, "cluster.yaml");
   assert.deepEqual(cluster.spec.registryMirrors, previous.registryMirrors);
