@@ -18,6 +18,7 @@ import { parse as parseYaml } from "yaml";
 import { decideCri, normaliseSocket } from "./cri.js";
 import {
   CONTROL_PLANE_FILES,
+  CURL_FAILURES,
   MODULES,
   NODE_FILES,
   OPTIONAL_BINARIES,
@@ -556,6 +557,35 @@ export const CHECKS: readonly CheckDef[] = [
         `spec.networking.flannelBackend: host-gw needs every node on one L2 network, but ${away.map((h) => `${h.name} (${h.ip})`).join(", ")} ` +
           `${away.length === 1 ? "is" : "are"} on none of this host's subnets (${subnets.join(", ")}): set spec.networking.flannelBackend: vxlan`,
       );
+    },
+  },
+  {
+    id: "RegistryMirrors",
+    roles: ALL,
+    severity: "error",
+    title: "every registry mirror of the cluster file answers from this host",
+    evaluate(i) {
+      const mirrors = Object.entries(i.cluster.spec.registryMirrors);
+      if (!mirrors.length) return pass("no registry mirrors in the cluster file");
+      const seen = new Map<string, { exit: string; code: string }>();
+      for (const l of lines(i.sections["mirrors"])) {
+        const [url, exit, code] = l.split(" ");
+        if (url === "-") return warn("curl is not on this host: the registry mirrors could not be tried from here");
+        seen.set(url!, { exit: exit ?? "", code: code ?? "" });
+      }
+      const down: string[] = [];
+      for (const [registry, urls] of mirrors) {
+        for (const url of urls) {
+          const r = seen.get(url);
+          const images = registry === "_default" ? "any registry's images" : `${registry}'s images (${registry}/…)`;
+          // A registry answers its API root with 200, or 401 when it wants a login.
+          if (r && r.exit === "0" && (r.code === "200" || r.code === "401")) continue;
+          const why = !r ? "not tried" : r.exit !== "0" ? (CURL_FAILURES[r.exit] ?? `curl exit ${r.exit}`) : `it answers HTTP ${r.code} at /v2/, which is not a registry's answer`;
+          down.push(`spec.registryMirrors[${JSON.stringify(registry)}]: ${url} does not work from here (${why}): pulls of ${images} that no node holds would fail through it`);
+        }
+      }
+      if (down.length) return fail(down.join("; "));
+      return pass(`${seen.size} mirror(s) answer at /v2/`);
     },
   },
   {

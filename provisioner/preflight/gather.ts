@@ -44,7 +44,27 @@ export const TCP_LISTENING_SCRIPT = [
 ].join(" ");
 
 /** The gather script. Read-only: it changes nothing on the host. */
-export function gatherScript(): string {
+/** What the script also probes, from the cluster file: the registry mirrors' URLs. */
+export interface GatherProbes {
+  mirrors?: string[];
+}
+
+/** curl's exit codes a mirror probe can end with, in words. */
+export const CURL_FAILURES: Record<string, string> = {
+  "6": "its host name does not resolve",
+  "7": "the connection was refused or the address is unreachable",
+  "28": "no answer within 5 s",
+  "35": "the TLS handshake failed",
+  "60": "its TLS certificate is not trusted",
+};
+
+/** Asks each mirror's /v2/ with curl; prints "URL CURL-EXIT HTTP-CODE" per mirror, or "- nocurl". */
+export function mirrorProbeScript(urls: string[]): string {
+  if (!urls.length) return "true";
+  return `if command -v curl >/dev/null 2>&1; then for u in ${urls.map(shq).join(" ")}; do c=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "\${u%/}/v2/"); echo "$u $? $c"; done; else echo "- nocurl"; fi`;
+}
+
+export function gatherScript(probes: GatherProbes = {}): string {
   const s = (name: string) => `echo ${shq(SECTION_PREFIX + name)}`;
   const sockets = KNOWN_CRI_SOCKETS.map(shq).join(" ");
   const files = [...CONTROL_PLANE_FILES, ...NODE_FILES].map(shq).join(" ");
@@ -95,6 +115,8 @@ export function gatherScript(): string {
     // Whether this kernel can make a vxlan interface (flannel's vxlan backend): tried inside a
     // network namespace of its own that goes away with the command, so the host's is untouched.
     s("vxlan"), "if command -v unshare >/dev/null 2>&1 && command -v ip >/dev/null 2>&1; then if unshare -n ip link add kpvxlan0 type vxlan id 1 dstport 4789 >/dev/null 2>&1; then echo yes; else echo no; fi; else echo unknown; fi",
+    // Each registry mirror's API root (/v2/, as containerd asks it), from this host: "URL EXIT HTTPCODE".
+    s("mirrors"), mirrorProbeScript(probes.mirrors ?? []),
     s("end"),
   ].join("\n");
 }

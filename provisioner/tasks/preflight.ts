@@ -20,9 +20,10 @@ export interface Gathered {
 }
 
 /** Run the gather script on a host (read-only) and note this machine's clock around it. */
-export async function gatherHost(host: Host): Promise<Gathered> {
+export async function gatherHost(host: Host, ctx: RunContext): Promise<Gathered> {
   const t0 = Date.now();
-  const r = await host.transport.exec(gatherScript(), { sudo: true, timeoutMs: 60_000 });
+  const mirrors = [...new Set(Object.values(ctx.cluster.spec.registryMirrors).flat())];
+  const r = await host.transport.exec(gatherScript({ mirrors }), { sudo: true, timeoutMs: 60_000 });
   const t1 = Date.now();
   return { sections: parseSections(r.stdout), localTime: (t0 + t1) / 2000 };
 }
@@ -81,12 +82,12 @@ function fixTask(): Task {
     hosts: (ctx) => (ctx.options["fix"] ? ctx.hosts : []),
     perHost: true,
     async check(host, ctx): Promise<CheckResult> {
-      const steps = fixesFor(host, ctx, await gatherHost(host));
+      const steps = fixesFor(host, ctx, await gatherHost(host, ctx));
       if (steps.length === 0) return { needed: false, reason: "nothing to fix" };
       return { needed: true, reason: steps.map((s) => s.description).join("; ") };
     },
     async apply(host, ctx) {
-      const steps = fixesFor(host, ctx, await gatherHost(host));
+      const steps = fixesFor(host, ctx, await gatherHost(host, ctx));
       const done: string[] = [];
       for (const s of steps) {
         for (const f of s.files) await host.transport.writeFile(f.path, f.content, { mode: f.mode });
@@ -118,7 +119,7 @@ function checksTask(): Task {
     async apply(host, ctx) {
       const ignore = ignoreOf(ctx);
       const t0 = performance.now();
-      const g = await gatherHost(host);
+      const g = await gatherHost(host, ctx);
       const results = evaluateChecks(preflightInput(host, ctx, g), ignore);
       ctx.shared.set(`preflight/results/${host.name}`, results);
       for (const r of results) {

@@ -199,3 +199,15 @@ test("without its hosts.toml the pull fails; up writes it back without restartin
   assert.equal(third.code, 0, third.stderr.slice(-2000));
   assert.equal(summaryOf(third.stdout)?.changed, 0, third.stdout.split("\n").filter((l) => l.includes('"changed"')).join("\n"));
 });
+
+test("a mirror that is down: up stops in preflight, naming the mirror and the node, before the node changes", async () => {
+  // The node's own name on a port nothing listens on: the connection is refused inside the node.
+  const down = `http://${NODE}:5999`;
+  const r = await kubeprov(home, ["up", "--name", NAME, "--no-kubeconfig", "--registry-mirror", `quay.io=${down}`]);
+  assert.equal(r.code, 1, r.stdout.slice(-2000) + r.stderr.slice(-2000));
+  const said = r.stdout + r.stderr;
+  assert.match(said, /RegistryMirrors/);
+  assert.match(said, new RegExp(`spec\\.registryMirrors\\["quay\\.io"\\]: ${down.replace(/[.:/]/g, (c) => `\\${c}`)} does not work from here \\(the connection was refused or the address is unreachable\\)`));
+  assert.match(said, new RegExp(NODE));
+  assert.equal((await onNode(NODE, "test -e /etc/containerd/certs.d/quay.io")).code, 1, "no host file written for the failing mirror");
+});

@@ -384,3 +384,43 @@ test("NetworkUnchanged: a running cluster's network add-on and subnets are not s
   const backend = byId(evaluateChecks(input({ "stored-cluster": flannel }, { cluster: cluster("  networking: {flannelBackend: vxlan}\n") })), "NetworkUnchanged");
   assert.match(backend.message, /spec\.networking\.flannelBackend: the cluster runs with "host-gw", the file says "vxlan"/);
 });
+
+test("RegistryMirrors: each mirror's /v2/ asked with curl from the host; one that is down or not a registry is named", async () => {
+  // Real answers: a registry-like server on loopback (200 at /v2/), a web server that is no
+  // registry (404), and a port nothing listens on (refused).
+  const { createServer } = await import("node:http");
+  const { execa } = await import("execa");
+  const { mirrorProbeScript } = await import("../../provisioner/preflight/gather.js");
+  const registry = createServer((req, res) => {
+    res.writeHead(req.url === "/v2/" ? 200 : 404, { "content-type": "application/json" });
+    res.end("{}");
+  });
+  const web = createServer((_req, res) => {
+    res.writeHead(404);
+    res.end();
+  });
+  const listen = (s: ReturnType<typeof createServer>) => new Promise<number>((r) => s.listen(0, "127.0.0.1", () => r((s.address() as { port: number }).port)));
+  const [rp, wp] = [await listen(registry), await listen(web)];
+  const closed = createServer();
+  const cp = await listen(closed);
+  await new Promise((r) => closed.close(r));
+  try {
+    const up = `http://127.0.0.1:${rp}`;
+    const notRegistry = `http://127.0.0.1:${wp}/`;
+    const down = `http://127.0.0.1:${cp}`;
+    const probed = (await execa("sh", ["-c", mirrorProbeScript([up, notRegistry, down])])).stdout;
+    const withMirrors = (m: Record<string, string[]>) => cluster(`  registryMirrors: ${JSON.stringify(m)}\n`);
+    const ok = byId(evaluateChecks(input({ mirrors: probed }, { cluster: withMirrors({ "docker.io": [up] }) })), "RegistryMirrors");
+    assert.equal(ok.status, "pass", ok.message);
+    const bad = byId(evaluateChecks(input({ mirrors: probed }, { cluster: withMirrors({ "docker.io": [up, down], "quay.io": [notRegistry] }) })), "RegistryMirrors");
+    assert.equal(bad.status, "fail");
+    assert.match(bad.message, new RegExp(`spec\\.registryMirrors\\["docker\\.io"\\]: ${down.replace(/\./g, "\\.")} does not work from here \\(the connection was refused or the address is unreachable\\): pulls of docker\\.io's images`));
+    assert.match(bad.message, /spec\.registryMirrors\["quay\.io"\]: \S+ does not work from here \(it answers HTTP 404 at \/v2\/, which is not a registry's answer\)/);
+    assert.doesNotMatch(bad.message, new RegExp(`${up}[^0-9/]`), "the mirror that answers is not named");
+    assert.equal(byId(evaluateChecks(input({ mirrors: "- nocurl" }, { cluster: withMirrors({ "docker.io": [up] }) })), "RegistryMirrors").status, "warn");
+    assert.equal(byId(evaluateChecks(input({})), "RegistryMirrors").status, "pass", "no mirrors, nothing to ask");
+  } finally {
+    await new Promise((r) => registry.close(r));
+    await new Promise((r) => web.close(r));
+  }
+});
