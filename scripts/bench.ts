@@ -5,7 +5,8 @@
 //      CoreDNS; the no-op re-run of `up`.
 //   4. `init` alone on a prepared node (binaries, containerd and images in place), against
 //      `kubeadm init` (same module, same binaries, same images) in a fresh node of the same image,
-//      prepared the same way; and the ratio.
+//      prepared the same way, both until the node is Ready and CoreDNS is ready (same bridge CNI
+//      configuration and Corefile); BENCH_INIT_RUNS pairs (default 3) and the ratio of each pair.
 //   5. HA: `up --control-planes 3 --nodes 4` until every node is Ready, its no-op re-run, and the
 //      failover: the VIP holder killed (docker kill), until a write through the VIP succeeds; each
 //      BENCH_HA_RUNS times (default 3), reported as min / median / max.
@@ -168,7 +169,14 @@ async function waitNodeAndDnsReady(machine: string, node: string, timeoutMs = 24
   throw new Error(`${node}: not Ready with CoreDNS ready within ${timeoutMs / 1000} s (last: ${last || "no answer"})`);
 }
 
-async function benchInitVsKubeadm(): Promise<void> {
+interface InitFigures {
+  returnedMs: number;
+  initMs: number;
+  kubeadmReturnedMs: number;
+  kubeadmMs: number;
+}
+
+async function initVsKubeadmOnce(): Promise<InitFigures> {
   const b = "kpt-bench-init";
   const c = "kpt-bench-kubeadm";
   // Both nodes use the same static bridge CNI configuration (kubeprov's `--cni bridge`), so neither
@@ -183,8 +191,6 @@ async function benchInitVsKubeadm(): Promise<void> {
     const returnedMs = await timed(["init", "--name", b]);
     await waitNodeAndDnsReady(nb.machine, nb.name);
     const initMs = performance.now() - t0;
-    note("kubeprov init on a prepared node, until it returns", secs(returnedMs));
-    note("kubeprov init on a prepared node, until the node is Ready and CoreDNS ready (bridge CNI)", secs(initMs));
     const conflist = (await $`docker exec ${nb.machine} sh -c ${"cat /etc/cni/net.d/*.conflist"}`).stdout;
     // The node containers have no upstream nameserver (Docker's is on loopback), so kubeprov gives
     // CoreDNS a cluster-only Corefile; kubeadm's forwards to an empty resolv.conf and never starts.
@@ -210,13 +216,23 @@ async function benchInitVsKubeadm(): Promise<void> {
     await $({ input: conflist })`docker exec -i ${node.machine} sh -c ${"mkdir -p /etc/cni/net.d && cat > /etc/cni/net.d/10-bridge.conflist"}`;
     await waitNodeAndDnsReady(node.machine, node.name);
     const kubeadmMs = performance.now() - t1;
-    note("kubeadm init on a prepared node, until it returns", secs(kubeadmReturnedMs));
-    note("kubeadm init on a prepared node, until the node is Ready and CoreDNS ready (same bridge CNI)", secs(kubeadmMs));
-    note("ratio kubeprov / kubeadm, both to node Ready and CoreDNS ready", (initMs / kubeadmMs).toFixed(2));
+    return { returnedMs, initMs, kubeadmReturnedMs, kubeadmMs };
   } finally {
     await $({ env, nothrow: true })`node ${BIN} delete --name ${b}`;
     await $({ env, nothrow: true })`node ${BIN} delete --name ${c}`;
   }
+}
+
+/** BENCH_INIT_RUNS (default 3) pairs, each on fresh nodes: kubeprov init, then kubeadm init. */
+async function benchInitVsKubeadm(): Promise<void> {
+  const runs: InitFigures[] = [];
+  for (let i = 0; i < Number(process.env.BENCH_INIT_RUNS ?? 3); i++) runs.push(await initVsKubeadmOnce());
+  note("kubeprov init on a prepared node, until it returns", stats(runs.map((r) => r.returnedMs)));
+  note("kubeprov init on a prepared node, until the node is Ready and CoreDNS ready (bridge CNI)", stats(runs.map((r) => r.initMs)));
+  note("kubeadm init on a prepared node, until it returns", stats(runs.map((r) => r.kubeadmReturnedMs)));
+  note("kubeadm init on a prepared node, until the node is Ready and CoreDNS ready (same bridge CNI)", stats(runs.map((r) => r.kubeadmMs)));
+  const ratios = runs.map((r) => r.initMs / r.kubeadmMs).sort((a, b) => a - b);
+  note("ratio kubeprov / kubeadm of each pair, both to node Ready and CoreDNS ready", `min ${ratios[0].toFixed(2)} / median ${ratios[Math.floor(ratios.length / 2)].toFixed(2)} / max ${ratios[ratios.length - 1].toFixed(2)}`);
 }
 
 const stats = (xs: number[]) => {
