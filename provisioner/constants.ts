@@ -85,3 +85,6 @@ export const CONTAINERD_CERTS_DIR = "/etc/containerd/certs.d";
 export const IMAGE_MIRROR_CN = "registry.cn-hangzhou.aliyuncs.com/google_containers";
 export const CONTAINERD_SOCKET = "/run/containerd/containerd.sock";
 export const CRICTL_CONFIG = "/etc/crictl.yaml";
+
+/** A DNS-1123 label (node, cluster and host names): lowercase letters, digits and '-', at most 63, alphanumeric at both ends. */
+export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;

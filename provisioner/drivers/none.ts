@@ -10,6 +10,7 @@ import { LocalTransport } from "../transport/local.js";
 import { parseClusterText } from "../spec/load.js";
 import type { ClusterMachinesPlan, Driver, Machine, ProvisionResult } from "./driver.js";
 import { clusterFiles } from "./localfiles.js";
+import { DNS1123_LABEL } from "../constants.js";
 
 export interface NoneDriverOptions {
   /** The node's address; default: the address of the default route's interface. */
@@ -17,7 +18,6 @@ export interface NoneDriverOptions {
   log?: (message: string) => void;
 }
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** What the warning says before `up --driver none` changes this machine. */
 export function noneDriverWarning(node: string): string {

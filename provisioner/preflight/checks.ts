@@ -11,6 +11,7 @@ import {
   PORT_ETCD_PEER,
   PORT_KUBELET,
   PORT_SCHEDULER,
+  DNS1123_LABEL,
 } from "../constants.js";
 import { canonicalCIDR, cidrContains } from "../spec/cidr.js";
 import { isIP } from "node:net";
@@ -271,7 +272,6 @@ function ownedByThisCluster(input: PreflightInput): boolean {
   return initialisedFor(input.sections) === input.cluster.metadata.name;
 }
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 // ---------- the table ----------

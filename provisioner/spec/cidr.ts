@@ -1,6 +1,7 @@
 // Small, pure helpers for IP addresses and CIDR blocks (IPv4 and IPv6), on bigints.
 // Used by the cluster-file validation and by tasks that derive addresses from subnets
 // (the kubernetes Service IP is the 1st address of the service subnet, cluster DNS the 10th).
+import { DNS1123_LABEL } from "../constants.js";
 
 export type IPFamily = 4 | 6;
 
@@ -207,7 +208,7 @@ export function splitList(s: string): string[] {
 /** A DNS-1123 subdomain: lowercase labels of [a-z0-9-], each starting and ending alphanumeric, at most 253 chars. */
 export function isDNSName(s: string): boolean {
   if (s.length === 0 || s.length > 253) return false;
-  return s.split(".").every((l) => /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(l));
+  return s.split(".").every((l) => DNS1123_LABEL.test(l));
 }
 
 /** A DNS name for a certificate SAN: as isDNSName, and "*." allowed as the first label. */

@@ -2,7 +2,7 @@
 // there is no hand-written duplicate. Every object is strict: unknown fields are errors.
 // Defaults live here too (zod .default), so `config print-defaults` and parsing agree.
 import { z } from "zod";
-import { API_VERSION, DEFAULT_KUBERNETES_VERSION, KIND_CLUSTER } from "../constants.js";
+import { API_VERSION, DEFAULT_KUBERNETES_VERSION, KIND_CLUSTER, DNS1123_LABEL } from "../constants.js";
 
 /** etcd: a host of an external etcd cluster (kubeadm's "external etcd" topology); it runs etcd only. */
 export const ROLES = ["control-plane", "worker", "etcd"] as const;
@@ -10,7 +10,7 @@ export type Role = (typeof ROLES)[number];
 
 const dns1123Label = z
   .string()
-  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be a DNS-1123 label (lowercase letters, digits and '-', at most 63, starting and ending alphanumeric)");
+  .regex(DNS1123_LABEL, "must be a DNS-1123 label (lowercase letters, digits and '-', at most 63, starting and ending alphanumeric)");
 
 const port = z.number().int().min(1).max(65535);
 

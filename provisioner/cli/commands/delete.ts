@@ -12,6 +12,7 @@ import { uninstallKubeconfig } from "../../drivers/localkubeconfig.js";
 import { outputOption, type OutputFormat } from "../options.js";
 import { clusterFiles } from "../../drivers/localfiles.js";
 import { PlainReporter } from "../../output/plain.js";
+import { DNS1123_LABEL } from "../../constants.js";
 
 /** The none driver's machine is this one: Kubernetes is removed from it by the reset phase. */
 async function resetThisMachine(name: string, output: OutputFormat): Promise<string[]> {
@@ -31,7 +32,6 @@ async function resetThisMachine(name: string, output: OutputFormat): Promise<str
   return cluster.spec.hosts.map((h) => `Kubernetes on ${h.name} (this machine: reset)`);
 }
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export function register(program: Command): void {
   const cmd = program

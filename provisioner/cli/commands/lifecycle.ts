@@ -13,8 +13,8 @@ import { apiClient, closeApiClients, objectPath, type KubeObject } from "../../b
 import type { Cluster } from "../../spec/schema.js";
 import { stopLeaders } from "../../lifecycle/graceful-stop.js";
 import { isEtcdHost } from "../../plan/topology.js";
+import { DNS1123_LABEL } from "../../constants.js";
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** How long `start` waits for the cluster to be back (a node's kubelet needs the most of it). */
 export const START_WAIT_S = 300;
 

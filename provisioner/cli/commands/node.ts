@@ -12,7 +12,7 @@ import { outputOption, parsePositiveInt, type OutputFormat } from "../options.js
 import { clusterDriver, resolveClusterDriver } from "../../drivers/record.js";
 import { DEFAULT_DRAIN_TIMEOUT_S } from "../../lifecycle/remove-node.js";
 import { removeDriverNode } from "../../lifecycle/driver-nodes.js";
-import { DEFAULT_KUBERNETES_VERSION } from "../../constants.js";
+import { DEFAULT_KUBERNETES_VERSION, DNS1123_LABEL } from "../../constants.js";
 
 export interface NodeRow {
   name: string;
@@ -21,7 +21,6 @@ export interface NodeRow {
   machine: string;
 }
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** The nodes of cluster NAME: its driver's machines, else the hosts of clusterDir(NAME)/cluster.yaml. */
 export async function listNodes(name: string, driver?: string): Promise<Array<NodeRow & { state: string }>> {

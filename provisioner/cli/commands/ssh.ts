@@ -9,8 +9,8 @@ import { ConfigError, RuntimeFailure, UsageError } from "../../errors.js";
 import { clusterFiles } from "../../drivers/localfiles.js";
 import { listNodes } from "./node.js";
 import { resolveClusterDriver } from "../../drivers/record.js";
+import { DNS1123_LABEL } from "../../constants.js";
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** Pure: the ssh argv for a node. */
 export function sshArgs(o: { address: string; user: string; port: number; identityFile: string; knownHostsFile: string; command: string[]; tty: boolean }): string[] {

@@ -3,7 +3,7 @@
 // reports 0 changes.
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { existsSync, readFileSync } from "node:fs";
-import { DEFAULT_KUBERNETES_VERSION } from "../../constants.js";
+import { DEFAULT_KUBERNETES_VERSION, DNS1123_LABEL } from "../../constants.js";
 import { RuntimeFailure, UsageError } from "../../errors.js";
 import type { KubeprovEvent, Reporter } from "../../events.js";
 import { bundleDir } from "../../paths.js";
@@ -117,7 +117,6 @@ export interface UpPlan {
   warnings: string[];
 }
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** Pure: checks the command line and plans the machines. Throws UsageError (exit 2) before anything is touched. */
 export function planUp(
