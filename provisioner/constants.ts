@@ -34,6 +34,11 @@ export const ETCD_SNAPSHOT_DIR = "/var/lib/kubeprov/etcd-snapshots";
 export const BIN_DIR = "/usr/local/bin";
 export const CNI_BIN_DIR = "/opt/cni/bin";
 export const CNI_CONF_DIR = "/etc/cni/net.d";
+/**
+ * Where a node container's kubelet puts its cgroups in the host's hierarchies (node containers share
+ * the host's cgroup namespace): KUBELET_CGROUP_PARENT/<cluster>/<node>, one root per node.
+ */
+export const KUBELET_CGROUP_PARENT = "kubeprov";
 
 // Ports.
 export const PORT_APISERVER = 6443;

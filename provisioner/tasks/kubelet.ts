@@ -1,6 +1,6 @@
 // Phase "kubelet-start": the kubelet's configuration (/var/lib/kubelet/config.yaml), its unit and
 // flags drop-in, and the service enabled and running; restarted only when one of them changed.
-import { KUBELET_CONFIG, KUBERNETES_DIR, MANIFESTS_DIR } from "../constants.js";
+import { KUBELET_CGROUP_PARENT, KUBELET_CONFIG, KUBERNETES_DIR, MANIFESTS_DIR } from "../constants.js";
 import { renderTemplate } from "../render.js";
 import { nthAddress } from "../spec/cidr.js";
 import type { Cluster } from "../spec/schema.js";
@@ -33,7 +33,7 @@ export function minorOf(version: string): number {
 
 /** Node containers share the host's cgroups: each node's kubelet gets its own root. */
 export function kubeletCgroupRoot(cluster: Cluster, host: Host): string | undefined {
-  return host.facts?.container ? `/kubeprov/${cluster.metadata.name}/${host.name}` : undefined;
+  return host.facts?.container ? `/${KUBELET_CGROUP_PARENT}/${cluster.metadata.name}/${host.name}` : undefined;
 }
 
 /** /var/lib/kubelet/config.yaml for this host. Pure. */

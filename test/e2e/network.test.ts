@@ -6,12 +6,14 @@
 // later with `up --nodes 4` reaches the others with nothing changed on them.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { buildFixtureImage, dockerCleanup, KUBECTL, kubectl, kubeprov, onNode, removeTestCluster, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
 import { echoPods } from "../helpers/echo-pods.js";
+import { cgroupHierarchies } from "../../provisioner/drivers/docker/cgroups.js";
+import { KUBELET_CGROUP_PARENT } from "../../provisioner/constants.js";
 
 const NAME = "kpt-net";
 const IMAGE = `kpt-echo:${NAME}`;
@@ -153,6 +155,9 @@ test("node delete drains the worker, deletes its Node and its machine; the rest 
   assert.match(refused.stderr, /draining kpt-net-worker3 did not finish: it is cordoned, nothing else was changed/);
   assert.match(refused.stderr, /declare no controller/);
   assert.equal((await kubectl(kubeconfig, ["get", "node", W3])).code, 0);
+  // The worker's kubelet made its pods' cgroups in this machine's hierarchies (shared cgroup namespace).
+  const w3Cgroups = () => cgroupHierarchies().map((h) => join(h, KUBELET_CGROUP_PARENT, NAME, W3)).filter((d) => existsSync(d));
+  assert.ok(w3Cgroups().length > 0, "the worker's cgroup root is on this machine before it is deleted");
   const r = await kubeprov(home, ["node", "delete", "--name", NAME, W3, "--drain-timeout", "60", "--force"]);
   assert.equal(r.code, 0, r.stderr.slice(-3000));
   assert.match(r.stderr, /cordon and drain/);
@@ -161,6 +166,7 @@ test("node delete drains the worker, deletes its Node and its machine; the rest 
   assert.match(gone.stderr, /not found/);
   const containers = await execa("docker", ["ps", "-a", "--filter", `name=^${W3}$`, "-q"]);
   assert.equal(String(containers.stdout).trim(), "");
+  assert.deepEqual(w3Cgroups(), [], "no cgroup of the deleted worker is left on this machine");
   const list = await kubeprov(home, ["node", "list", "--name", NAME, "-o", "json"]);
   assert.deepEqual((JSON.parse(list.stdout) as Array<{ name: string }>).map((n) => n.name).sort(), [`${NAME}-control-plane`, W1, W2]);
   const bad = await kubeprov(home, ["node", "delete", "--name", NAME, "no-such-node"]);

@@ -1,6 +1,7 @@
 // Runs the built CLI (bin/kubeprov.js) as a user would, with its own state and kubeconfig
 // directories, and cleans up everything a test cluster left in Docker (found by label).
 import { execa } from "execa";
+import { removeNodeCgroups } from "../../provisioner/drivers/docker/cgroups.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -54,6 +55,8 @@ export async function dockerCleanup(cluster: string): Promise<void> {
   const q = async (args: string[]) => String((await execa("docker", args, { reject: false })).stdout).split("\n").filter(Boolean);
   const cs = await q(["ps", "-aq", "--filter", label]);
   if (cs.length) await execa("docker", ["rm", "-f", "-v", ...cs], { reject: false });
+  // The kubelets' cgroups on this machine, as `kubeprov delete` removes them.
+  removeNodeCgroups(cluster);
   const vs = await q(["volume", "ls", "-q", "--filter", label]);
   if (vs.length) await execa("docker", ["volume", "rm", "-f", ...vs], { reject: false });
   const ns = await q(["network", "ls", "-q", "--filter", label]);

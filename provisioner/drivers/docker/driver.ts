@@ -3,7 +3,8 @@
 // found by their io.kubeprov.cluster label, so `delete` works even when local files are gone.
 import { rmSync, existsSync } from "node:fs";
 import { execa } from "execa";
-import { DOCKER_LABEL_CLUSTER, DOCKER_LABEL_NODE, DOCKER_LABEL_ROLE } from "../../constants.js";
+import { DOCKER_LABEL_CLUSTER, DOCKER_LABEL_NODE, DOCKER_LABEL_ROLE, KUBELET_CGROUP_PARENT } from "../../constants.js";
+import { removeNodeCgroups } from "./cgroups.js";
 import { HostError, RuntimeFailure } from "../../errors.js";
 import type { Role } from "../../spec/schema.js";
 import type { ClusterMachinesPlan, Driver, Machine, ProvisionResult } from "../driver.js";
@@ -12,6 +13,7 @@ import { withFileLock } from "../filelock.js";
 import { cacheDir } from "../../paths.js";
 import { join } from "node:path";
 import { clusterFiles, ensureClusterKey, knownHostsLines, writeFileAtomic } from "../localfiles.js";
+import { engineSocket } from "./api.js";
 import { checkDaemon, docker, inspect, listIds } from "./cli.js";
 import { ensureNodeImage } from "./nodeimage.js";
 import {
@@ -312,6 +314,7 @@ export class DockerDriver implements Driver {
     const c = (await this.containers(cluster)).find((x) => x.node === node);
     if (c) await docker(["rm", "--force", "--volumes", c.id]);
     await docker(["volume", "rm", "--force", containerdVolumeName(node)], { reject: false });
+    if (engineSocket()) removeNodeCgroups(cluster, node);
     await this.writeKnownHosts(cluster);
   }
 
@@ -324,6 +327,9 @@ export class DockerDriver implements Driver {
       await docker(["rm", "--force", "--volumes", ...cs.map((c) => c.id)]);
       removed.push(...cs.map((c) => `container ${c.name}`));
     }
+    // The pods' cgroups the nodes' kubelets made on this machine (a daemon elsewhere keeps its own).
+    const cgroups = engineSocket() ? removeNodeCgroups(cluster) : 0;
+    if (cgroups) removed.push(`${cgroups} cgroups under /sys/fs/cgroup/*/${KUBELET_CGROUP_PARENT}/${cluster}`);
     const vols = await listIds("volumes", [label]);
     if (vols.length) {
       await docker(["volume", "rm", "--force", ...vols]);
