@@ -53,7 +53,7 @@ function removeTree(dir: string): number {
 
 /**
  * Removes the empty cgroups of `cluster` (or of one node of it) from every hierarchy, then the
- * cluster's own directory when nothing of it is left. Returns the number of cgroups removed.
+ * cluster's own directory and the common parent when nothing is left in them. Returns the number of cgroups removed.
  */
 export function removeNodeCgroups(cluster: string, node?: string, fsRoot = CGROUP_FS): number {
   let removed = 0;
@@ -70,6 +70,13 @@ export function removeNodeCgroups(cluster: string, node?: string, fsRoot = CGROU
       }
     } else {
       removed += removeTree(clusterDir);
+    }
+    try {
+      // The parent of every cluster's roots, when this was the last cluster on the machine.
+      rmdirSync(join(h, KUBELET_CGROUP_PARENT));
+      removed++;
+    } catch {
+      /* other clusters' cgroups are in it */
     }
   }
   return removed;
