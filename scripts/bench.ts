@@ -7,7 +7,8 @@
 //      `kubeadm init` (same module, same binaries, same images) in a fresh node of the same image,
 //      prepared the same way, both until the node is Ready and CoreDNS is ready (same bridge CNI
 //      configuration and Corefile); BENCH_INIT_RUNS pairs (default 3) and the ratio of each pair.
-//   5. HA: `up --control-planes 3 --nodes 4` until every node is Ready, its no-op re-run, and the
+//   5. HA: `up --control-planes 3 --nodes 4` until every node is Ready (and its control-plane-join
+//      phase from --timings: both joins together), its no-op re-run, and the
 //      failover: the VIP holder killed (docker kill), until a write through the VIP succeeds; each
 //      BENCH_HA_RUNS times (default 3), reported as min / median / max.
 //   6. Lifecycle: `stop` + `start` of a 1-node cluster until a new pod resolves kubernetes.default,
@@ -56,6 +57,13 @@ async function timed(args: string[]): Promise<number> {
   const ms = performance.now() - t0;
   if (r.exitCode !== 0) throw new Error(`kubeprov ${args.join(" ")} failed (exit ${r.exitCode}):\n${r.stderr}${r.stdout}`);
   return ms;
+}
+
+/** Like timed, and returns what the command wrote to stderr (where --timings goes). */
+async function timedStderr(args: string[]): Promise<string> {
+  const r = await $({ env, nothrow: true })`node ${BIN} ${args}`;
+  if (r.exitCode !== 0) throw new Error(`kubeprov ${args.join(" ")} failed (exit ${r.exitCode}):\n${r.stderr}${r.stdout}`);
+  return r.stderr;
 }
 
 async function kubeprovOut(args: string[]): Promise<string> {
@@ -257,11 +265,16 @@ async function benchHa(): Promise<void> {
   const noopMs: number[] = [];
   const failoverMs: number[] = [];
   const startMs: number[] = [];
+  const joinMs: number[] = [];
   for (let i = 0; i < runs; i++) {
     const name = `kpt-bench-ha${i}`;
     try {
       const t0 = performance.now();
-      await timed(["up", "--name", name, "--control-planes", "3", "--nodes", "4", "--no-kubeconfig"]);
+      const timings = await timedStderr(["up", "--name", name, "--control-planes", "3", "--nodes", "4", "--no-kubeconfig", "--timings"]);
+      // The control-plane-join phase, from the first joining member's etcd learner to the last
+      // joined control plane marked: both joins together (etcd one at a time, the rest overlapping).
+      const joinPhase = /^\s*control-plane-join\s+[\d.]+\s+[\d.]+\s+([\d.]+)$/m.exec(timings);
+      if (joinPhase) joinMs.push(Number(joinPhase[1]) * 1000);
       const kubeconfig = join(home, `${name}.kubeconfig`);
       writeFileSync(kubeconfig, await kubeprovOut(["kubeconfig", "--name", name]), { mode: 0o600 });
       await allReady(kubeconfig, 4, 600_000);
@@ -302,6 +315,7 @@ async function benchHa(): Promise<void> {
     }
   }
   note("HA up --control-planes 3 --nodes 4, until every node is Ready", stats(upMs));
+  note("HA control-plane-join phase: the two control-plane joins together (--timings)", stats(joinMs));
   note("HA no-op re-run of up (3 + 1 nodes, whole process)", stats(noopMs));
   note("HA failover: docker kill of the VIP holder until a write through the VIP succeeds", stats(failoverMs));
   note("HA start of the stopped 3 + 1 cluster until the API, every node and CoreDNS are back", stats(startMs));
