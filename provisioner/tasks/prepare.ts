@@ -229,15 +229,6 @@ function hostBinaries(ctx: RunContext, host: Host): string[] {
   return binariesFor(ctx.cluster, host.roles, bundleBinaryNames(ctx.cluster));
 }
 
-/** `sha256sum` of every target, "-" for a missing one: one command. */
-async function remoteHashes(host: Host, paths: string[]): Promise<Map<string, string>> {
-  const cmd = paths.map((p) => `if [ -f ${shq(p)} ]; then printf '%s %s\\n' "$(sha256sum ${shq(p)} | cut -d' ' -f1)" "$(stat -c %a ${shq(p)})"; else echo '- -'; fi`).join("\n");
-  const r = await host.transport.exec(cmd, { sudo: true });
-  const out = new Map<string, string>();
-  r.stdout.trim().split("\n").forEach((l, i) => out.set(paths[i]!, l.trim()));
-  return out;
-}
-
 /** Where a host records the stat of the binaries kubeprov installed, with their sha256. */
 export const BINARIES_STAMP = "/var/lib/kubeprov/binaries.sha256";
 
@@ -277,30 +268,25 @@ function binariesTask(): Task {
       return { needed: false, reason: `${hostBinaries(ctx, host).join(", ")} up to date (${art.source})` };
     },
     async apply(host, ctx) {
-      const { stale, art } = await binariesToUpdate(ctx, host, true);
-      // A node that sees the bundle (docker driver mount, or this machine) copies locally; anything else is uploaded.
-      const seen = `${bundleOnHost(ctx.cluster, host)}/bin`;
-      const local = await remoteHashes(host, stale.map((n) => `${seen}/${n}`));
-      const copied: string[] = [];
-      const uploaded: string[] = [];
-      for (const n of stale) {
-        const a = art.binaries[n]!;
-        const dest = `${BIN_DIR}/${n}`;
-        if (local.get(`${seen}/${n}`)?.split(" ")[0] === a.sha256) {
-          const tmp = `${BIN_DIR}/.${n}.kubeprov.tmp`;
-          await host.transport.exec(`mkdir -p ${shq(BIN_DIR)} && install -m 0755 ${shq(`${seen}/${n}`)} ${shq(tmp)} && mv -f ${shq(tmp)} ${shq(dest)}`, { sudo: true });
-          copied.push(n);
-        } else {
-          await host.transport.writeFile(dest, await readFile(a.path), { mode: 0o755 });
-          uploaded.push(n);
-        }
-      }
-      // Verify what landed (a truncated upload must not pass) while recording the stamp; a
-      // mismatch removes the stamp again, so the next check hashes everything.
+      const { stale, art } = await binariesToUpdate(ctx, host, false);
       const names = hostBinaries(ctx, host);
-      const r = await host.transport.exec(renderTemplate("prepare/binary-stamp.sh", { paths: binPaths(names), stamp: shq(BINARIES_STAMP) }), { sudo: true });
-      const after = hashLines(names, r.stdout.trim().split("\n"));
-      const bad = names.filter((n) => after.get(n) !== `${art.binaries[n]!.sha256} 755`);
+      const want = (n: string) => `${art.binaries[n]!.sha256} 755`;
+      // A host that sees the bundle (docker driver mount, or this machine) copies from it and
+      // hashes only the copy (its sum must be the artifact's, so the source needs no hash of its
+      // own); the same script records the stamp.
+      const seen = `${bundleOnHost(ctx.cluster, host)}/bin`;
+      let landed = await stampBinaries(host, names, { source: seen, copies: stale.map((n) => `${n}=${art.binaries[n]!.sha256}`) });
+      const copied = stale.filter((n) => landed.get(n) === want(n));
+      // Whatever the host could not copy is uploaded from this machine's bundle, verified here first.
+      const uploaded = stale.filter((n) => !copied.includes(n));
+      if (uploaded.length) {
+        const verified = await artifactsFor(ctx, host, uploaded, true);
+        for (const n of uploaded) await host.transport.writeFile(`${BIN_DIR}/${n}`, await readFile(verified.binaries[n]!.path), { mode: 0o755 });
+        landed = await stampBinaries(host, names);
+      }
+      // Verify what landed (a truncated upload must not pass); a mismatch removes the stamp again,
+      // so the next check hashes everything.
+      const bad = names.filter((n) => landed.get(n) !== want(n));
       if (bad.length) {
         await host.transport.exec(`rm -f ${shq(BINARIES_STAMP)}`, { sudo: true });
         throw new HostError(host.name, PREPARE_BINARIES_TASK, `sha256 of ${bad.join(", ")} in ${BIN_DIR} does not match the artifact after copying`);
@@ -310,6 +296,22 @@ function binariesTask(): Task {
       return { detail };
     },
   };
+}
+
+/**
+ * templates/prepare/binary-stamp.sh: copies `copies` ("NAME=SHA256") from `source` on the host
+ * when given, records the stamp, and returns "SHA256 MODE" of every binary by name.
+ */
+async function stampBinaries(host: Host, names: string[], copy: { source: string; copies: string[] } = { source: "", copies: [] }): Promise<Map<string, string>> {
+  const script = renderTemplate("prepare/binary-stamp.sh", {
+    paths: binPaths(names),
+    stamp: shq(BINARIES_STAMP),
+    copies: copy.copies.map(shq).join(" "),
+    source: shq(copy.source || "/nonexistent"),
+    binDir: shq(BIN_DIR),
+  });
+  const r = await host.transport.exec(script, { sudo: true });
+  return hashLines(names, r.stdout.trim().split("\n"));
 }
 
 function cniPluginsTask(): Task {

@@ -2,7 +2,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readScript, writeScript, READ_MISSING_CODE, sudoWrap } from "../../provisioner/transport/scripts.js";
@@ -84,7 +84,7 @@ test("binary stamp: a recorded binary is not read again; a rewrite, a chmod or a
   writeFileSync(bins[0]!, "kubelet bytes", { mode: 0o755 });
   writeFileSync(bins[1]!, "kubectl bytes", { mode: 0o755 });
   const stamp = join(dir, "stamp", "binaries.sha256");
-  const values = { paths: bins.map((p) => `'${p}'`).join(" "), stamp: `'${stamp}'` };
+  const values = { paths: bins.map((p) => `'${p}'`).join(" "), stamp: `'${stamp}'`, copies: "", source: "/nonexistent", binDir: `'${dir}'` };
   const sum = (t: string) => createHash("sha256").update(t).digest("hex");
   const hashes = () => sh(renderTemplate("prepare/binary-hashes.sh", values), "").stdout.trim().split("\n");
   assert.deepEqual(hashes(), [`${sum("kubelet bytes")} 755`, `${sum("kubectl bytes")} 755`, "stamp stale"]);
@@ -105,4 +105,37 @@ test("binary stamp: a recorded binary is not read again; a rewrite, a chmod or a
   assert.equal(hashes()[0], `${sum("kubelet bytes")} 700`);
   rmSync(bins[0]!);
   assert.deepEqual(hashes(), ["- -", `${sum("kubectl BYTES")} 755`, "stamp stale"]);
+});
+
+test("binary stamp with copies: a source whose copy has the artifact's sha256 is installed, any other is left for upload", () => {
+  const src = join(dir, "bundle-bin");
+  const bin = join(dir, "usr-local-bin");
+  mkdirSync(src, { recursive: true });
+  mkdirSync(bin, { recursive: true });
+  const sum = (t: string) => createHash("sha256").update(t).digest("hex");
+  writeFileSync(join(src, "kubelet"), "new kubelet", { mode: 0o644 });
+  writeFileSync(join(src, "kubectl"), "corrupt kubectl", { mode: 0o755 });
+  writeFileSync(join(bin, "kubectl"), "old kubectl", { mode: 0o755 });
+  const stamp = join(dir, "stamp2", "binaries.sha256");
+  const names = ["kubelet", "kubectl", "crictl"];
+  const r = sh(
+    renderTemplate("prepare/binary-stamp.sh", {
+      paths: names.map((n) => `'${join(bin, n)}'`).join(" "),
+      stamp: `'${stamp}'`,
+      // kubectl's source does not have the artifact's bytes; crictl has no source on this host.
+      copies: [`kubelet=${sum("new kubelet")}`, `kubectl=${sum("good kubectl")}`, `crictl=${sum("crictl")}`].join(" "),
+      source: `'${src}'`,
+      binDir: `'${bin}'`,
+    }),
+    "",
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split("\n"), [`${sum("new kubelet")} 755`, `${sum("old kubectl")} 755`, "- -"]);
+  assert.equal(readFileSync(join(bin, "kubelet"), "utf8"), "new kubelet");
+  assert.equal(statSync(join(bin, "kubelet")).mode & 0o777, 0o755);
+  assert.equal(readFileSync(join(bin, "kubectl"), "utf8"), "old kubectl", "a copy with the wrong sum never replaces the binary");
+  assert.deepEqual(readdirSync(bin).sort(), ["kubectl", "kubelet"], "no temporary file left");
+  const recorded = readFileSync(stamp, "utf8").trim().split("\n");
+  assert.equal(recorded.length, 2);
+  assert.match(recorded[0]!, new RegExp(`^${sum("new kubelet")} \\d+ [\\d.]+ \\d+ 755 ${join(bin, "kubelet")}$`));
 });
