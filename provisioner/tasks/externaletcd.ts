@@ -13,7 +13,7 @@ import type { ApplyResult, CheckResult, Host, RunContext, Task } from "../engine
 import { ensurePki, planOn } from "../pki/ensure.js";
 import { changes, type PkiPart, type PlanOptions, type SharedCaSet } from "../pki/plan.js";
 import { TransportStore } from "../pki/store.js";
-import { componentFlags, flagsToArgs, urlHost } from "../plan/components.js";
+import { componentFlags, flagsToArgs, urlHost } from "./controlplane-flags.js";
 import { externalEtcdHosts } from "../plan/topology.js";
 import { renderTemplate } from "../render.js";
 import type { Cluster } from "../spec/schema.js";

@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { parse as parseYaml } from "yaml";
 import { parseClusterText } from "../../provisioner/spec/load.js";
 import type { Host } from "../../provisioner/engine/task.js";
-import { componentFlags, flagsToArgs, type ComponentName } from "../../provisioner/plan/components.js";
+import { componentFlags, flagsToArgs, type ComponentName } from "../../provisioner/tasks/controlplane-flags.js";
 import { renderStaticPod, renderUnit } from "../../provisioner/tasks/controlplane.js";
 import { clusterDNSAddress, kubeletArgs, podResolvConf, renderKubeletConfig } from "../../provisioner/tasks/kubelet.js";
 import { matchKnownCauses } from "../../provisioner/plan/diagnose.js";
