@@ -12,7 +12,7 @@ import type { Host } from "../../provisioner/engine/task.js";
 import { componentFlags, flagsToArgs, type ComponentName } from "../../provisioner/tasks/controlplane-flags.js";
 import { renderStaticPod, renderUnit } from "../../provisioner/tasks/controlplane.js";
 import { clusterDNSAddress, kubeletArgs, podResolvConf, renderKubeletConfig } from "../../provisioner/tasks/kubelet.js";
-import { matchKnownCauses } from "../../provisioner/plan/diagnose.js";
+import { matchKnownCauses } from "../../provisioner/tasks/diagnose.js";
 import { renderText, TemplateError } from "../../provisioner/render.js";
 import { bundleDir } from "../../provisioner/paths.js";
 import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";

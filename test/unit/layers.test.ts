@@ -68,7 +68,6 @@ const NOT_YET_MOVED = new Set([
   'images/build.ts: "../drivers/docker/nodeimage.js"',
   'pki/store.ts: "../transport/transport.js"',
   'tasks/etcdrestore.ts: "../plan/cluster.js"',
-  'tasks/wait.ts: "../plan/diagnose.js"',
   'transport/pool.ts: "../engine/task.js"',
 ]);
 
