@@ -67,7 +67,6 @@ const NOT_YET_MOVED = new Set([
   'engine/pipeline.ts: "../tasks/facts.js"',
   'images/build.ts: "../drivers/docker/nodeimage.js"',
   'pki/store.ts: "../transport/transport.js"',
-  'tasks/etcdrestore.ts: "../plan/cluster.js"',
   'transport/pool.ts: "../engine/task.js"',
 ]);
 

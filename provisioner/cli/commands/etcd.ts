@@ -96,7 +96,8 @@ async function restore(file: string, o: RestoreOptions): Promise<void> {
     rl.close();
     if (!/^y(es)?$/i.test(answer.trim())) throw new UsageError("restore cancelled");
   }
-  const { restorePlan, restoreStamp, keptDataDir } = await import("../../tasks/etcdrestore.js");
+  const { restoreStamp, keptDataDir } = await import("../../tasks/etcdrestore.js");
+  const { restorePlan } = await import("../../plan/restore.js");
   const { runPipeline } = await import("../../engine/pipeline.js");
   const stamp = restoreStamp(new Date());
   const t0 = Date.now();
