@@ -12,7 +12,7 @@ import { HostError } from "../errors.js";
 import type { ApplyResult, CheckResult, Host, RunContext, Task } from "../engine/task.js";
 import { ensurePki, planOn } from "../pki/ensure.js";
 import { changes, type PkiPart, type PlanOptions, type SharedCaSet } from "../pki/plan.js";
-import { TransportStore } from "../pki/store.js";
+import { TransportStore } from "./certs-store.js";
 import { componentFlags, flagsToArgs, urlHost } from "./controlplane-flags.js";
 import { externalEtcdHosts } from "../plan/topology.js";
 import { renderTemplate } from "../render.js";
