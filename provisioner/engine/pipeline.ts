@@ -7,7 +7,7 @@ import { TeeReporter, type Reporter } from "../events.js";
 import { createReporter } from "../output/index.js";
 import { TimingsRecorder, timingsEnabled } from "../output/timings.js";
 import type { Cluster } from "../spec/schema.js";
-import { closeHosts, connectHosts } from "../transport/pool.js";
+import { closeHosts, connectHosts } from "./hosts.js";
 import { FACTS_TASK, factsTask } from "../tasks/facts.js";
 import { createRunContext } from "./context.js";
 import { acquireLock, describeHolder, type Lock, type LockOptions } from "./lock.js";

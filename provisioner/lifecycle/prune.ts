@@ -7,7 +7,7 @@
 import { BIN_DIR, KUBERNETES_DIR } from "../constants.js";
 import { RuntimeFailure } from "../errors.js";
 import type { Cluster, HostSpec } from "../spec/schema.js";
-import { closeHosts, connectHostsSettled } from "../transport/pool.js";
+import { closeHosts, connectHostsSettled } from "../engine/hosts.js";
 import { removeNodeFromCluster, type RemoveNodeOptions } from "./remove-node.js";
 import { runPipeline } from "../engine/pipeline.js";
 import { resetTasks } from "../tasks/reset.js";

@@ -40,8 +40,9 @@ function requireAddon(name: string): OptionalAddon {
 
 /** The state of every add-on, read through the first control plane's admin kubeconfig. */
 export async function listAddons(cluster: Cluster, source: string): Promise<AddonStatus[]> {
-  const [{ openTransport, toHost, closeHosts }, { createRunContext }, { MemoryReporter }, { apiClient, closeApiClients }] = await Promise.all([
+  const [{ openTransport }, { toHost, closeHosts }, { createRunContext }, { MemoryReporter }, { apiClient, closeApiClients }] = await Promise.all([
     import("../../transport/pool.js"),
+    import("../../engine/hosts.js"),
     import("../../engine/context.js"),
     import("../../events.js"),
     import("../../bootstrap/api.js"),

@@ -80,9 +80,10 @@ async function closingText(cluster: Cluster, source: string, o: InitOptions, cer
   const target = o.name ? `--name ${o.name}` : `-f ${o.file}`;
   const fallback = `Your Kubernetes control plane is ready.\n  kubeprov kubeconfig ${target} > admin.conf && kubectl --kubeconfig admin.conf get nodes\n  kubeprov token create ${target} --print-join-command\n`;
   try {
-    const [{ openTransport, toHost, closeHosts }, { createRunContext }, { MemoryReporter }, { apiClient, closeApiClients }, { listTokens, pickJoinToken }, { formatToken }, { joinCommands }] =
+    const [{ openTransport }, { toHost, closeHosts }, { createRunContext }, { MemoryReporter }, { apiClient, closeApiClients }, { listTokens, pickJoinToken }, { formatToken }, { joinCommands }] =
       await Promise.all([
         import("../../transport/pool.js"),
+        import("../../engine/hosts.js"),
         import("../../engine/context.js"),
         import("../../events.js"),
         import("../../bootstrap/api.js"),
