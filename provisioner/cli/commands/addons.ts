@@ -81,8 +81,8 @@ async function switchAddon(addonName: string, enabled: boolean, o: SwitchOptions
   // Validated as any cluster file is, before it is written.
   const cluster = parseClusterText(text, source);
   if (!o.dryRun && text !== before) writeFileAtomic(source, text, 0o600);
-  const [{ runPipeline }, { clusterTasks }] = await Promise.all([import("../../engine/pipeline.js"), import("../../plan/cluster.js")]);
-  await runPipeline({ cluster, source, tasks: clusterTasks("all"), output: o.output, dryRun: o.dryRun, options: { verbose: o.verbose ?? 0 } });
+  const [{ runPipeline }, { clusterTasks }, { factsTask }] = await Promise.all([import("../../engine/pipeline.js"), import("../../plan/cluster.js"), import("../../tasks/facts.js")]);
+  await runPipeline({ cluster, source, tasks: clusterTasks("all"), facts: factsTask, output: o.output, dryRun: o.dryRun, options: { verbose: o.verbose ?? 0 } });
   if (o.output === "text")
     process.stderr.write(
       o.dryRun

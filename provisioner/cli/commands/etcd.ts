@@ -100,12 +100,14 @@ async function restore(file: string, o: RestoreOptions): Promise<void> {
   const { restoreStamp, keptDataDir } = await import("../../tasks/etcdrestore.js");
   const { restorePlan } = await import("../../plan/restore.js");
   const { runPipeline } = await import("../../engine/pipeline.js");
+  const { factsTask } = await import("../../tasks/facts.js");
   const stamp = restoreStamp(new Date());
   const t0 = Date.now();
   await runPipeline({
     cluster,
     source,
     tasks: restorePlan({ snapshot: data, stamp, describe }),
+    facts: factsTask,
     dryRun: o.dryRun,
     output: o.output,
     concurrency: o.concurrency,

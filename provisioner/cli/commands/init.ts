@@ -45,12 +45,14 @@ async function runInit(o: InitOptions, onlyPhases?: string[]): Promise<RunSummar
   if (unknown.length) throw new UsageError(`--skip-phases: unknown phase ${unknown.join(", ")}; the phases of init are: ${known.join(", ")}`);
   const { cluster, source } = await loadTarget(o);
   const { runPipeline } = await import("../../engine/pipeline.js");
+  const { factsTask } = await import("../../tasks/facts.js");
   const tasks = initTasks();
   const present = new Set(tasks.map((t) => t.phase));
   const summary = await runPipeline({
     cluster,
     source,
     tasks,
+    facts: factsTask,
     dryRun: o.dryRun,
     output: o.output,
     concurrency: o.concurrency,
