@@ -11,7 +11,7 @@ import { closeHosts, connectHosts } from "./hosts.js";
 import { createRunContext } from "./context.js";
 import { acquireLock, describeHolder, type Lock, type LockOptions } from "./lock.js";
 import { runTasks, validatePhases, validateTaskGraph, type RunSummary } from "./runner.js";
-import type { Host, Task } from "./task.js";
+import type { Host, RunContext, Task } from "./task.js";
 
 export interface PipelineOptions {
   cluster: Cluster;
@@ -44,8 +44,8 @@ export interface PipelineOptions {
   emitSummary?: boolean;
   /** Called with the run's summary before the pipeline returns or throws for failed tasks. */
   onSummary?: (summary: RunSummary) => void;
-  /** Run after every task succeeded, on the run's own connections, before they (and the lock) are released. */
-  afterRun?: (hosts: Host[]) => Promise<void>;
+  /** Run after every task succeeded, on the run's own connections and context, before they (and the lock) are released. */
+  afterRun?: (hosts: Host[], ctx: RunContext) => Promise<void>;
   /** Who holds the lock, for the message a second run sees. Default "user@machine pid N". */
   lockOwner?: string;
   /** Lock file path, stale time… (tests use their own lock file). */
@@ -132,7 +132,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<RunSummary> {
       emitSummary: opts.emitSummary,
     });
     opts.onSummary?.(summary);
-    if (opts.afterRun && summary.failed === 0 && !summary.interrupted) await opts.afterRun(hosts);
+    if (opts.afterRun && summary.failed === 0 && !summary.interrupted) await opts.afterRun(hosts, ctx);
   } finally {
     process.removeListener("SIGINT", onSigint);
     opts.signal?.removeEventListener("abort", onCallerAbort);

@@ -255,3 +255,41 @@ test("a lock taken over during the run stops starting tasks and fails naming the
     await made.cleanup();
   }
 });
+
+test("afterRun gets the run's own hosts and context while the lock is held, and only when every task succeeded", async () => {
+  const made = await makeTmpHosts(2);
+  try {
+    const lockPath = (h: Host) => join(made.dirs[made.hosts.indexOf(h)], "kubeprov.lock");
+    const cluster = clusterFor(made.hosts);
+    // A task hands a value to later code through the context, as the bootstrap-token task does.
+    const handOver: Task = {
+      name: "token/keep",
+      phase: "token",
+      description: "",
+      hosts: (ctx) => ctx.hosts.slice(0, 1),
+      check: async () => ({ needed: true }),
+      apply: async (h, ctx) => void ctx.shared.set("token", `from ${h.name}`),
+    };
+    const seen: string[] = [];
+    const s = await runPipeline({
+      cluster, source: "c.yaml", tasks: [handOver], facts: factsTask, hosts: made.hosts, reporter: new MemoryReporter(), lockOptions: { path: lockPath },
+      afterRun: async (hosts, ctx) => {
+        assert.equal(ctx.hosts, hosts);
+        seen.push(String(ctx.shared.get("token")));
+        for (const h of hosts) seen.push((await h.transport.exec(`cat ${lockPath(h)} >/dev/null && echo locked || echo free`, { check: false })).stdout.trim());
+      },
+    });
+    assert.equal(s.failed, 0);
+    assert.deepEqual(seen, ["from h0", "locked", "locked"]);
+    for (const h of made.hosts) assert.equal(existsSync(lockPath(h)), false, "lock not released after afterRun");
+
+    seen.length = 0;
+    await assert.rejects(
+      runPipeline({ cluster, source: "c.yaml", tasks: [failing("x/fail", "h0")], facts: factsTask, hosts: made.hosts, reporter: new MemoryReporter(), lockOptions: { path: lockPath }, afterRun: async () => void seen.push("ran") }),
+      RunFailed,
+    );
+    assert.deepEqual(seen, [], "afterRun ran after a failed task");
+  } finally {
+    await made.cleanup();
+  }
+});
