@@ -9,7 +9,7 @@ import { stringify, parse } from "yaml";
 import { ETCD_DATA_DIR, IMAGE_REGISTRY, PKI_DIR } from "../constants.js";
 import { renderTemplate } from "../render.js";
 import type { Cluster } from "../spec/schema.js";
-import { etcdHostSpecs, etcdServers } from "../plan/components.js";
+import { etcdHostSpecs, etcdServers } from "../tasks/controlplane-flags.js";
 import type { KubeObject } from "./api.js";
 import { joinEndpoint } from "./joincmd.js";
 import { objectsFromYaml } from "./manifests.js";
@@ -45,7 +45,7 @@ export interface ClusterConfigurationOptions {
 }
 
 /**
- * kubeadm's ClusterConfiguration for this cluster. Component flags are kubeprov's (plan/components.ts);
+ * kubeadm's ClusterConfiguration for this cluster. Component flags are kubeprov's (tasks/controlplane-flags.ts);
  * only those a kubeadm-made control plane would otherwise get differently are written: the cluster
  * file's extraArgs, and node-cidr-mask-size when it is not kubeadm's default. Pure.
  */

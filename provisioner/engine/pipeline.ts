@@ -7,18 +7,23 @@ import { TeeReporter, type Reporter } from "../events.js";
 import { createReporter } from "../output/index.js";
 import { TimingsRecorder, timingsEnabled } from "../output/timings.js";
 import type { Cluster } from "../spec/schema.js";
-import { closeHosts, connectHosts } from "../transport/pool.js";
-import { FACTS_TASK, factsTask } from "../tasks/facts.js";
+import { closeHosts, connectHosts } from "./hosts.js";
 import { createRunContext } from "./context.js";
 import { acquireLock, describeHolder, type Lock, type LockOptions } from "./lock.js";
 import { runTasks, validatePhases, validateTaskGraph, type RunSummary } from "./runner.js";
-import type { Host, Task } from "./task.js";
+import type { Host, RunContext, Task } from "./task.js";
 
 export interface PipelineOptions {
   cluster: Cluster;
   /** The file the cluster came from, for messages. */
   source: string;
   tasks: Task[];
+  /**
+   * The task that gathers host facts (the facts phase): it runs first on every host, every other
+   * task runs after it, and its phase cannot be skipped, since later tasks read what it gathers.
+   * The caller passes it (commands: tasks/facts.ts's factsTask); the engine knows no task by name.
+   */
+  facts: Task;
   dryRun?: boolean;
   /** How events are drawn (text lines or JSON Lines); ignored when `reporter` is given. Default "text". */
   output?: "text" | "json";
@@ -39,8 +44,8 @@ export interface PipelineOptions {
   emitSummary?: boolean;
   /** Called with the run's summary before the pipeline returns or throws for failed tasks. */
   onSummary?: (summary: RunSummary) => void;
-  /** Run after every task succeeded, on the run's own connections, before they (and the lock) are released. */
-  afterRun?: (hosts: Host[]) => Promise<void>;
+  /** Run after every task succeeded, on the run's own connections and context, before they (and the lock) are released. */
+  afterRun?: (hosts: Host[], ctx: RunContext) => Promise<void>;
   /** Who holds the lock, for the message a second run sees. Default "user@machine pid N". */
   lockOwner?: string;
   /** Lock file path, stale time… (tests use their own lock file). */
@@ -63,19 +68,20 @@ export function defaultLockOwner(): string {
 }
 
 /** The tasks the pipeline runs: the facts task first (unless the list has it), then the given ones. */
-export function pipelineTasks(tasks: Task[]): Task[] {
-  return tasks.some((t) => t.name === FACTS_TASK) ? tasks : [factsTask, ...tasks];
+export function pipelineTasks(tasks: Task[], facts: Task): Task[] {
+  return tasks.some((t) => t.name === facts.name) ? tasks : [facts, ...tasks];
 }
 
 export async function runPipeline(opts: PipelineOptions): Promise<RunSummary> {
-  const tasks = pipelineTasks(opts.tasks);
+  const facts = opts.facts;
+  const tasks = pipelineTasks(opts.tasks, facts);
   // Everything that can be wrong with the command line is found before any host is touched.
-  validateTaskGraph(tasks, [FACTS_TASK]);
+  validateTaskGraph(tasks, [facts.name]);
   validatePhases(tasks, opts);
-  if (opts.skipPhases?.includes(factsTask.phase)) {
-    throw new UsageError(`the "${factsTask.phase}" phase cannot be skipped: later tasks read what it gathers`);
+  if (opts.skipPhases?.includes(facts.phase)) {
+    throw new UsageError(`the "${facts.phase}" phase cannot be skipped: later tasks read what it gathers`);
   }
-  const onlyPhases = opts.onlyPhases && opts.onlyPhases.length > 0 ? [...new Set([factsTask.phase, ...opts.onlyPhases])] : undefined;
+  const onlyPhases = opts.onlyPhases && opts.onlyPhases.length > 0 ? [...new Set([facts.phase, ...opts.onlyPhases])] : undefined;
   const dryRun = opts.dryRun ?? false;
 
   const base = opts.reporter ?? createReporter(opts.output ?? "text");
@@ -121,12 +127,12 @@ export async function runPipeline(opts: PipelineOptions): Promise<RunSummary> {
       concurrency: opts.concurrency,
       skipPhases: opts.skipPhases,
       onlyPhases,
-      prerequisites: [FACTS_TASK],
+      prerequisites: [facts.name],
       signal: ctrl.signal,
       emitSummary: opts.emitSummary,
     });
     opts.onSummary?.(summary);
-    if (opts.afterRun && summary.failed === 0 && !summary.interrupted) await opts.afterRun(hosts);
+    if (opts.afterRun && summary.failed === 0 && !summary.interrupted) await opts.afterRun(hosts, ctx);
   } finally {
     process.removeListener("SIGINT", onSigint);
     opts.signal?.removeEventListener("abort", onCallerAbort);

@@ -2,7 +2,7 @@
 // each as a tar next to the bundle (<bundle>/images/<name>.tar) with an index (images.json) that
 // records the tar's sha256 and a digest of everything that went in. An image is rebuilt only when
 // its tar is missing or an input changed (a binary's sha256, the recipe, the base image).
-import { debianMirror } from "../drivers/docker/nodeimage.js";
+import { debianMirror } from "./debian-mirror.js";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, linkSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -102,7 +102,7 @@ async function dockerImageId(ref: string): Promise<string | undefined> {
 export async function ensureDebianBase(log: (m: string) => void): Promise<string> {
   if (process.env.KUBEPROV_IMAGES_BASE) return process.env.KUBEPROV_IMAGES_BASE;
   if (await dockerImageId(DEBIAN_BASE_IMAGE)) return DEBIAN_BASE_IMAGE;
-  const mirror = debianMirror();
+  const mirror = debianMirror("bookworm");
   const root = mkdtempSync(join(tmpdir(), "kubeprov-debian-"));
   try {
     log(`debootstrap bookworm (minbase + iptables, conntrack) from ${mirror} for ${DEBIAN_BASE_IMAGE}`);

@@ -7,6 +7,7 @@ import type { Driver } from "../drivers/driver.js";
 import { clusterFiles, writeFileAtomic } from "../drivers/localfiles.js";
 import { parseClusterText } from "../spec/load.js";
 import { runPipeline } from "../engine/pipeline.js";
+import { factsTask } from "../tasks/facts.js";
 import { clusterTasks } from "../plan/cluster.js";
 import { clusterTextWithoutHost, removeNodeFromCluster, type RemoveNodeOptions } from "./remove-node.js";
 
@@ -25,6 +26,6 @@ export async function removeDriverNode(cluster: string, node: string, driver: Dr
   const restCluster = parseClusterText(rest, file);
   // haproxy's backends and keepalived's peers are rendered from the control planes of the file.
   if (joined && wasControlPlane && restCluster.spec.ha.enabled) {
-    await runPipeline({ cluster: restCluster, source: file, tasks: clusterTasks("all"), onlyPhases: ["ha"], output: "text", acceptNewHostKeys: false });
+    await runPipeline({ cluster: restCluster, source: file, tasks: clusterTasks("all"), facts: factsTask, onlyPhases: ["ha"], output: "text", acceptNewHostKeys: false });
   }
 }

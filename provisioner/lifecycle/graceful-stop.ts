@@ -25,7 +25,7 @@ import { createRunContext } from "../engine/context.js";
 import { MemoryReporter } from "../events.js";
 import type { Host } from "../engine/task.js";
 import type { Cluster } from "../spec/schema.js";
-import { closeHosts, connectHostsSettled } from "../transport/pool.js";
+import { closeHosts, connectHostsSettled } from "../engine/hosts.js";
 import { ADMIN_CONF, apiClient, closeApiClients, type KubeApi } from "../bootstrap/api.js";
 import { shq } from "../transport/transport.js";
 import { renderTemplate } from "../render.js";

@@ -7,9 +7,10 @@
 import { BIN_DIR, KUBERNETES_DIR } from "../constants.js";
 import { RuntimeFailure } from "../errors.js";
 import type { Cluster, HostSpec } from "../spec/schema.js";
-import { closeHosts, connectHostsSettled } from "../transport/pool.js";
+import { closeHosts, connectHostsSettled } from "../engine/hosts.js";
 import { removeNodeFromCluster, type RemoveNodeOptions } from "./remove-node.js";
 import { runPipeline } from "../engine/pipeline.js";
+import { factsTask } from "../tasks/facts.js";
 import { resetTasks } from "../tasks/reset.js";
 import type { Reporter } from "../events.js";
 import type { RunSummary } from "../engine/runner.js";
@@ -92,7 +93,7 @@ export async function pruneNodes(cluster: Cluster, leavers: Leaver[], opts: Prun
     opts.onSummary({ changed: 1, unchanged: 0, failed: 0, skipped: 0, durationMs: Date.now() - t0, dryRun: false, results: [] });
     const alone: Cluster = { ...whole, spec: { ...whole.spec, hosts: whole.spec.hosts.filter((h) => h.name === l.name) } };
     try {
-      await runPipeline({ cluster: alone, source: opts.source, tasks: resetTasks(), reporter: opts.reporter, emitSummary: false, onSummary: opts.onSummary, concurrency: opts.concurrency, acceptNewHostKeys: false });
+      await runPipeline({ cluster: alone, source: opts.source, tasks: resetTasks(), facts: factsTask, reporter: opts.reporter, emitSummary: false, onSummary: opts.onSummary, concurrency: opts.concurrency, acceptNewHostKeys: false });
     } catch (e) {
       if (!opts.force) throw e;
       opts.log(`warning: ${l.name} left the cluster but was not reset (${(e as Error).message.split("\n")[0]}); going on (--force)`);

@@ -8,7 +8,7 @@ import { createRunContext } from "../engine/context.js";
 import { MemoryReporter } from "../events.js";
 import type { Host } from "../engine/task.js";
 import type { Cluster } from "../spec/schema.js";
-import { closeHosts, connectHostsSettled } from "../transport/pool.js";
+import { closeHosts, connectHostsSettled } from "../engine/hosts.js";
 import { etcdctlCommand, listMembers, memberOf, reconfigure } from "../tasks/etcdmember.js";
 import { BIN_DIR, KUBERNETES_DIR, PORT_APISERVER } from "../constants.js";
 import { shq } from "../transport/transport.js";

@@ -1,10 +1,9 @@
-// Where PKI files are read from and written to. TransportStore goes through a host's Transport
-// (SSH or local: atomic writes with explicit modes); FsStore is the same contract on the local
-// filesystem with node:fs, for offline commands (`certs generate --cert-dir`) and the benchmark.
+// Where PKI files are read from and written to. FsStore is the contract on the local filesystem
+// with node:fs, for offline commands (`certs generate --cert-dir`) and the benchmark; the store on
+// a host (through its Transport) is the certs tasks' (tasks/certs-store.ts), so PKI reaches no host.
 import { chmod, lstat, mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { dirname, basename, join } from "node:path";
-import { shq, type Transport } from "../transport/transport.js";
 import type { FileWrite } from "./materialize.js";
 import type { Snapshot } from "./plan.js";
 
@@ -18,42 +17,6 @@ export interface PkiStore {
   /** Permission bits of the files that exist among paths. */
   modes(paths: string[]): Promise<Map<string, number>>;
   chmod(path: string, mode: number): Promise<void>;
-}
-
-export class TransportStore implements PkiStore {
-  constructor(readonly transport: Transport) {}
-  get where(): string {
-    return this.transport.host;
-  }
-  read(path: string): Promise<Buffer | undefined> {
-    return this.transport.readFile(path);
-  }
-  write(path: string, data: Buffer, mode: number): Promise<void> {
-    return this.transport.writeFile(path, data, { mode });
-  }
-  async checkDir(path: string): Promise<string | undefined> {
-    const p = shq(path);
-    const r = await this.transport.exec(
-      `d=${p}; while [ ! -e "$d" ] && [ "$d" != / ]; do d=$(dirname "$d"); done; if [ -e "$d" ] && [ ! -d "$d" ]; then echo "$d"; fi`,
-      { sudo: true },
-    );
-    const bad = r.stdout.trim();
-    return bad ? `${bad} is not a directory` : undefined;
-  }
-  async modes(paths: string[]): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    if (!paths.length) return out;
-    // Answers by index, so the paths never need to be parsed back.
-    const r = await this.transport.exec(`i=0; for f in ${paths.map(shq).join(" ")}; do if [ -f "$f" ]; then echo "$i $(stat -c %a -- "$f")"; fi; i=$((i+1)); done`, { sudo: true });
-    for (const line of r.stdout.split("\n")) {
-      const m = /^(\d+) ([0-7]+)$/.exec(line.trim());
-      if (m && paths[Number(m[1])] !== undefined) out.set(paths[Number(m[1])]!, parseInt(m[2]!, 8));
-    }
-    return out;
-  }
-  async chmod(path: string, mode: number): Promise<void> {
-    await this.transport.exec(`chmod ${(mode & 0o7777).toString(8).padStart(4, "0")} ${shq(path)}`, { sudo: true });
-  }
 }
 
 export class FsStore implements PkiStore {

@@ -5,9 +5,9 @@ import type { Host } from "../engine/task.js";
 import type { HostStatus, StatusProbe } from "./probes.js";
 import { parseKeyValues } from "./probes.js";
 import { PKI_DIR, KUBERNETES_DIR, PORT_APISERVER, PORT_CONTROLLER_MANAGER, PORT_SCHEDULER, PORT_ETCD_CLIENT } from "../constants.js";
-import { ETCD_METRICS_PORT } from "../plan/components.js";
+import { ETCD_METRICS_PORT } from "../tasks/controlplane-flags.js";
 import { expirationReport, type ExpirationRow } from "../pki/expiration.js";
-import { TransportStore } from "../pki/store.js";
+import { TransportStore } from "../tasks/certs-store.js";
 import { clusterHasExternalEtcd, isEtcdHost } from "../plan/topology.js";
 import type { Cluster } from "../spec/schema.js";
 

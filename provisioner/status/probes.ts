@@ -4,7 +4,8 @@
 import type { Cluster } from "../spec/schema.js";
 import type { Host } from "../engine/task.js";
 import { SSH_CONNECT_CONCURRENCY, BIN_DIR } from "../constants.js";
-import { BastionPool, mapLimit, openTransport, toHost } from "../transport/pool.js";
+import { BastionPool, mapLimit, openTransport } from "../transport/pool.js";
+import { toHost } from "../engine/hosts.js";
 
 export interface OsInfo {
   id: string;

@@ -7,7 +7,7 @@ import type { ApplyResult, CheckResult, Host, RunContext, Task } from "../engine
 import { pkiContext, type PkiContext } from "../pki/certlist.js";
 import { ensurePki, planOn } from "../pki/ensure.js";
 import { changes, type Decision, type PlanOptions, type SharedCaSet } from "../pki/plan.js";
-import { TransportStore } from "../pki/store.js";
+import { TransportStore } from "./certs-store.js";
 import { certificateKeyOf, downloadedCaSet, readCaSetFrom } from "./uploadcerts.js";
 
 import { controlPlanes, firstControlPlane } from "../plan/topology.js";

@@ -1,7 +1,7 @@
 // Phases "etcd" and "control-plane": etcd (stacked) and kube-apiserver, kube-controller-manager,
 // kube-scheduler on a control plane, either as static pods (manifests in /etc/kubernetes/manifests,
 // run by the kubelet from the imported images) or as systemd units running the binaries in
-// /usr/local/bin, by spec.controlPlane.mode. Both modes use the same flags (plan/components.ts).
+// /usr/local/bin, by spec.controlPlane.mode. Both modes use the same flags (tasks/controlplane-flags.ts).
 import { BIN_DIR, ETCD_DATA_DIR, MANIFESTS_DIR } from "../constants.js";
 import { fileTask } from "../engine/file-task.js";
 import { clusterImageRef } from "../images/catalog.js";
@@ -10,7 +10,7 @@ import { renderTemplate } from "../render.js";
 import { shq } from "../transport/transport.js";
 import type { Cluster } from "../spec/schema.js";
 import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
-import { componentFlags, flagsToArgs, ETCD_METRICS_PORT, urlHost, type ComponentName } from "../plan/components.js";
+import { componentFlags, flagsToArgs, ETCD_METRICS_PORT, urlHost, type ComponentName } from "./controlplane-flags.js";
 import { PORT_APISERVER, PORT_CONTROLLER_MANAGER, PORT_ETCD_CLIENT, PORT_SCHEDULER } from "../constants.js";
 import { execStartLine } from "./kubelet.js";
 import { serviceTask } from "./service.js";

@@ -7,7 +7,7 @@
 import { BIN_DIR, ETCD_DATA_DIR, PKI_DIR, PORT_ETCD_CLIENT, PORT_ETCD_PEER } from "../constants.js";
 import { HostError } from "../errors.js";
 import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
-import { urlHost } from "../plan/components.js";
+import { urlHost } from "./controlplane-flags.js";
 import { etcdMembers } from "../plan/topology.js";
 import { shq } from "../transport/transport.js";
 import { manifestPath, unitPath } from "./controlplane.js";

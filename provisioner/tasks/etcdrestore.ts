@@ -2,20 +2,19 @@
 // kubeprov's terms. Every control plane stops etcd and kube-apiserver; the first control plane gets
 // a fresh data directory from the snapshot holding a one-member cluster (its own name and peer URL,
 // exactly what its etcd flags say: it is the member that starts the cluster); every other control
-// plane keeps its old data aside and starts empty. The cluster plan then runs as `apply` does: it
-// starts etcd and the API server on the first control plane, and joins the others the way it always
-// joins them (learner added, local etcd started, promoted), so no second join path exists.
+// plane keeps its old data aside and starts empty. The cluster plan (plan/restore.ts) then runs as
+// `apply` does: it starts etcd and the API server on the first control plane, and joins the others
+// the way it always joins them (learner added, local etcd started, promoted), so no second join path
+// exists.
 // Old data directories stay on each host as /var/lib/etcd.before-restore-STAMP (root-only).
 import { ETCD_DATA_DIR, ETCD_SNAPSHOT_DIR, MANIFESTS_DIR, BIN_DIR } from "../constants.js";
 import { HostError } from "../errors.js";
 import type { CheckResult, Host, Task } from "../engine/task.js";
-import { clusterTasks } from "../plan/cluster.js";
 import { controlPlanes, firstControlPlane, joiningControlPlanes } from "../plan/topology.js";
 import { renderTemplate } from "../render.js";
 import { shq } from "../transport/transport.js";
 import { UNIT_DIR } from "./controlplane.js";
 import { peerURL } from "./etcdmember.js";
-import { PREPARE_BINARIES_TASK } from "./prepare.js";
 
 export const RESTORE_PHASE = "etcd-restore";
 export const RESTORE_STOP_TASK = "etcd-restore/stop";
@@ -146,37 +145,3 @@ export function restoreTasks(input: RestoreInput, after: string[]): Task[] {
   };
   return [stop, restore, setAside];
 }
-
-/** A task copied with more dependencies (keeps its prototype). */
-function withAfter(task: Task, more: string[]): Task {
-  const copy = Object.assign(Object.create(Object.getPrototypeOf(task)) as Task, task);
-  copy.after = [...(task.after ?? []), ...more];
-  return copy;
-}
-
-/**
- * The whole restore: the cluster plan (scope "all"), with the restore tasks after the binaries are
- * installed (etcdutl comes with them) and every task that does not lead to the binaries after the
- * restore. Preflight and the binaries run first, so a host that cannot be prepared stops the run
- * before anything was stopped.
- */
-export function restorePlan(input: RestoreInput): Task[] {
-  const plan = clusterTasks("all");
-  const byName = new Map(plan.map((t) => [t.name, t]));
-  const before = new Set<string>();
-  const visit = (name: string) => {
-    const t = byName.get(name);
-    if (!t || before.has(name)) return;
-    before.add(name);
-    for (const n of t.after ?? []) visit(n);
-  };
-  visit(PREPARE_BINARIES_TASK);
-  const restore = restoreTasks(input, [...before]);
-  const done = [RESTORE_DATA_TASK, RESTORE_SET_ASIDE_TASK];
-  return [
-    ...plan.filter((t) => before.has(t.name)),
-    ...restore,
-    ...plan.filter((t) => !before.has(t.name)).map((t) => withAfter(t, done)),
-  ];
-}
-

@@ -12,7 +12,7 @@
 import { CLUSTER_MARKER_FILE, CNI_CONF_DIR, ETCD_DATA_DIR, KUBELET_DIR, KUBERNETES_DIR, MANIFESTS_DIR, PKI_DIR } from "../constants.js";
 import { HostError } from "../errors.js";
 import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
-import { ALL_COMPONENTS } from "../plan/components.js";
+import { ALL_COMPONENTS } from "./controlplane-flags.js";
 import { NODE_IMAGES_UPLOAD_DIR } from "./images.js";
 import { KUBELET_CGROUP_SCRIPT, KUBELET_DROPIN, KUBELET_UNIT, kubeletCgroupRoot } from "./kubelet.js";
 import { HAPROXY_CONFIG, KEEPALIVED_CHECK_SCRIPT, KEEPALIVED_CONFIG } from "./ha.js";

@@ -8,9 +8,9 @@ import { BIN_DIR, KUBERNETES_DIR, MANIFESTS_DIR, PORT_APISERVER, PORT_CONTROLLER
 import { HostError, lastLines } from "../errors.js";
 import { shq } from "../transport/transport.js";
 import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
-import { ALL_COMPONENTS, CONTROL_PLANE_COMPONENTS, urlHost, type ComponentName } from "../plan/components.js";
+import { ALL_COMPONENTS, CONTROL_PLANE_COMPONENTS, urlHost, type ComponentName } from "./controlplane-flags.js";
 import { hasExternalEtcd } from "../plan/topology.js";
-import { matchKnownCauses } from "../plan/diagnose.js";
+import { matchKnownCauses } from "./diagnose.js";
 import { changedComponents } from "./controlplane.js";
 
 export const WAIT_CONTROL_PLANE_TASK = "wait-control-plane/readyz";

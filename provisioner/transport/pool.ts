@@ -1,11 +1,9 @@
-// Connecting to a cluster's hosts: per-host SSH settings (spec.ssh merged with the host's ssh
-// overrides), parallel connection with a bound, one shared connection per bastion, and one error
-// that lists every host that could not be reached.
+// Opening a transport to a cluster's host: per-host SSH settings (spec.ssh merged with the host's
+// ssh overrides), one shared connection per bastion, and a bound on work done at once (mapLimit).
+// engine/hosts.ts connects every host of a cluster through it.
 import type { Client as ClientT } from "ssh2";
-import { RuntimeFailure } from "../errors.js";
-import { SSH_CONNECT_CONCURRENCY, SSH_CONNECT_TIMEOUT_MS } from "../constants.js";
+import { SSH_CONNECT_TIMEOUT_MS } from "../constants.js";
 import type { Cluster, HostSpec } from "../spec/schema.js";
-import type { Host } from "../engine/task.js";
 import type { Transport } from "./transport.js";
 import { LocalTransport } from "./local.js";
 import { connectClient, parseBastion, SshTransport, type SshAuth, type SshEndpoint } from "./ssh.js";
@@ -23,7 +21,7 @@ export interface ConnectOptions {
 }
 
 export interface OpenOptions extends ConnectOptions {
-  /** Shared bastion connections (connectHosts passes one for all hosts). */
+  /** Shared bastion connections (engine/hosts.ts's connectHosts passes one for all hosts). */
   bastions?: BastionPool;
 }
 
@@ -117,17 +115,6 @@ export async function openTransport(cluster: Cluster, hostSpec: HostSpec, opts: 
   }
 }
 
-export function toHost(spec: HostSpec, transport: Transport): Host {
-  return {
-    name: spec.name,
-    address: spec.address,
-    nodeIP: spec.internalAddress ?? spec.address,
-    roles: [...spec.roles],
-    spec,
-    transport,
-  };
-}
-
 /** Run fn over items with at most `limit` at once; results in input order. */
 export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
@@ -140,43 +127,4 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, in
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
   return results;
-}
-
-export type HostConnection = { spec: HostSpec; host: Host; error?: undefined } | { spec: HostSpec; host?: undefined; error: Error };
-
-/** Connect to every host; never throws for a host: each result carries its Host or its error. */
-export async function connectHostsSettled(cluster: Cluster, opts: ConnectOptions = {}): Promise<HostConnection[]> {
-  const bastions = new BastionPool();
-  return mapLimit(cluster.spec.hosts, opts.concurrency ?? SSH_CONNECT_CONCURRENCY, async (spec): Promise<HostConnection> => {
-    try {
-      const transport = await openTransport(cluster, spec, { ...opts, bastions });
-      return { spec, host: toHost(spec, transport) };
-    } catch (e) {
-      return { spec, error: e as Error };
-    }
-  });
-}
-
-/** Connect to every host, or close what was opened and throw one error naming each failing host. */
-export async function connectHosts(cluster: Cluster, opts: ConnectOptions = {}): Promise<Host[]> {
-  const results = await connectHostsSettled(cluster, opts);
-  const failed = results.filter((r) => r.error);
-  const hosts = results.flatMap((r) => (r.host ? [r.host] : []));
-  if (failed.length) {
-    await closeHosts(hosts);
-    const names = failed.map((f) => f.spec.name);
-    throw new RuntimeFailure(
-      `cannot connect to ${failed.length} of ${results.length} host${results.length === 1 ? "" : "s"}: ${names.join(", ")}`,
-      failed.map((f) => `${f.spec.name}: ${stripHostPrefix(f.spec.name, f.error!.message)}`).join("\n"),
-    );
-  }
-  return hosts;
-}
-
-function stripHostPrefix(host: string, message: string): string {
-  return message.startsWith(`${host}: `) ? message.slice(host.length + 2) : message;
-}
-
-export async function closeHosts(hosts: Host[]): Promise<void> {
-  await Promise.all(hosts.map((h) => h.transport.close().catch(() => undefined)));
 }

@@ -14,6 +14,7 @@ import { parse, stringify } from "yaml";
 import { packageRoot, bundleDir } from "../../provisioner/paths.js";
 import { loadTarget } from "../../provisioner/cli/target.js";
 import { runPipeline } from "../../provisioner/engine/pipeline.js";
+import { factsTask } from "../../provisioner/tasks/facts.js";
 import { prepareTasks } from "../../provisioner/tasks/prepare.js";
 import { MemoryReporter, type KubeprovEvent } from "../../provisioner/events.js";
 import { DEFAULT_KUBERNETES_VERSION } from "../../provisioner/constants.js";
@@ -273,7 +274,7 @@ test("prepare: binaries, CNI plugins, containerd configured and running; a secon
   const { cluster, source } = await loadTarget({ name: NAME });
   const run = async () => {
     const reporter = new MemoryReporter();
-    const s = await runPipeline({ cluster, source, tasks: prepareTasks(), reporter, acceptNewHostKeys: false });
+    const s = await runPipeline({ cluster, source, tasks: prepareTasks(), facts: factsTask, reporter, acceptNewHostKeys: false });
     return { s, reporter };
   };
   const first = await run();
@@ -318,7 +319,7 @@ test("prepare with controlPlane.mode systemd: the control-plane binaries go to c
   doc.spec.controlPlane = { mode: "systemd" };
   writeFileSync(file, stringify(doc));
   const { cluster, source } = await loadTarget({ file });
-  const run = () => runPipeline({ cluster, source, tasks: prepareTasks(), reporter: new MemoryReporter() });
+  const run = () => runPipeline({ cluster, source, tasks: prepareTasks(), facts: factsTask, reporter: new MemoryReporter() });
   const t0 = Date.now();
   const first = await run();
   const ms = Date.now() - t0;
@@ -351,7 +352,7 @@ test("the cluster marker: a re-run on this cluster's own ports and files passes;
     assert.equal(o.code, 1);
     assert.match(check(jsonEvents(o.stdout), CP, "FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml").message, /belongs to cluster other-cluster/);
     const { cluster, source } = await loadTarget({ name: NAME });
-    await assert.rejects(runPipeline({ cluster, source, tasks: prepareTasks(), reporter: new MemoryReporter() }), /belongs to cluster other-cluster/);
+    await assert.rejects(runPipeline({ cluster, source, tasks: prepareTasks(), facts: factsTask, reporter: new MemoryReporter() }), /belongs to cluster other-cluster/);
     assert.equal(dexec(CP, "cat /etc/kubernetes/kubeprov-cluster"), "other-cluster");
   } finally {
     stop(CP, p);

@@ -4,7 +4,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { clusterSchema } from "../../provisioner/spec/schema.js";
-import { openTransport, connectHosts, closeHosts } from "../../provisioner/transport/pool.js";
+import { openTransport } from "../../provisioner/transport/pool.js";
+import { connectHosts, closeHosts } from "../../provisioner/engine/hosts.js";
 import { HostError } from "../../provisioner/errors.js";
 import { startFleet, startSshd, type SshFleet, type Sshd } from "../helpers/sshd.js";
 

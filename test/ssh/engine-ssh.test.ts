@@ -9,7 +9,7 @@ import { tmpdir, release } from "node:os";
 import { join } from "node:path";
 import { runPipeline } from "../../provisioner/engine/pipeline.js";
 import { fileTask } from "../../provisioner/engine/file-task.js";
-import { FACTS_TASK } from "../../provisioner/tasks/facts.js";
+import { FACTS_TASK, factsTask } from "../../provisioner/tasks/facts.js";
 import { MemoryReporter } from "../../provisioner/events.js";
 import { RunFailed } from "../../provisioner/errors.js";
 import { clusterSchema, type Cluster } from "../../provisioner/spec/schema.js";
@@ -46,7 +46,7 @@ const lockOpts = () => ({ lockOptions: { path: (h: { name: string }) => join(wor
 
 test("facts, files and convergence over SSH: first run changes, second run reports 0 changed", async () => {
   const r1 = new MemoryReporter();
-  const s1 = await runPipeline({ cluster, source: "cluster.yaml", tasks: [confTask()], reporter: r1, ...lockOpts() });
+  const s1 = await runPipeline({ cluster, source: "cluster.yaml", tasks: [confTask()], facts: factsTask, reporter: r1, ...lockOpts() });
   assert.deepEqual([s1.changed, s1.unchanged, s1.failed], [3, 3, 0]);
   const facts = s1.results.filter((r) => r.task === FACTS_TASK);
   assert.equal(facts.length, 3);
@@ -56,10 +56,10 @@ test("facts, files and convergence over SSH: first run changes, second run repor
     assert.match(readFileSync(p, "utf8"), new RegExp(`^host=${s.name}\narch=\\w+\n$`));
     assert.equal(statSync(p).mode & 0o7777, 0o640);
   }
-  const s2 = await runPipeline({ cluster, source: "cluster.yaml", tasks: [confTask()], reporter: new MemoryReporter(), ...lockOpts() });
+  const s2 = await runPipeline({ cluster, source: "cluster.yaml", tasks: [confTask()], facts: factsTask, reporter: new MemoryReporter(), ...lockOpts() });
   assert.deepEqual([s2.changed, s2.unchanged], [0, 6]);
   for (const s of fleet.servers) assert.equal(existsSync(join(work, `${s.name}.lock`)), false, "lock left behind");
-  const dry = await runPipeline({ cluster, source: "cluster.yaml", tasks: [confTask()], reporter: new MemoryReporter(), dryRun: true });
+  const dry = await runPipeline({ cluster, source: "cluster.yaml", tasks: [confTask()], facts: factsTask, reporter: new MemoryReporter(), dryRun: true });
   assert.deepEqual([dry.changed, dry.unchanged], [0, 6]);
 });
 
@@ -82,7 +82,7 @@ test("a failing remote command: RunFailed names host and task with the stderr; o
   const after: Task = { ...fileTask({ name: "files/after-install", phase: "files", path: (h) => join(work, h.name, "after"), mode: 0o644, content: "x" }), after: ["prepare/install"], perHost: true };
   const reporter = new MemoryReporter();
   const bad = fleet.servers[1].name;
-  await assert.rejects(runPipeline({ cluster, source: "cluster.yaml", tasks: [broken, after], reporter, ...lockOpts() }), (e: unknown) => {
+  await assert.rejects(runPipeline({ cluster, source: "cluster.yaml", tasks: [broken, after], facts: factsTask, reporter, ...lockOpts() }), (e: unknown) => {
     assert.ok(e instanceof RunFailed);
     assert.equal(e.exitCode, 1);
     assert.match(e.message, new RegExp(`${bad} \\[prepare/install\\]: ${bad}: command failed \\(exit 100\\)`));
@@ -105,12 +105,12 @@ test("as a non-root user, fileTask reads and writes root-only paths through sudo
     const c = clusterSchema.parse(fleet.clusterInput({ ssh: { user: TEST_USER } }));
     const secret = (): Task =>
       fileTask({ name: "pki/key", phase: "pki", path: (h) => join(work, "root-only", h.name, "key.pem"), mode: 0o600, content: "not really a key\n" });
-    const s1 = await runPipeline({ cluster: c, source: "cluster.yaml", tasks: [secret()], reporter: new MemoryReporter(), ...lockOpts() });
+    const s1 = await runPipeline({ cluster: c, source: "cluster.yaml", tasks: [secret()], facts: factsTask, reporter: new MemoryReporter(), ...lockOpts() });
     assert.equal(s1.changed, 3);
     const p = join(work, "root-only", fleet.servers[0].name, "key.pem");
     assert.equal(statSync(p).uid, 0);
     assert.equal(statSync(p).mode & 0o7777, 0o600);
-    const s2 = await runPipeline({ cluster: c, source: "cluster.yaml", tasks: [secret()], reporter: new MemoryReporter(), ...lockOpts() });
+    const s2 = await runPipeline({ cluster: c, source: "cluster.yaml", tasks: [secret()], facts: factsTask, reporter: new MemoryReporter(), ...lockOpts() });
     assert.equal(s2.changed, 0);
   } finally {
     cleanup();

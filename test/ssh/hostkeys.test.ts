@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { clusterSchema, type Cluster } from "../../provisioner/spec/schema.js";
-import { openTransport, connectHosts, closeHosts } from "../../provisioner/transport/pool.js";
+import { openTransport } from "../../provisioner/transport/pool.js";
+import { connectHosts, closeHosts } from "../../provisioner/engine/hosts.js";
 import { HostError, RuntimeFailure } from "../../provisioner/errors.js";
 import { startFleet, startSshd, type SshFleet, type Sshd } from "../helpers/sshd.js";
 

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { hostname, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { clusterSchema, type Cluster } from "../../provisioner/spec/schema.js";
-import { connectHosts, closeHosts } from "../../provisioner/transport/pool.js";
+import { connectHosts, closeHosts } from "../../provisioner/engine/hosts.js";
 import { acquireLock, parseLockFile } from "../../provisioner/engine/lock.js";
 import { HostError } from "../../provisioner/errors.js";
 import type { Host } from "../../provisioner/engine/task.js";
@@ -40,7 +40,7 @@ test("a second run is refused with the host and the holder named; nothing change
   const dist = resolve("dist");
   const script = `
     import { clusterSchema } from ${JSON.stringify(join(dist, "provisioner/spec/schema.js"))};
-    import { connectHosts, closeHosts } from ${JSON.stringify(join(dist, "provisioner/transport/pool.js"))};
+    import { connectHosts, closeHosts } from ${JSON.stringify(join(dist, "provisioner/engine/hosts.js"))};
     import { acquireLock } from ${JSON.stringify(join(dist, "provisioner/engine/lock.js"))};
     import { join } from "node:path";
     const cluster = clusterSchema.parse(JSON.parse(process.env.KPT_CLUSTER));

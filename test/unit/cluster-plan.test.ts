@@ -13,7 +13,7 @@ import { createRunContext } from "../../provisioner/engine/context.js";
 import { MemoryReporter } from "../../provisioner/events.js";
 import { validateTaskGraph } from "../../provisioner/engine/runner.js";
 import { clusterTasks } from "../../provisioner/plan/cluster.js";
-import { etcdFlags } from "../../provisioner/plan/components.js";
+import { etcdFlags } from "../../provisioner/tasks/controlplane-flags.js";
 import { parseMemberList } from "../../provisioner/tasks/etcdmember.js";
 import { renderHaproxyConfig, renderKeepalivedConfig } from "../../provisioner/tasks/ha.js";
 import { controlPlaneQuorumWarning } from "../../provisioner/plan/topology.js";

@@ -6,7 +6,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { findMirror, parsePackages, recipeDir, recipeHash, nodeImageRef } from "../../provisioner/drivers/docker/nodeimage.js";
+import { parsePackages, recipeDir, recipeHash, nodeImageRef } from "../../provisioner/drivers/docker/nodeimage.js";
+import { findMirror } from "../../provisioner/images/debian-mirror.js";
 import { renderDriverClusterFile } from "../../provisioner/drivers/clusterfile.js";
 import { knownHostsLines } from "../../provisioner/drivers/localfiles.js";
 import { mergeKubeconfig, unmergeKubeconfig } from "../../provisioner/drivers/localkubeconfig.js";

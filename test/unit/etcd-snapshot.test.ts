@@ -23,7 +23,6 @@ import { parseSnapshotStatus, readCheckedSnapshot, snapshotIntegrity, writeCheck
 import { snapshotSaveScript } from "../../provisioner/etcd/snapshot-save.js";
 import {
   restoreDataScript,
-  restorePlan,
   restoreSetAsideScript,
   restoreStamp,
   restoreStopScript,
@@ -31,6 +30,7 @@ import {
   RESTORE_SET_ASIDE_TASK,
   RESTORE_STOP_TASK,
 } from "../../provisioner/tasks/etcdrestore.js";
+import { restorePlan } from "../../provisioner/plan/restore.js";
 
 const BIN = join(bundleDir(DEFAULT_KUBERNETES_VERSION), "bin");
 const haveEtcd = existsSync(join(BIN, "etcd")) && existsSync(join(BIN, "etcdutl"));

@@ -14,7 +14,7 @@ import { createRunContext } from "../../provisioner/engine/context.js";
 import { MemoryReporter } from "../../provisioner/events.js";
 import { validateTaskGraph } from "../../provisioner/engine/runner.js";
 import { clusterTasks } from "../../provisioner/plan/cluster.js";
-import { apiserverFlags, etcdFlags } from "../../provisioner/plan/components.js";
+import { apiserverFlags, etcdFlags } from "../../provisioner/tasks/controlplane-flags.js";
 import { clusterQuorumWarning, etcdMembers, externalEtcdRefusal, kubernetesNodes, workers } from "../../provisioner/plan/topology.js";
 import { pkiContext } from "../../provisioner/pki/certlist.js";
 import { planPki } from "../../provisioner/pki/plan.js";

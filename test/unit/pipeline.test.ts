@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runPipeline } from "../../provisioner/engine/pipeline.js";
 import { fileTask } from "../../provisioner/engine/file-task.js";
-import { FACTS_TASK } from "../../provisioner/tasks/facts.js";
+import { FACTS_TASK, factsTask } from "../../provisioner/tasks/facts.js";
 import { MemoryReporter } from "../../provisioner/events.js";
 import { RunFailed, UsageError } from "../../provisioner/errors.js";
 import type { Host, Task } from "../../provisioner/engine/task.js";
@@ -46,7 +46,7 @@ test("facts run first on every host, then the tasks; summary last; the caller's 
   try {
     const dirOf = (h: Host) => made.dirs[made.hosts.indexOf(h)];
     const reporter = new MemoryReporter();
-    const opts = { cluster: clusterFor(made.hosts), source: "cluster.yaml", tasks: [archFile(dirOf)], hosts: made.hosts, reporter, lock: false };
+    const opts = { cluster: clusterFor(made.hosts), source: "cluster.yaml", tasks: [archFile(dirOf)], facts: factsTask, hosts: made.hosts, reporter, lock: false };
     const s = await runPipeline(opts);
     assert.deepEqual([s.changed, s.unchanged, s.failed], [2, 2, 0]);
     const starts = reporter.events.filter((e) => e.type === "task-start").map((e) => (e.type === "task-start" ? e.task : ""));
@@ -69,7 +69,7 @@ test("a failed task makes runPipeline throw RunFailed (exit 1) naming host, task
     const dirOf = (h: Host) => made.dirs[made.hosts.indexOf(h)];
     const tasks = [failing("prepare/packages", "h2"), { ...archFile(dirOf), after: ["prepare/packages"] }];
     await assert.rejects(
-      runPipeline({ cluster: clusterFor(made.hosts), source: "cluster.yaml", tasks, hosts: made.hosts, reporter, lock: false }),
+      runPipeline({ cluster: clusterFor(made.hosts), source: "cluster.yaml", tasks, facts: factsTask, hosts: made.hosts, reporter, lock: false }),
       (e: unknown) => {
         assert.ok(e instanceof RunFailed);
         assert.equal(e.exitCode, 1);
@@ -91,7 +91,7 @@ test("unknown phases and skipping facts are usage errors before any host is touc
   const made = await makeTmpHosts(1);
   try {
     const reporter = new MemoryReporter();
-    const base = { cluster: clusterFor(made.hosts), source: "c.yaml", tasks: [failing("x/y", "h0")], hosts: made.hosts, reporter, lock: false };
+    const base = { cluster: clusterFor(made.hosts), source: "c.yaml", tasks: [failing("x/y", "h0")], facts: factsTask, hosts: made.hosts, reporter, lock: false };
     await assert.rejects(runPipeline({ ...base, skipPhases: ["certz"] }), /unknown phase "certz" in --skip-phases; the phases of this command are: facts, breaks/);
     await assert.rejects(runPipeline({ ...base, skipPhases: ["facts"] }), (e: unknown) => e instanceof UsageError && /cannot be skipped/.test(e.message));
     assert.equal(reporter.events.length, 0);
@@ -108,7 +108,7 @@ test("onlyPhases still gathers facts; a dry run takes no lock and writes nothing
     const reporter = new MemoryReporter();
     const tasks = [archFile(dirOf, "files"), failing("b/fails", "h0")];
     // lock left at its default: a dry run must not try to lock (and so does not need lock.ts).
-    const s = await runPipeline({ cluster: clusterFor(made.hosts), source: "c.yaml", tasks, hosts: made.hosts, reporter, dryRun: true, onlyPhases: ["files"] });
+    const s = await runPipeline({ cluster: clusterFor(made.hosts), source: "c.yaml", tasks, facts: factsTask, hosts: made.hosts, reporter, dryRun: true, onlyPhases: ["files"] });
     assert.deepEqual(
       s.results.map((r) => `${r.task}:${r.status}`),
       [`${FACTS_TASK}:ok`, "files/arch:changed", "b/fails:skipped"],
@@ -126,7 +126,7 @@ test("without given hosts it connects through the pool (connection: local)", asy
     const cluster = clusterFor([{ name: "local1", address: "127.0.0.1", nodeIP: "127.0.0.1", roles: ["control-plane"] } as Host]);
     const reporter = new MemoryReporter();
     const task = fileTask({ name: "files/hello", phase: "files", path: join(dir, "hello.txt"), mode: 0o600, content: (h) => `hello from ${h.name} (${h.facts!.os.id})\n` });
-    const s = await runPipeline({ cluster, source: "c.yaml", tasks: [task], reporter, lock: false });
+    const s = await runPipeline({ cluster, source: "c.yaml", tasks: [task], facts: factsTask, reporter, lock: false });
     assert.deepEqual([s.changed, s.failed], [1, 0]);
     assert.match(readFileSync(join(dir, "hello.txt"), "utf8"), /^hello from local1 \(\w+\)\n$/);
   } finally {
@@ -141,7 +141,7 @@ test("an aborted run releases everything and fails with 'interrupted' (exit 1)",
     ac.abort();
     const reporter = new MemoryReporter();
     await assert.rejects(
-      runPipeline({ cluster: clusterFor(made.hosts), source: "c.yaml", tasks: [failing("x/y", "nobody")], hosts: made.hosts, reporter, lock: false, signal: ac.signal }),
+      runPipeline({ cluster: clusterFor(made.hosts), source: "c.yaml", tasks: [failing("x/y", "nobody")], facts: factsTask, hosts: made.hosts, reporter, lock: false, signal: ac.signal }),
       (e: unknown) => e instanceof Error && (e as { exitCode?: number }).exitCode === 1 && /^interrupted: 2 tasks not run/.test(e.message),
     );
     assert.deepEqual((made.hosts[0].transport as TmpTransport).commands, []);
@@ -161,7 +161,7 @@ test("-o json contract: JSON Lines task events with host/task/status, the summar
     const reporter = new JsonLinesReporter(stream);
     const dirOf = (h: Host) => made.dirs[made.hosts.indexOf(h)];
     await assert.rejects(
-      runPipeline({ cluster: clusterFor(made.hosts), source: "c.yaml", tasks: [archFile(dirOf), failing("prepare/pkgs", "h1")], hosts: made.hosts, reporter, lock: false }),
+      runPipeline({ cluster: clusterFor(made.hosts), source: "c.yaml", tasks: [archFile(dirOf), failing("prepare/pkgs", "h1")], facts: factsTask, hosts: made.hosts, reporter, lock: false }),
       RunFailed,
     );
     await reporter.close();
@@ -201,11 +201,11 @@ test("the cluster lock is held during the run, refuses a second run, and is rele
       apply: async (h) => void (await h.transport.exec(`grep -q '^owner=first run$' ${lockPath(h)} && sleep 0.5`)),
     };
     const r1 = new MemoryReporter();
-    const first = runPipeline({ cluster, source: "c.yaml", tasks: [slow], hosts: made.hosts, reporter: r1, lockOptions, lockOwner: "first run" });
+    const first = runPipeline({ cluster, source: "c.yaml", tasks: [slow], facts: factsTask, hosts: made.hosts, reporter: r1, lockOptions, lockOwner: "first run" });
     await new Promise((r) => setTimeout(r, 150));
     const r2 = new MemoryReporter();
     await assert.rejects(
-      runPipeline({ cluster, source: "c.yaml", tasks: [slow], hosts: made.hosts, reporter: r2, lockOptions, lockOwner: "second run" }),
+      runPipeline({ cluster, source: "c.yaml", tasks: [slow], facts: factsTask, hosts: made.hosts, reporter: r2, lockOptions, lockOwner: "second run" }),
       (e: unknown) => e instanceof Error && /locked by another kubeprov run/.test(e.message) && /first run/.test(e.message),
     );
     assert.equal(r2.events.filter((e) => e.type === "task-start").length, 0, "the second run started tasks");
@@ -214,14 +214,14 @@ test("the cluster lock is held during the run, refuses a second run, and is rele
     for (const h of made.hosts) assert.equal(existsSync(lockPath(h)), false, "lock not released after success");
 
     await assert.rejects(
-      runPipeline({ cluster, source: "c.yaml", tasks: [failing("x/fail", "h0")], hosts: made.hosts, reporter: new MemoryReporter(), lockOptions }),
+      runPipeline({ cluster, source: "c.yaml", tasks: [failing("x/fail", "h0")], facts: factsTask, hosts: made.hosts, reporter: new MemoryReporter(), lockOptions }),
       RunFailed,
     );
     for (const h of made.hosts) assert.equal(existsSync(lockPath(h)), false, "lock not released after a failure");
 
     // A dry run takes no lock: it writes nothing, not even a lock file.
     const probe: Task = { ...slow, name: "probe/nolock", phase: "probe", apply: async () => {}, check: async (h) => ({ needed: (await h.transport.exec(`test -e ${lockPath(h)}`, { check: false })).code === 0 }) };
-    const dry = await runPipeline({ cluster, source: "c.yaml", tasks: [probe], hosts: made.hosts, reporter: new MemoryReporter(), lockOptions, dryRun: true });
+    const dry = await runPipeline({ cluster, source: "c.yaml", tasks: [probe], facts: factsTask, hosts: made.hosts, reporter: new MemoryReporter(), lockOptions, dryRun: true });
     assert.deepEqual([dry.changed, dry.unchanged], [0, 4]);
   } finally {
     await made.cleanup();
@@ -244,13 +244,51 @@ test("a lock taken over during the run stops starting tasks and fails naming the
     const next: Task = { ...steal, name: "b/next", phase: "b", after: ["a/steal"], apply: async (h) => void (await h.transport.exec("touch next-ran")) };
     const reporter = new MemoryReporter();
     await assert.rejects(
-      runPipeline({ cluster: clusterFor(made.hosts), source: "c.yaml", tasks: [steal, next], hosts: made.hosts, reporter, lockOptions: { path: lockPath, touchMs: 100 } }),
+      runPipeline({ cluster: clusterFor(made.hosts), source: "c.yaml", tasks: [steal, next], facts: factsTask, hosts: made.hosts, reporter, lockOptions: { path: lockPath, touchMs: 100 } }),
       /^RuntimeFailure: the cluster lock on h0 was taken over by another run: 1 task not run/,
     );
     assert.equal(existsSync(join(made.dirs[0], "next-ran")), false);
     assert.ok(reporter.events.some((e) => e.type === "log" && e.level === "error" && /taken over/.test(e.message)));
     // Not ours any more: release left the other run's lock in place.
     assert.match(readFileSync(lockPath, "utf8"), /id=someone-else/);
+  } finally {
+    await made.cleanup();
+  }
+});
+
+test("afterRun gets the run's own hosts and context while the lock is held, and only when every task succeeded", async () => {
+  const made = await makeTmpHosts(2);
+  try {
+    const lockPath = (h: Host) => join(made.dirs[made.hosts.indexOf(h)], "kubeprov.lock");
+    const cluster = clusterFor(made.hosts);
+    // A task hands a value to later code through the context, as the bootstrap-token task does.
+    const handOver: Task = {
+      name: "token/keep",
+      phase: "token",
+      description: "",
+      hosts: (ctx) => ctx.hosts.slice(0, 1),
+      check: async () => ({ needed: true }),
+      apply: async (h, ctx) => void ctx.shared.set("token", `from ${h.name}`),
+    };
+    const seen: string[] = [];
+    const s = await runPipeline({
+      cluster, source: "c.yaml", tasks: [handOver], facts: factsTask, hosts: made.hosts, reporter: new MemoryReporter(), lockOptions: { path: lockPath },
+      afterRun: async (hosts, ctx) => {
+        assert.equal(ctx.hosts, hosts);
+        seen.push(String(ctx.shared.get("token")));
+        for (const h of hosts) seen.push((await h.transport.exec(`cat ${lockPath(h)} >/dev/null && echo locked || echo free`, { check: false })).stdout.trim());
+      },
+    });
+    assert.equal(s.failed, 0);
+    assert.deepEqual(seen, ["from h0", "locked", "locked"]);
+    for (const h of made.hosts) assert.equal(existsSync(lockPath(h)), false, "lock not released after afterRun");
+
+    seen.length = 0;
+    await assert.rejects(
+      runPipeline({ cluster, source: "c.yaml", tasks: [failing("x/fail", "h0")], facts: factsTask, hosts: made.hosts, reporter: new MemoryReporter(), lockOptions: { path: lockPath }, afterRun: async () => void seen.push("ran") }),
+      RunFailed,
+    );
+    assert.deepEqual(seen, [], "afterRun ran after a failed task");
   } finally {
     await made.cleanup();
   }

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseClusterText } from "../../provisioner/spec/load.js";
 import { runPipeline } from "../../provisioner/engine/pipeline.js";
+import { factsTask } from "../../provisioner/tasks/facts.js";
 import { MemoryReporter, type KubeprovEvent } from "../../provisioner/events.js";
 import { preflightTasks, validateIgnorePreflightErrors } from "../../provisioner/tasks/preflight.js";
 import { checksForRoles } from "../../provisioner/preflight/checks.js";
@@ -26,7 +27,7 @@ async function run(roles: ("control-plane" | "worker")[], options: Record<string
   // only this host is connected (the other control plane exists in the file only)
   const reporter = new MemoryReporter();
   try {
-    const summary = await runPipeline({ cluster, source: "unit.yaml", tasks: preflightTasks(), hosts: [host], reporter, lock: false, options });
+    const summary = await runPipeline({ cluster, source: "unit.yaml", tasks: preflightTasks(), facts: factsTask, hosts: [host], reporter, lock: false, options });
     return { summary, events: reporter.events, error: undefined as Error | undefined };
   } catch (e) {
     return { summary: undefined, events: reporter.events, error: e as Error };

@@ -40,8 +40,9 @@ function requireAddon(name: string): OptionalAddon {
 
 /** The state of every add-on, read through the first control plane's admin kubeconfig. */
 export async function listAddons(cluster: Cluster, source: string): Promise<AddonStatus[]> {
-  const [{ openTransport, toHost, closeHosts }, { createRunContext }, { MemoryReporter }, { apiClient, closeApiClients }] = await Promise.all([
+  const [{ openTransport }, { toHost, closeHosts }, { createRunContext }, { MemoryReporter }, { apiClient, closeApiClients }] = await Promise.all([
     import("../../transport/pool.js"),
+    import("../../engine/hosts.js"),
     import("../../engine/context.js"),
     import("../../events.js"),
     import("../../bootstrap/api.js"),
@@ -80,8 +81,8 @@ async function switchAddon(addonName: string, enabled: boolean, o: SwitchOptions
   // Validated as any cluster file is, before it is written.
   const cluster = parseClusterText(text, source);
   if (!o.dryRun && text !== before) writeFileAtomic(source, text, 0o600);
-  const [{ runPipeline }, { clusterTasks }] = await Promise.all([import("../../engine/pipeline.js"), import("../../plan/cluster.js")]);
-  await runPipeline({ cluster, source, tasks: clusterTasks("all"), output: o.output, dryRun: o.dryRun, options: { verbose: o.verbose ?? 0 } });
+  const [{ runPipeline }, { clusterTasks }, { factsTask }] = await Promise.all([import("../../engine/pipeline.js"), import("../../plan/cluster.js"), import("../../tasks/facts.js")]);
+  await runPipeline({ cluster, source, tasks: clusterTasks("all"), facts: factsTask, output: o.output, dryRun: o.dryRun, options: { verbose: o.verbose ?? 0 } });
   if (o.output === "text")
     process.stderr.write(
       o.dryRun

@@ -9,6 +9,7 @@ import { UsageError } from "../../errors.js";
 import { loadTarget } from "../target.js";
 import { parsePositiveInt, runOptions, type CommonOptions } from "../options.js";
 import { runPipeline } from "../../engine/pipeline.js";
+import { factsTask } from "../../tasks/facts.js";
 import { clusterTasks } from "../../plan/cluster.js";
 import { collectIds, validateIgnorePreflightErrors } from "../../tasks/preflight.js";
 import { clusterQuorumWarning } from "../../plan/topology.js";
@@ -44,6 +45,7 @@ export function register(program: Command): void {
         cluster,
         source,
         tasks: clusterTasks("all"),
+        facts: factsTask,
         dryRun: o.dryRun,
         concurrency: o.concurrency,
         skipPhases: o.skipPhases,

@@ -21,11 +21,12 @@ async function resetThisMachine(name: string, output: OutputFormat): Promise<str
   const { parseClusterText } = await import("../../spec/load.js");
   const { resetTasks } = await import("../../tasks/reset.js");
   const { runPipeline } = await import("../../engine/pipeline.js");
+  const { factsTask } = await import("../../tasks/facts.js");
   const cluster = parseClusterText(readFileSync(file, "utf8"), file);
   // JSON keeps stdout for the one result document below: the reset's events go to stderr as text.
   const reporter = output === "json" ? new PlainReporter(process.stderr) : undefined;
   try {
-    await runPipeline({ cluster, source: file, tasks: resetTasks(), output, reporter });
+    await runPipeline({ cluster, source: file, tasks: resetTasks(), facts: factsTask, output, reporter });
   } finally {
     await reporter?.close();
   }

@@ -11,7 +11,8 @@ import type { Host } from "../../engine/task.js";
 import { RuntimeFailure, UsageError } from "../../errors.js";
 import { loadTarget } from "../target.js";
 import { outputOption, runOptions, targetOptions, type CommonOptions } from "../options.js";
-import { closeHosts, openTransport, toHost } from "../../transport/pool.js";
+import { openTransport } from "../../transport/pool.js";
+import { closeHosts, toHost } from "../../engine/hosts.js";
 import { describeStatus, localEtcdutl, readCheckedSnapshot, writeCheckedSnapshot } from "../../etcd/snapshot-file.js";
 import { ETCD_DATA_DIR } from "../../constants.js";
 import { clusterHasExternalEtcd, externalEtcdRefusal, isEtcdHost } from "../../plan/topology.js";
@@ -96,14 +97,17 @@ async function restore(file: string, o: RestoreOptions): Promise<void> {
     rl.close();
     if (!/^y(es)?$/i.test(answer.trim())) throw new UsageError("restore cancelled");
   }
-  const { restorePlan, restoreStamp, keptDataDir } = await import("../../tasks/etcdrestore.js");
+  const { restoreStamp, keptDataDir } = await import("../../tasks/etcdrestore.js");
+  const { restorePlan } = await import("../../plan/restore.js");
   const { runPipeline } = await import("../../engine/pipeline.js");
+  const { factsTask } = await import("../../tasks/facts.js");
   const stamp = restoreStamp(new Date());
   const t0 = Date.now();
   await runPipeline({
     cluster,
     source,
     tasks: restorePlan({ snapshot: data, stamp, describe }),
+    facts: factsTask,
     dryRun: o.dryRun,
     output: o.output,
     concurrency: o.concurrency,

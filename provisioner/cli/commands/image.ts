@@ -32,7 +32,7 @@ export function register(program: Command): void {
         throw new UsageError(`--node ${o.node}: not a node of ${o.name} (${cluster.spec.hosts.map((h) => h.name).join(", ")})`);
       const { imageArchive, loadInto } = await import("../../images/load.js");
       const archive = await imageArchive(source);
-      const { connectHosts, closeHosts } = await import("../../transport/pool.js");
+      const { connectHosts, closeHosts } = await import("../../engine/hosts.js");
       const one = o.node ? { ...cluster, spec: { ...cluster.spec, hosts: cluster.spec.hosts.filter((h) => h.name === o.node) } } : cluster;
       const hosts = await connectHosts(one, { acceptNewHostKeys: false });
       const failed: string[] = [];

@@ -5,7 +5,7 @@ import { UsageError } from "../../errors.js";
 import { loadTarget } from "../target.js";
 import { runOptions, type CommonOptions } from "../options.js";
 import type { RunSummary } from "../../engine/runner.js";
-import type { Cluster } from "../../spec/schema.js";
+import type { RunContext } from "../../engine/task.js";
 import { initPhases, initTasks } from "../../plan/init.js";
 import { validateTokenOptions } from "../../tasks/bootstrap.js";
 import { collectIds, validateIgnorePreflightErrors } from "../../tasks/preflight.js";
@@ -45,12 +45,16 @@ async function runInit(o: InitOptions, onlyPhases?: string[]): Promise<RunSummar
   if (unknown.length) throw new UsageError(`--skip-phases: unknown phase ${unknown.join(", ")}; the phases of init are: ${known.join(", ")}`);
   const { cluster, source } = await loadTarget(o);
   const { runPipeline } = await import("../../engine/pipeline.js");
+  const { factsTask } = await import("../../tasks/facts.js");
   const tasks = initTasks();
   const present = new Set(tasks.map((t) => t.phase));
+  const closing = o.output === "text" && !o.dryRun && (!onlyPhases || onlyPhases.includes("bootstrap-token") || (certificateKey !== undefined && onlyPhases.includes("upload-certs")));
+  let closingLines: string | undefined;
   const summary = await runPipeline({
     cluster,
     source,
     tasks,
+    facts: factsTask,
     dryRun: o.dryRun,
     output: o.output,
     concurrency: o.concurrency,
@@ -64,45 +68,45 @@ async function runInit(o: InitOptions, onlyPhases?: string[]): Promise<RunSummar
       ignorePreflightErrors,
       verbose: o.verbose ?? 0,
     },
+    // The join lines are read on the run's own connection and context, before the lock is released;
+    // this runs only when every task succeeded (a failed run throws), so the certificate key shown
+    // here is always one whose Secret was uploaded.
+    afterRun: closing
+      ? async (_hosts, ctx) => {
+          closingLines = await closingText(ctx, o, certificateKey);
+        }
+      : undefined,
   });
-  if (o.output === "text" && !o.dryRun && (!onlyPhases || onlyPhases.includes("bootstrap-token") || (certificateKey && onlyPhases.includes("upload-certs")))) {
-    // The certificate key is shown here only, when its Secret was uploaded.
-    process.stdout.write("\n" + (await closingText(cluster, source, o, summary.failed === 0 ? certificateKey : undefined)));
-  }
+  if (closing) process.stdout.write("\n" + (closingLines ?? fallbackText(o)));
   return summary;
+}
+
+/** What init prints at the end when the join lines cannot be read. */
+function fallbackText(o: InitOptions): string {
+  const target = o.name ? `--name ${o.name}` : `-f ${o.file}`;
+  return `Your Kubernetes control plane is ready.\n  kubeprov kubeconfig ${target} > admin.conf && kubectl --kubeconfig admin.conf get nodes\n  kubeprov token create ${target} --print-join-command\n`;
 }
 
 /**
  * What init prints at the end, like kubeadm: where the admin kubeconfig is and the join lines
- * (joinCommands) with the token the bootstrap phase keeps. Read after the run, from the cluster.
+ * (joinCommands) with the token the bootstrap phase keeps, read from the cluster through the run's context.
  */
-async function closingText(cluster: Cluster, source: string, o: InitOptions, certificateKey?: string): Promise<string> {
-  const target = o.name ? `--name ${o.name}` : `-f ${o.file}`;
-  const fallback = `Your Kubernetes control plane is ready.\n  kubeprov kubeconfig ${target} > admin.conf && kubectl --kubeconfig admin.conf get nodes\n  kubeprov token create ${target} --print-join-command\n`;
+async function closingText(ctx: RunContext, o: InitOptions, certificateKey?: string): Promise<string> {
   try {
-    const [{ openTransport, toHost, closeHosts }, { createRunContext }, { MemoryReporter }, { apiClient, closeApiClients }, { listTokens, pickJoinToken }, { formatToken }, { joinCommands }] =
-      await Promise.all([
-        import("../../transport/pool.js"),
-        import("../../engine/context.js"),
-        import("../../events.js"),
-        import("../../bootstrap/api.js"),
-        import("../../tasks/bootstrap.js"),
-        import("../../bootstrap/token.js"),
-        import("../../bootstrap/joincmd.js"),
-      ]);
-    const spec = cluster.spec.hosts.find((h) => h.roles.includes("control-plane"));
-    if (!spec) return fallback;
-    const host = toHost(spec, await openTransport(cluster, spec));
-    const ctx = createRunContext({ cluster, source, hosts: [host], reporter: new MemoryReporter() });
+    const [{ apiClient, closeApiClients }, { listTokens, pickJoinToken }, { formatToken }, { joinCommands }] = await Promise.all([
+      import("../../bootstrap/api.js"),
+      import("../../tasks/bootstrap.js"),
+      import("../../bootstrap/token.js"),
+      import("../../bootstrap/joincmd.js"),
+    ]);
     try {
       const token = pickJoinToken(await listTokens(await apiClient(ctx)));
       return await joinCommands(ctx, token ? { token: formatToken(token), certificateKey } : {});
     } finally {
       await closeApiClients(ctx);
-      await closeHosts([host]);
     }
   } catch {
-    return fallback;
+    return fallbackText(o);
   }
 }
 

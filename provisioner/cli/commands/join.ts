@@ -19,10 +19,12 @@ async function runJoin(o: JoinOptions, onlyPhases?: string[]): Promise<void> {
   const { cluster, source } = await loadTarget(o);
   const { joinTasks } = await import("../../plan/join.js");
   const { runPipeline } = await import("../../engine/pipeline.js");
+  const { factsTask } = await import("../../tasks/facts.js");
   await runPipeline({
     cluster,
     source,
     tasks: joinTasks(),
+    facts: factsTask,
     dryRun: o.dryRun,
     output: o.output,
     concurrency: o.concurrency,

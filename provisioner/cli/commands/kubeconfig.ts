@@ -29,7 +29,7 @@ export function reachableKubeconfig(text: string, host: Cluster["spec"]["hosts"]
 export async function readAdminKubeconfig(cluster: Cluster): Promise<string> {
   const first = cluster.spec.hosts.find((h) => h.roles.includes("control-plane"));
   if (!first) throw new RuntimeFailure(`cluster ${cluster.metadata.name} has no control plane`);
-  const { connectHosts, closeHosts } = await import("../../transport/pool.js");
+  const { connectHosts, closeHosts } = await import("../../engine/hosts.js");
   const one: Cluster = { ...cluster, spec: { ...cluster.spec, hosts: [first] } };
   const hosts = await connectHosts(one, { acceptNewHostKeys: false });
   try {

@@ -6,7 +6,7 @@ import { RuntimeFailure, UsageError } from "../../errors.js";
 import { clusterDriver } from "../../drivers/record.js";
 import { loadTarget } from "../target.js";
 import { parsePositiveInt } from "../options.js";
-import { closeHosts, connectHosts } from "../../transport/pool.js";
+import { closeHosts, connectHosts } from "../../engine/hosts.js";
 import { createRunContext } from "../../engine/context.js";
 import { MemoryReporter } from "../../events.js";
 import { apiClient, closeApiClients, objectPath, type KubeObject } from "../../bootstrap/api.js";

@@ -2,6 +2,7 @@
 // kubeadm's preflight checks on every host of the cluster (by role); with --fix, repairs first.
 import type { Command } from "commander";
 import { runPipeline } from "../../engine/pipeline.js";
+import { factsTask } from "../../tasks/facts.js";
 import { collectIds as collect, preflightTasks, validateIgnorePreflightErrors } from "../../tasks/preflight.js";
 import { loadTarget } from "../target.js";
 import { runOptions, type CommonOptions } from "../options.js";
@@ -27,6 +28,7 @@ export function register(program: Command): void {
       cluster,
       source,
       tasks: preflightTasks(),
+      facts: factsTask,
       dryRun: o.dryRun ?? false,
       output: o.output,
       concurrency: o.concurrency,

@@ -24,10 +24,12 @@ export function register(program: Command): void {
       }
       const { resetTasks, IGNORE_CLUSTER_MARKER_OPTION } = await import("../../tasks/reset.js");
       const { runPipeline } = await import("../../engine/pipeline.js");
+      const { factsTask } = await import("../../tasks/facts.js");
       await runPipeline({
         cluster,
         source,
         tasks: resetTasks(),
+        facts: factsTask,
         dryRun: o.dryRun,
         output: o.output,
         concurrency: o.concurrency,

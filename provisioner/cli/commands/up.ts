@@ -24,6 +24,7 @@ import { MAX_NODES, parseMemory, planNodes } from "../../drivers/docker/plan.js"
 import { createReporter } from "../../output/index.js";
 import { outputOption, parsePositiveInt, timingsOption, type OutputFormat } from "../options.js";
 import { runPipeline } from "../../engine/pipeline.js";
+import { factsTask } from "../../tasks/facts.js";
 import { NODE_BUNDLE_DIR } from "../../tasks/images.js";
 import { clusterTasks } from "../../plan/cluster.js";
 import { controlPlaneQuorumWarning, etcdHostQuorumWarning } from "../../plan/topology.js";
@@ -316,7 +317,7 @@ async function installKubernetes(o: UpOptions, cluster: Cluster, source: string,
   // One plan for the whole cluster: one lock, one facts phase, one event stream, one summary; the
   // admin kubeconfig is read on the run's own connection to the first control plane.
   await runPipeline({
-    cluster, source, tasks: clusterTasks("all"), output: o.output, acceptNewHostKeys: false, options,
+    cluster, source, tasks: clusterTasks("all"), facts: factsTask, output: o.output, acceptNewHostKeys: false, options,
     afterRun: async (hosts) => {
       admin = await readAdminKubeconfig(hosts.find((h) => h.roles.includes("control-plane")));
     },

@@ -6,6 +6,7 @@ import { join, relative, dirname } from "node:path";
 import { execa } from "execa";
 import { cacheDir, templatesDir } from "../../paths.js";
 import { RuntimeFailure, lastLines } from "../../errors.js";
+import { debianMirror } from "../../images/debian-mirror.js";
 import { docker, inspect } from "./cli.js";
 import { withFileLock } from "../filelock.js";
 
@@ -64,57 +65,6 @@ export function nodeImageRef(dir: string = recipeDir()): string {
 /** Key of the debootstrap cache: only what debootstrap sees (suite, packages, architecture). */
 function debootstrapKey(packages: string[]): string {
   return createHash("sha256").update(`${NODE_IMAGE_SUITE}\n${process.arch}\n${packages.join("\n")}`).digest("hex").slice(0, 16);
-}
-
-/**
- * The Debian mirror for debootstrap: $KUBEPROV_DEBIAN_MIRROR, else the first `URIs:` of a deb822
- * stanza in /etc/apt/sources.list.d/*.sources whose suites include the image's suite, else the
- * first `deb URI suite` line of /etc/apt/sources.list(.d/*.list).
- */
-export function debianMirror(aptDir = "/etc/apt"): string {
-  if (process.env.KUBEPROV_DEBIAN_MIRROR) return process.env.KUBEPROV_DEBIAN_MIRROR;
-  const found = findMirror(readAptSources(aptDir), NODE_IMAGE_SUITE);
-  if (found) return found;
-  throw new RuntimeFailure(
-    `cannot find a Debian mirror for ${NODE_IMAGE_SUITE} in ${aptDir}/sources.list.d/*.sources or sources.list; set KUBEPROV_DEBIAN_MIRROR`,
-  );
-}
-
-function readAptSources(aptDir: string): Array<{ name: string; text: string }> {
-  const out: Array<{ name: string; text: string }> = [];
-  const d = join(aptDir, "sources.list.d");
-  if (existsSync(d)) {
-    for (const f of readdirSync(d).sort()) if (f.endsWith(".sources") || f.endsWith(".list")) out.push({ name: f, text: readFileSync(join(d, f), "utf8") });
-  }
-  if (existsSync(join(aptDir, "sources.list"))) out.push({ name: "sources.list", text: readFileSync(join(aptDir, "sources.list"), "utf8") });
-  return out;
-}
-
-/** Pure: picks the mirror URI from apt source files (deb822 .sources or one-line .list). */
-export function findMirror(files: Array<{ name: string; text: string }>, suite: string): string | undefined {
-  for (const f of files) {
-    if (f.name.endsWith(".sources")) {
-      for (const stanza of f.text.split(/\n\s*\n/)) {
-        const fields = new Map<string, string>();
-        for (const line of stanza.split("\n")) {
-          if (line.startsWith("#")) continue;
-          const m = /^([A-Za-z-]+):\s*(.*)$/.exec(line);
-          if (m) fields.set(m[1].toLowerCase(), m[2].trim());
-        }
-        const types = (fields.get("types") ?? "").split(/\s+/);
-        const suites = (fields.get("suites") ?? "").split(/\s+/);
-        const uris = (fields.get("uris") ?? "").split(/\s+/).filter(Boolean);
-        if ((fields.get("enabled") ?? "yes") === "no") continue;
-        if (types.includes("deb") && suites.includes(suite) && uris.length > 0) return uris[0];
-      }
-    } else {
-      for (const line of f.text.split("\n")) {
-        const m = /^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/.exec(line);
-        if (m && m[2] === suite) return m[1];
-      }
-    }
-  }
-  return undefined;
 }
 
 export async function nodeImageExists(ref: string): Promise<boolean> {
@@ -180,7 +130,7 @@ export async function buildNodeImage(image: string, log: (m: string) => void): P
       log(`node image: using cached debootstrap ${baseTar}`);
       await run("tar", ["-C", rootfs, "--numeric-owner", "-xpf", baseTar]);
     } else {
-      const mirror = debianMirror();
+      const mirror = debianMirror(NODE_IMAGE_SUITE);
       log(`node image: debootstrap --variant=minbase ${NODE_IMAGE_SUITE} from ${mirror} (${packages.length} packages, about 2 minutes)`);
       await run("debootstrap", ["--variant=minbase", `--include=${packages.join(",")}`, NODE_IMAGE_SUITE, rootfs, mirror]);
       const tmp = `${baseTar}.tmp-${process.pid}`;
