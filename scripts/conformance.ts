@@ -183,7 +183,8 @@ export function parseJunit(xml: string): SpecResult[] {
   for (const m of xml.matchAll(re)) {
     const attrs = m[1];
     const body = m[3] ?? "";
-    const name = unescapeXml(attrs.match(/\bname="([^"]*)"/)?.[1] ?? "");
+    // "[It] " leads every spec's name (ginkgo names the node type); the spec's own text follows.
+    const name = unescapeXml(attrs.match(/\bname="([^"]*)"/)?.[1] ?? "").replace(/^\[It\] /, "");
     const seconds = Number(attrs.match(/\btime="([^"]*)"/)?.[1] ?? 0);
     // ginkgo's own suite set-up and tear-down nodes are reported as test cases too.
     if (/^\[(SynchronizedBeforeSuite|SynchronizedAfterSuite|BeforeSuite|AfterSuite|ReportAfterSuite|ReportBeforeSuite)\]/.test(name)) {
@@ -214,9 +215,63 @@ export function summarize(specs: SpecResult[]): { passed: number; failed: number
 
 // --- the run -------------------------------------------------------------------------------
 
+export interface SuiteRun {
+  ginkgo: string;
+  /** e2e.test, or another test binary with the same flags (the slim one). */
+  e2e: string;
+  kubeconfig: string;
+  kubectl: string;
+  /** Where the JUnit file (junit_01.xml) and e2e.log go. */
+  out: string;
+  procs: number;
+  /** Narrows the [Conformance] specs (ginkgo --focus); DEFAULT_SKIP always applies, `skip` adds to it. */
+  focus?: string;
+  skip?: string;
+  timeout: string;
+  /** Also copy ginkgo's output to stderr as it comes. */
+  echo?: boolean;
+}
+
+/** Runs the [Conformance] specs (ginkgo's label filter) with ginkgo in parallel processes. */
+export async function runSuite(s: SuiteRun): Promise<{ exitCode: number; log: string }> {
+  mkdirSync(s.out, { recursive: true });
+  const skip = [DEFAULT_SKIP, s.skip].filter(Boolean).join("|");
+  const args = [
+    `--procs=${s.procs}`,
+    "--label-filter=Conformance",
+    `--skip=${skip}`,
+    ...(s.focus ? [`--focus=${s.focus}`] : []),
+    `--timeout=${s.timeout}`,
+    "--no-color",
+    s.e2e,
+    "--",
+    `--kubeconfig=${s.kubeconfig}`,
+    "--provider=skeleton",
+    `--kubectl-path=${s.kubectl}`,
+    `--report-dir=${s.out}`,
+    "--dump-logs-on-failure=false",
+  ];
+  if (s.echo) log(`ginkgo ${args.join(" ")}`);
+  const logFile = join(s.out, "e2e.log");
+  const out = createWriteStream(logFile, { mode: 0o644 });
+  const g = execa(s.ginkgo, args, { reject: false, all: true, buffer: false, stdin: "ignore", cwd: s.out });
+  g.all!.on("data", (d: Buffer) => {
+    out.write(d);
+    if (s.echo) process.stderr.write(d);
+  });
+  const r = await g;
+  await new Promise<void>((res) => out.end(res));
+  return { exitCode: r.exitCode ?? -1, log: logFile };
+}
+
+/** Where scripts/build-conformance.sh puts the suite for a Kubernetes version. */
+export function conformanceDir(version = DEFAULT_KUBERNETES_VERSION): string {
+  return join(cacheDir(), "conformance", version);
+}
+
 async function run(o: Options): Promise<number> {
   const version = DEFAULT_KUBERNETES_VERSION;
-  const suite = join(cacheDir(), "conformance", version);
+  const suite = conformanceDir(version);
   const e2e = o.e2eBinary ?? join(suite, "e2e.test");
   const ginkgo = join(suite, "ginkgo");
   for (const f of [e2e, ginkgo, join(suite, "images.txt")]) {
@@ -268,35 +323,20 @@ async function run(o: Options): Promise<number> {
     log(`loading ${images.length} test images into every node of ${name}`);
     for (const img of images) await kubeprov(["image", "load", "--name", name, img]);
 
-    const skip = [DEFAULT_SKIP, o.skip].filter(Boolean).join("|");
-    const args = [
-      `--procs=${o.procs}`,
-      "--label-filter=Conformance",
-      `--skip=${skip}`,
-      ...(o.focus ? [`--focus=${o.focus}`] : []),
-      `--timeout=${o.timeout}`,
-      "--no-color",
-      e2e,
-      "--",
-      `--kubeconfig=${kubeconfig}`,
-      "--provider=skeleton",
-      `--kubectl-path=${join(bundleDir(version), "bin", "kubectl")}`,
-      `--report-dir=${o.out}`,
-      "--dump-logs-on-failure=false",
-    ];
-    log(`ginkgo ${args.join(" ")}`);
-    const logFile = join(o.out, "e2e.log");
     const started = Date.now();
-    // ginkgo's output goes to e2e.log and, as it comes, to stderr.
-    const out = createWriteStream(logFile, { mode: 0o644 });
-    const g = execa(ginkgo, args, { reject: false, all: true, buffer: false, stdin: "ignore", cwd: o.out });
-    g.all!.on("data", (d: Buffer) => {
-      out.write(d);
-      process.stderr.write(d);
+    const r = await runSuite({
+      ginkgo,
+      e2e,
+      kubeconfig,
+      kubectl: join(bundleDir(version), "bin", "kubectl"),
+      out: o.out,
+      procs: o.procs,
+      focus: o.focus,
+      skip: o.skip,
+      timeout: o.timeout,
+      echo: true,
     });
-    const r = await g;
-    await new Promise<void>((res) => out.end(res));
-    log(`ginkgo exited ${r.exitCode} after ${((Date.now() - started) / 60_000).toFixed(1)} min (${((Date.now() - t0) / 60_000).toFixed(1)} min with the cluster and images); log: ${logFile}`);
+    log(`ginkgo exited ${r.exitCode} after ${((Date.now() - started) / 60_000).toFixed(1)} min (${((Date.now() - t0) / 60_000).toFixed(1)} min with the cluster and images); log: ${r.log}`);
     return report(o.out);
   } finally {
     await release();
