@@ -133,6 +133,12 @@ build_images() {
   stand_in agnhost "$DEBIAN_BASE" "$agnhost" "$(image_ref AgnhostPrev)" -- \
     "$OUT/agnhost" "$SRC/test/images/agnhost/porter/localhost.crt" "$SRC/test/images/agnhost/porter/localhost.key" "$bundle/coredns"
   stand_in glibc-dns-testing "$agnhost" "$(image_ref GlibcDnsTesting)"
+  local pic
+  for pic in Kitten Nautilus; do
+    local dir
+    dir="$SRC/test/images/$(echo "$pic" | tr 'A-Z' 'a-z')/html"
+    stand_in webfiles "$agnhost" "$(image_ref "$pic")" -- "$dir"/*.jpg "$dir/data.json"
+  done
   stand_in busybox "$DEBIAN_BASE" "$(image_ref BusyBox)"
   stand_in nginx "$DEBIAN_BASE" "$(image_ref Nginx)" "$(image_ref NginxNew)" -- "$here/templates/conformance/nginx-default.conf"
   stand_in nonroot "$DEBIAN_BASE" "$(image_ref NonRoot)"

@@ -135,17 +135,34 @@ export async function defaultRouteInterface(): Promise<string | undefined> {
  * leave). The docker driver's node networks are all inside 10.213.0.0/16; a cluster's own networks
  * and pod subnet are added when they lie elsewhere.
  */
-export function egressRules(nodeNetworks: string[], podSubnets: string[]): EgressRule[] {
+export function egressRules(nodeNetworks: string[], podSubnets: string[], covered: EgressRule[] = []): EgressRule[] {
   const rules: EgressRule[] = [];
-  const seen = new Set<string>();
+  const taken = [...covered];
   for (const [list, target] of [[nodeNetworks, "REJECT"], [podSubnets, "DROP"]] as const) {
     for (const s of list) {
-      if (seen.has(s)) continue;
-      seen.add(s);
+      // A network inside one already blocked needs no rule of its own.
+      if (taken.some((r) => cidrContains(r.source, s))) continue;
       rules.push({ source: s, target });
+      taken.push({ source: s, target });
     }
   }
   return rules;
+}
+
+function ipv4(a: string): number | undefined {
+  const p = a.split(".").map(Number);
+  if (p.length !== 4 || p.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) return undefined;
+  return ((p[0] << 24) >>> 0) + (p[1] << 16) + (p[2] << 8) + p[3];
+}
+
+/** Whether IPv4 network `inner` (a.b.c.d/n) lies inside `outer`; false for anything not IPv4. */
+export function cidrContains(outer: string, inner: string): boolean {
+  const [oa, ob] = outer.split("/");
+  const [ia, ib] = inner.split("/");
+  const o = ipv4(oa), i = ipv4(ia), on = Number(ob), inn = Number(ib);
+  if (o === undefined || i === undefined || !(on >= 0 && on <= 32) || !(inn >= 0 && inn <= 32) || inn < on) return false;
+  const mask = on === 0 ? 0 : (~0 << (32 - on)) >>> 0;
+  return ((o & mask) >>> 0) === ((i & mask) >>> 0);
 }
 
 async function clusterNetworks(name: string): Promise<{ nodes: string[]; pods: string[] }> {
@@ -282,6 +299,7 @@ async function run(o: Options): Promise<number> {
 
   const iface = await defaultRouteInterface();
   let added: EgressRule[] = [];
+  let base: EgressRule[] = [];
   const fresh = !o.cluster;
   const name = o.cluster ?? o.name ?? `conformance-${randomBytes(3).toString("hex")}`;
   const t0 = Date.now();
@@ -304,7 +322,8 @@ async function run(o: Options): Promise<number> {
   try {
     if (!iface) log("no default route: nothing can leave this machine, no egress block needed");
     else {
-      added = await blockEgress(iface, egressRules(["10.213.0.0/16"], ["10.244.0.0/16"]));
+      base = egressRules(["10.213.0.0/16"], ["10.244.0.0/16"]);
+      added = await blockEgress(iface, base);
       log(`DOCKER-USER: ${added.length} rule(s) added for the node and pod networks out of ${iface}`);
     }
     if (fresh) {
@@ -313,7 +332,7 @@ async function run(o: Options): Promise<number> {
     }
     if (iface) {
       const nets = await clusterNetworks(name);
-      const more = await blockEgress(iface, egressRules(nets.nodes, nets.pods));
+      const more = await blockEgress(iface, egressRules(nets.nodes, nets.pods, base));
       added.push(...more);
       if (more.length) log(`DOCKER-USER: ${more.length} more rule(s) for ${name}'s own networks`);
     }

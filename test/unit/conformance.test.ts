@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEFAULT_SKIP, egressRules, parseArgs, parseJunit, report, summarize } from "../../scripts/conformance.js";
+import { DEFAULT_SKIP, cidrContains, egressRules, parseArgs, parseJunit, report, summarize } from "../../scripts/conformance.js";
 
 describe("conformance arguments", () => {
   test("defaults: a fresh one-node cluster, 4 processes, Serial and Disruptive specs skipped", () => {
@@ -37,11 +37,20 @@ describe("conformance arguments", () => {
   });
 });
 
-test("egress rules: nodes' networks rejected, pod subnets dropped, each once", () => {
-  assert.deepEqual(egressRules(["10.213.0.0/16", "10.213.0.0/16"], ["10.244.0.0/16"]), [
+test("egress rules: nodes' networks rejected, pod subnets dropped, each once; none for a network already covered", () => {
+  const base = egressRules(["10.213.0.0/16", "10.213.0.0/16"], ["10.244.0.0/16"]);
+  assert.deepEqual(base, [
     { source: "10.213.0.0/16", target: "REJECT" },
     { source: "10.244.0.0/16", target: "DROP" },
   ]);
+  // a cluster's own /24 inside 10.213.0.0/16 and the default pod subnet: nothing more to add
+  assert.deepEqual(egressRules(["10.213.7.0/24"], ["10.244.0.0/16"], base), []);
+  // a cluster file with its own pod subnet elsewhere gets its DROP
+  assert.deepEqual(egressRules(["10.213.7.0/24"], ["10.32.0.0/12"], base), [{ source: "10.32.0.0/12", target: "DROP" }]);
+  assert.ok(cidrContains("10.0.0.0/8", "10.244.1.0/24"));
+  assert.ok(!cidrContains("10.244.0.0/16", "10.0.0.0/8"));
+  assert.ok(!cidrContains("10.213.0.0/16", "10.214.0.0/24"));
+  assert.ok(!cidrContains("fd00::/8", "fd00::/64"));
 });
 
 const JUNIT = `<?xml version="1.0" encoding="UTF-8"?>
