@@ -2,11 +2,12 @@
 // an image of our own loaded with `image load`, and what a user expects of such a cluster: pods on
 // different nodes reach each other by pod IP in both directions and see the sender's pod IP (not
 // masqueraded), a Service whose only endpoint is on another node answers by its DNS name, logs and
-// exec work on a worker's pod, a NodePort answers on every node's address, and a worker added
-// later with `up --nodes 4` reaches the others with nothing changed on them.
+// exec work on a worker's pod, a NodePort answers on every node's address, a subset of the
+// Kubernetes conformance suite passes, and a worker added later with `up --nodes 4` reaches the
+// others with nothing changed on them.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -14,6 +15,28 @@ import { buildFixtureImage, dockerCleanup, KUBECTL, kubectl, kubeprov, onNode, r
 import { echoPods } from "../helpers/echo-pods.js";
 import { cgroupHierarchies } from "../../provisioner/drivers/docker/cgroups.js";
 import { KUBELET_CGROUP_PARENT } from "../../provisioner/constants.js";
+import { blockEgress, conformanceDir, defaultRouteInterface, egressRules, parseJunit, runSuite, summarize, unblockEgress } from "../../scripts/conformance.js";
+
+// The conformance specs run here, by the start of their names (the suite appends tags such as
+// [Conformance]); each matched literally.
+const CI_SUBSET = [
+  "[sig-network] Services should serve a basic endpoint from pods",
+  "[sig-network] Services should be able to create a functioning NodePort service",
+  "[sig-network] DNS should provide DNS for the cluster",
+  "[sig-network] DNS should provide DNS for services",
+  "[sig-network] Networking Granular Checks: Pods should function for intra-pod communication: http",
+  "[sig-node] ConfigMap should be consumable via the environment",
+  "[sig-node] Container Lifecycle Hook when create a pod with lifecycle hook should execute poststart http hook properly",
+  "[sig-node] Pods should get a host IP",
+  "[sig-apps] Deployment RollingUpdateDeployment should delete old pods and create new ones",
+  "[sig-apps] ReplicaSet should serve a basic image on each replica with a public image",
+  "[sig-api-machinery] AdmissionWebhook [Privileged:ClusterAdmin] should mutate configmap",
+  "[sig-api-machinery] Watchers should be able to restart watching from the last resource version observed by the previous watch",
+  "[sig-api-machinery] ResourceQuota should create a ResourceQuota and capture the life of a pod.",
+];
+const CI_SUBSET_FOCUS = CI_SUBSET.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|");
+// The test images those specs run (the rest of images.txt is not loaded here).
+const CI_SUBSET_IMAGES = ["agnhost", "glibc-dns-testing", "busybox"];
 
 const NAME = "kpt-net";
 const IMAGE = `kpt-echo:${NAME}`;
@@ -125,6 +148,49 @@ test("a NodePort answers on every node's address, from another node", async () =
     const from = nodes[(i + 1) % nodes.length];
     const ok = await waitFor(async () => (await onNode(from, `curl -s -m 3 http://${ips[target]}:${port}/`)).stdout.includes("to srv1"), 30_000);
     assert.notEqual(ok, -1, `NodePort ${port} on ${target} (${ips[target]}) not answering from ${from}`);
+  }
+});
+
+// A few minutes of the Kubernetes conformance suite on this cluster (1 control plane + 2 workers):
+// specs of sig-network, sig-node, sig-apps and sig-api-machinery that exercise Services across
+// nodes, DNS, webhooks the API server calls through a Service, probes and rollouts. The suite (the
+// slim test binary, ginkgo) and its stand-in images are built in set-up (scripts/setup.sh with
+// KUBEPROV_CONFORMANCE_CI=1 runs scripts/build-conformance.sh --ci); the images are loaded into the
+// nodes here, so nothing is pulled. Not built and not asked for: reported as skipped, with why.
+test("a subset of the Kubernetes conformance suite passes on the cluster", async (t) => {
+  const suite = conformanceDir();
+  const e2e = [join(suite, "e2e-slim.test"), join(suite, "e2e.test")].find((f) => existsSync(f));
+  const built = !!e2e && existsSync(join(suite, "ginkgo")) && existsSync(join(suite, "images.txt"));
+  if (!built && process.env.KUBEPROV_CONFORMANCE_CI !== "1") {
+    t.skip(`the conformance suite is not built in ${suite} (KUBEPROV_CONFORMANCE_CI=1 bash scripts/setup.sh, or bash scripts/build-conformance.sh --ci)`);
+    return;
+  }
+  assert.ok(built && e2e, `the conformance suite is not built in ${suite}: bash scripts/build-conformance.sh --ci`);
+  // Packets from the cluster's networks must not leave this machine (.ci/run blocks them too).
+  const iface = await defaultRouteInterface();
+  const added = iface ? await blockEgress(iface, egressRules(["10.213.0.0/16"], ["10.244.0.0/16"])) : [];
+  t.after(() => (iface ? unblockEgress(iface, added) : undefined));
+  const images = readFileSync(join(suite, "images.txt"), "utf8").split("\n").filter(Boolean).filter((i) => CI_SUBSET_IMAGES.some((n) => i.includes(`/${n}:`)));
+  const t0 = Date.now();
+  for (const img of images) {
+    const r = await kubeprov(home, ["image", "load", "--name", NAME, img]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  const loaded = Date.now();
+  const out = mkdtempSync(join(tmpdir(), "kpt-net-conformance-"));
+  try {
+    const r = await runSuite({ ginkgo: join(suite, "ginkgo"), e2e, kubeconfig, kubectl: KUBECTL, out, procs: 3, focus: CI_SUBSET_FOCUS, timeout: "8m" });
+    const specs = existsSync(join(out, "junit_01.xml")) ? parseJunit(readFileSync(join(out, "junit_01.xml"), "utf8")) : [];
+    const s = summarize(specs);
+    process.stderr.write(`# conformance subset: ${s.passed} passed, ${s.failed} failed in ${((Date.now() - loaded) / 1000).toFixed(0)} s (images loaded in ${((loaded - t0) / 1000).toFixed(0)} s)\n`);
+    const tail = readFileSync(r.log, "utf8").split("\n").slice(-60).join("\n");
+    assert.deepEqual(s.failures.map((f) => `${f.name}: ${f.message}`), [], tail);
+    const missing = CI_SUBSET.filter((n) => !specs.some((x) => x.state === "passed" && x.name.startsWith(n)));
+    assert.deepEqual(missing, [], `specs of the subset that did not run and pass:\n${tail}`);
+    assert.equal(s.passed, CI_SUBSET.length, `more specs ran than the subset names:\n${specs.map((x) => x.name).join("\n")}`);
+    assert.equal(r.exitCode, 0, tail);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
   }
 });
 

@@ -1,0 +1,105 @@
+// The conformance runner's pieces that need no cluster: its arguments, the DOCKER-USER rules it
+// adds for the test networks, and reading the suite's JUnit file into counts and failed specs.
+import { test, describe } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DEFAULT_SKIP, cidrContains, egressRules, parseArgs, parseJunit, report, summarize } from "../../scripts/conformance.js";
+
+describe("conformance arguments", () => {
+  test("defaults: a fresh one-node cluster, 4 processes, Serial and Disruptive specs skipped", () => {
+    const o = parseArgs([], new Date("2026-12-04T10:00:00Z"));
+    assert.equal(o.cluster, undefined);
+    assert.equal(o.procs, 4);
+    assert.equal(o.nodes, 1);
+    assert.equal(o.controlPlanes, 1);
+    assert.match(o.out, /conformance\/results\/2026-12-04T10-00-00-000Z$/);
+    assert.ok(new RegExp(DEFAULT_SKIP).test("[sig-apps] Daemon set [Serial] should rollback"));
+    assert.ok(!new RegExp(DEFAULT_SKIP).test("[sig-apps] Deployment should run [Conformance]"));
+  });
+  test("--control-planes 3 --nodes 4 is the HA layout; fewer nodes than control planes is raised", () => {
+    const o = parseArgs(["--control-planes", "3", "--nodes", "4"]);
+    assert.deepEqual([o.controlPlanes, o.nodes], [3, 4]);
+    assert.equal(parseArgs(["--control-planes", "3"]).nodes, 3);
+  });
+  test("an existing cluster, focus and skip", () => {
+    const o = parseArgs(["--cluster", "demo", "--focus", "sig-network", "--skip", "DNS"]);
+    assert.deepEqual([o.cluster, o.focus, o.skip], ["demo", "sig-network", "DNS"]);
+  });
+  test("bad arguments are named", () => {
+    assert.throws(() => parseArgs(["--procs", "0"]), /--procs "0": expected a whole number >= 1/);
+    assert.throws(() => parseArgs(["--focus"]), /--focus needs a value/);
+    assert.throws(() => parseArgs(["--focus", "("]), /--focus "\(": not a regular expression/);
+    assert.throws(() => parseArgs(["--cluster", "a", "--nodes", "3"]), /cannot be used with --cluster/);
+    assert.throws(() => parseArgs(["--cluster"]), /--cluster needs a value/);
+    assert.throws(() => parseArgs(["extra"]), /unknown argument "extra"/);
+  });
+});
+
+test("egress rules: nodes' networks rejected, pod subnets dropped, each once; none for a network already covered", () => {
+  const base = egressRules(["10.213.0.0/16", "10.213.0.0/16"], ["10.244.0.0/16"]);
+  assert.deepEqual(base, [
+    { source: "10.213.0.0/16", target: "REJECT" },
+    { source: "10.244.0.0/16", target: "DROP" },
+  ]);
+  // a cluster's own /24 inside 10.213.0.0/16 and the default pod subnet: nothing more to add
+  assert.deepEqual(egressRules(["10.213.7.0/24"], ["10.244.0.0/16"], base), []);
+  // a cluster file with its own pod subnet elsewhere gets its DROP
+  assert.deepEqual(egressRules(["10.213.7.0/24"], ["10.32.0.0/12"], base), [{ source: "10.32.0.0/12", target: "DROP" }]);
+  assert.ok(cidrContains("10.0.0.0/8", "10.244.1.0/24"));
+  assert.ok(!cidrContains("10.244.0.0/16", "10.0.0.0/8"));
+  assert.ok(!cidrContains("10.213.0.0/16", "10.214.0.0/24"));
+  assert.ok(!cidrContains("fd00::/8", "fd00::/64"));
+});
+
+const JUNIT = `<?xml version="1.0" encoding="UTF-8"?>
+<testsuites tests="5" disabled="0" errors="0" failures="1" time="100">
+  <testsuite name="Kubernetes e2e suite" package="/tmp" tests="5" disabled="0" skipped="1" errors="0" failures="1" time="100">
+    <testcase name="[SynchronizedBeforeSuite]" classname="Kubernetes e2e suite" status="passed" time="3.1"></testcase>
+    <testcase name="[It] [sig-network] DNS should provide DNS for the cluster [Conformance]" classname="Kubernetes e2e suite" status="passed" time="12.5">
+      <system-err>log &amp; more</system-err>
+    </testcase>
+    <testcase name="[It] [sig-node] Probing container should *not* be restarted with a GRPC liveness probe [NodeConformance] [Conformance]" classname="Kubernetes e2e suite" status="failed" time="240.0">
+      <failure message="Timed out after 240.000s.&#xA;Expected &lt;int&gt;: 1" type="failed">[FAILED] Timed out</failure>
+    </testcase>
+    <testcase name="[It] [sig-apps] Daemon set [Serial] should rollback [Conformance]" classname="Kubernetes e2e suite" status="skipped" time="0">
+      <skipped message="skipped"></skipped>
+    </testcase>
+    <testcase name="[It] [sig-apps] Job should run a job to completion [Conformance]" classname="Kubernetes e2e suite" status="passed" time="20"/>
+    <testcase name="[It] [sig-storage] CSI mock volume should not be counted" classname="Kubernetes e2e suite" status="skipped" time="0">
+      <skipped message="skipped - filtered out"></skipped>
+    </testcase>
+  </testsuite>
+</testsuites>`;
+
+test("JUnit: passed, failed and skipped specs; the suite's own set-up nodes are not specs, filtered-out non-conformance specs not counted", () => {
+  const specs = parseJunit(JUNIT);
+  const s = summarize(specs);
+  assert.deepEqual([s.passed, s.failed, s.skipped], [2, 1, 1]);
+  assert.equal(s.failures[0].name, "[sig-node] Probing container should *not* be restarted with a GRPC liveness probe [NodeConformance] [Conformance]");
+  assert.equal(s.failures[0].message, "Timed out after 240.000s. Expected <int>: 1");
+  assert.equal(specs.find((x) => x.name.startsWith("[sig-network]"))?.seconds, 12.5);
+});
+
+test("report: the counts line, each failed spec, the JUnit file, and exit 1 on a failure", () => {
+  const dir = mkdtempSync(join(tmpdir(), "kpt-conformance-"));
+  const written: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  try {
+    writeFileSync(join(dir, "junit_01.xml"), JUNIT);
+    process.stdout.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof process.stdout.write;
+    const code = report(dir);
+    process.stdout.write = write;
+    assert.equal(code, 1);
+    const text = written.join("");
+    assert.match(text, /^2 passed, 1 failed, 1 skipped$/m);
+    assert.match(text, /FAILED: \[sig-node\] Probing container/);
+    assert.match(text, new RegExp(`JUnit: ${join(dir, "junit_01.xml")}`));
+    rmSync(join(dir, "junit_01.xml"));
+    assert.throws(() => report(dir), /wrote no JUnit file/);
+  } finally {
+    process.stdout.write = write;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
