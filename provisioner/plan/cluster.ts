@@ -1,5 +1,6 @@
 // THE plan of a cluster: one task graph for every topology, used by apply, up, init and join.
-//   every host:          preflight → prepare (runtime, binaries, images)
+//   every host:          preflight → prepare (runtime, binaries, images; the controller manager's
+//                        and scheduler's images while the kubelet starts, add-ons' images after)
 //   every control plane: certs (first control plane first: it owns the CAs) → kubeconfigs → kubelet;
 //                        haproxy + keepalived when spec.ha is on
 //   first control plane: etcd → control plane → wait-control-plane → (VIP answers) → bootstrap →
@@ -15,7 +16,7 @@
 // (kubeadm join), "all" both (apply, up). Dependencies on tasks outside the scope are dropped: the
 // part they stand for already exists (the cluster is the source of truth).
 import type { Host, RunContext, Task } from "../engine/task.js";
-import { imagesTask, ADDON_IMAGES_TASK } from "../tasks/images.js";
+import { imagesTask, ADDON_IMAGES_TASK, CONTROLLER_IMAGES_TASK } from "../tasks/images.js";
 import { kubeletStartTask } from "../tasks/kubelet.js";
 import { componentTask, controlPlaneTasks, etcdTasks } from "../tasks/controlplane.js";
 import { waitControlPlaneTask } from "../tasks/wait.js";
@@ -84,7 +85,10 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
   const onEtcdHostsToo = new Set([PREPARE_MARKER_TASK, PREPARE_BINARIES_TASK]);
   const prepareRuntime = prepareTasks().map((t) => place(t, onEtcdHostsToo.has(t.name) ? withEtcdHosts : everyone, pre));
   const images = place(imagesTask({ after: names(prepareRuntime), set: "control-plane" }), everyone, pre);
-  const addonImages = place(imagesTask({ after: [images.name], set: "addons", name: ADDON_IMAGES_TASK }), everyone, pre);
+  // The controller manager's and scheduler's images while the kubelet starts etcd and the API
+  // server; their manifests wait for them (the kubelet would otherwise try to pull them).
+  const controllerImages = place(imagesTask({ after: [images.name], set: "controllers", name: CONTROLLER_IMAGES_TASK }), cps, pre);
+  const addonImages = place(imagesTask({ after: [controllerImages.name], set: "addons", name: ADDON_IMAGES_TASK }), everyone, pre);
   const prepare = [...prepareRuntime, images];
   // ---- external etcd (role etcd): its own cluster, before the control planes need it ----
   const etcdBinaries = prepareRuntime.filter((t) => onEtcdHostsToo.has(t.name));
@@ -98,8 +102,9 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
 
   // ---- the first control plane (init) ----
   const etcd = place(etcdLocal, stacked(first), [dataDir.name, ...names(prepare), ...names(certs)]);
+  const needsControllerImages = (t: Task) => (/kube-(controller-manager|scheduler)$/.test(t.name) ? [controllerImages.name] : []);
   const controlPlane = controlPlaneTasks({ hosts: first, after: [] }).map((t) =>
-    place(t, first, [...names(prepare), ...names(certs), ...names(kubeconfigs), ETCD_EXTERNAL_HEALTH_TASK]),
+    place(t, first, [...names(prepare), ...names(certs), ...names(kubeconfigs), ETCD_EXTERNAL_HEALTH_TASK, ...needsControllerImages(t)]),
   );
   const wait = waitControlPlaneTask({ hosts: first, after: [kubelet.name, etcd.name, ...names(controlPlane)] });
   const ha = haTasks({ hosts: cps, after: names(prepareRuntime), endpoint: { hosts: first, after: [wait.name] } });
@@ -118,7 +123,7 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
   const joinEtcd = place(componentTask("etcd", CP_JOIN, `${CP_JOIN}/etcd`, joining, []), stacked(joining), [memberAdd.name], { perHost: true });
   const promote = etcdPromoteTask({ hosts: stacked(joining), after: [joinEtcd.name] });
   const joinControlPlane = controlPlaneTasks({ hosts: joining, after: [], prefix: CP_JOIN, phase: CP_JOIN }).map((t) =>
-    place(t, joining, [promote.name, ...names(kubeconfigs), ...apiReady], { perHost: true }),
+    place(t, joining, [promote.name, ...names(kubeconfigs), ...apiReady, ...needsControllerImages(t)], { perHost: true }),
   );
   const joinWait = waitControlPlaneTask({ hosts: joining, after: names(joinControlPlane), name: `${CP_JOIN}/wait`, phase: CP_JOIN, perHost: true });
   const joinMark = markControlPlaneTask({ hosts: joining, after: [joinWait.name, CLUSTER_ADMINS_TASK], name: `${CP_JOIN}/mark-control-plane`, phase: CP_JOIN });
@@ -139,6 +144,7 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
     ...preflight,
     ...downloadCerts,
     ...prepare,
+    controllerImages,
     ...externalEtcd,
     ...certs,
     ...kubeconfigs,

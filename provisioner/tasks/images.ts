@@ -20,9 +20,17 @@ export const NODE_IMAGES_UPLOAD_DIR = "/var/lib/kubeprov/images";
 export const IMAGES_TASK = "prepare/images";
 export const ADDON_IMAGES_TASK = "prepare/images-addons";
 
-/** Which images a task imports: what the kubelet and the control plane need first, or the addons'. */
-export type ImageSet = "control-plane" | "addons" | "all";
+export const CONTROLLER_IMAGES_TASK = "prepare/images-controllers";
+
+/**
+ * Which images a task imports: what the kubelet needs to start etcd and the API server
+ * ("control-plane": pause, etcd, kube-apiserver), the controller manager's and the scheduler's
+ * ("controllers": imported while the kubelet starts the others; their manifests wait for them),
+ * or the add-ons' (after the API server answers).
+ */
+export type ImageSet = "control-plane" | "controllers" | "addons" | "all";
 const ADDON_IMAGES: ImageName[] = ["kube-proxy", "coredns", "flannel", "local-path-provisioner", "metrics-server"];
+const CONTROLLER_IMAGES: ImageName[] = ["kube-controller-manager", "kube-scheduler"];
 
 export function bundlePath(cluster: Cluster): string {
   return cluster.spec.artifacts.path ? expandHome(cluster.spec.artifacts.path) : bundleDir(cluster.spec.kubernetesVersion);
@@ -45,7 +53,9 @@ export function imagesWanted(cluster: Cluster, host: Host, set: ImageSet = "all"
     metricsServer: cluster.spec.addons.metricsServer.enabled,
   });
   if (set === "all") return all;
-  return all.filter((n) => ADDON_IMAGES.includes(n) === (set === "addons"));
+  if (set === "addons") return all.filter((n) => ADDON_IMAGES.includes(n));
+  if (set === "controllers") return all.filter((n) => CONTROLLER_IMAGES.includes(n));
+  return all.filter((n) => !ADDON_IMAGES.includes(n) && !CONTROLLER_IMAGES.includes(n));
 }
 
 /** The bundle's images index, built once per run when missing or stale (needs the local Docker engine). */
@@ -63,6 +73,22 @@ async function ensureIndex(ctx: RunContext): Promise<ImagesIndex> {
       const r = await buildImages({ bundle, log: (m) => ctx.log("info", m) });
       return r.index;
     })();
+    ctx.shared.set(key, p);
+  }
+  return p;
+}
+
+/**
+ * The image names containerd has, listed once per host and run for the checks of every images
+ * task (their sets do not overlap, so what one task imports never answers another's check);
+ * applies always list afresh.
+ */
+function importedRefsForCheck(ctx: RunContext, host: Host): Promise<Set<string>> {
+  const key = `images/refs/${host.name}`;
+  let p = ctx.shared.get(key) as Promise<Set<string>> | undefined;
+  if (!p) {
+    p = importedRefs(host);
+    p.catch(() => {}); // observed by every caller
     ctx.shared.set(key, p);
   }
   return p;
@@ -103,13 +129,13 @@ export function imagesTask(opts: { after?: string[]; set?: ImageSet; name?: stri
   return {
     name,
     phase: "prepare",
-    description: `import the ${set === "all" ? "cluster's" : set} images into containerd (k8s.io namespace)`,
+    description: `import the ${set === "all" ? "cluster's" : set === "control-plane" ? "kubelet's and API server's" : set} images into containerd (k8s.io namespace)`,
     hosts: (ctx) => ctx.hosts,
     ...(opts.after ? { after: opts.after } : {}),
     async check(host, ctx): Promise<CheckResult> {
       const index = readImagesIndex(bundlePath(ctx.cluster));
       // Before prepare ran (a dry run on a fresh host), containerd may not answer yet: all are to import.
-      const have = await importedRefs(host).catch(() => new Set<string>());
+      const have = await importedRefsForCheck(ctx, host).catch(() => new Set<string>());
       if (!index) return { needed: true, reason: `images not built yet (no ${join(imagesDir(bundlePath(ctx.cluster)), "images.json")}); import ${imagesWanted(ctx.cluster, host, set).join(", ")}` };
       const missing = refsFor(ctx.cluster, host, index, set).filter((r) => !have.has(r.want));
       if (!missing.length) return { needed: false, reason: `${refsFor(ctx.cluster, host, index, set).length} images present` };
