@@ -9,7 +9,7 @@ import { stringify, parse } from "yaml";
 import { ETCD_DATA_DIR, IMAGE_REGISTRY, PKI_DIR } from "../constants.js";
 import { renderTemplate } from "../render.js";
 import type { Cluster } from "../spec/schema.js";
-import { etcdHostSpecs, etcdServers } from "../tasks/controlplane-flags.js";
+import { CONTROLLER_MANAGER_RATE_LIMIT, etcdHostSpecs, etcdServers } from "../tasks/controlplane-flags.js";
 import type { KubeObject } from "./api.js";
 import { joinEndpoint } from "./joincmd.js";
 import { objectsFromYaml } from "./manifests.js";
@@ -47,7 +47,8 @@ export interface ClusterConfigurationOptions {
 /**
  * kubeadm's ClusterConfiguration for this cluster. Component flags are kubeprov's (tasks/controlplane-flags.ts);
  * only those a kubeadm-made control plane would otherwise get differently are written: the cluster
- * file's extraArgs, and node-cidr-mask-size when it is not kubeadm's default. Pure.
+ * file's extraArgs, node-cidr-mask-size when it is not kubeadm's default, and the controller
+ * manager's client rate limit. Pure.
  */
 export function clusterConfiguration(cluster: Cluster, opts: ClusterConfigurationOptions): Record<string, unknown> {
   const spec = cluster.spec;
@@ -70,8 +71,9 @@ export function clusterConfiguration(cluster: Cluster, opts: ClusterConfiguratio
   const cmArgs = extraArgs(args.controllerManager);
   if (spec.networking.nodeCidrMaskSize !== KUBEADM_NODE_CIDR_MASK_SIZE && !cmArgs.some((a) => a.name === "node-cidr-mask-size")) {
     cmArgs.push({ name: "node-cidr-mask-size", value: String(spec.networking.nodeCidrMaskSize) });
-    cmArgs.sort((a, b) => a.name.localeCompare(b.name));
   }
+  for (const [name, value] of CONTROLLER_MANAGER_RATE_LIMIT) if (!cmArgs.some((a) => a.name === name)) cmArgs.push({ name, value });
+  cmArgs.sort((a, b) => a.name.localeCompare(b.name));
   return {
     apiVersion: KUBEADM_API_VERSION,
     kind: "ClusterConfiguration",

@@ -213,19 +213,44 @@ export function diagnosis(statuses: ComponentStatus[], mode: string, lastBody: s
   return { summary: names.join("; "), details: [...new Set(details)].join("\n") };
 }
 
-export function waitControlPlaneTask(opts: { hosts: (ctx: RunContext) => Host[]; after: string[]; name?: string; phase?: string; perHost?: boolean }): Task {
+/** The wait that comes before the controller manager and the scheduler start on the first control plane. */
+export const WAIT_API_SERVER_TASK = "wait-control-plane/api-server";
+
+/**
+ * /readyz for a check: a check that found it ok earlier in this run answers for later checks of the
+ * same host while no component has changed in this run (a no-op re-run asks once, not per wait).
+ */
+async function readyzForCheck(host: Host, ctx: RunContext): Promise<{ ok: boolean; body: string }> {
+  const key = `wait/readyz-ok/${host.name}`;
+  if (ctx.shared.get(key) === true && !changedComponents(ctx, host).length) return { ok: true, body: "ok" };
+  const r = await readyz(host, ctx);
+  if (r.ok && !changedComponents(ctx, host).length) ctx.shared.set(key, true);
+  return r;
+}
+
+/**
+ * `controllers: false` waits for etcd and the API server only (their changes and /readyz), not the
+ * controller manager's and the scheduler's health: the wait they start after, so that their first
+ * leader election finds the API server's RBAC in place (a forbidden first attempt costs a jittered
+ * retry of 2 to 4.4 s).
+ */
+export function waitControlPlaneTask(opts: { hosts: (ctx: RunContext) => Host[]; after: string[]; name?: string; phase?: string; perHost?: boolean; controllers?: boolean }): Task {
+  const controllers = opts.controllers ?? true;
+  const watched = (cs: ComponentName[]) => (controllers ? cs : cs.filter((c) => c === "etcd" || c === "kube-apiserver"));
   return {
     name: opts.name ?? WAIT_CONTROL_PLANE_TASK,
     phase: opts.phase ?? "wait-control-plane",
     ...(opts.perHost ? { perHost: true } : {}),
-    description: "wait until kube-apiserver answers /readyz ok (bounded; diagnoses what is not running)",
-    waitsFor: "the API server's /readyz (the kubelet starting etcd and the control plane)",
+    description: controllers
+      ? "wait until kube-apiserver answers /readyz ok and the controller manager and scheduler are healthy (bounded; diagnoses what is not running)"
+      : "wait until kube-apiserver answers /readyz ok (bounded; diagnoses what is not running)",
+    waitsFor: controllers ? "the API server's /readyz and the controllers' health (the kubelet starting the control plane)" : "the API server's /readyz (the kubelet starting etcd and the API server)",
     hosts: opts.hosts,
     after: opts.after,
     async check(host, ctx): Promise<CheckResult> {
-      const changed = changedComponents(ctx, host);
+      const changed = watched(changedComponents(ctx, host));
       if (changed.length) return { needed: true, reason: `wait for the new ${changed.join(", ")} and /readyz` };
-      const r = await readyz(host, ctx);
+      const r = await readyzForCheck(host, ctx);
       return r.ok ? { needed: false, reason: "/readyz ok" } : { needed: true, reason: `wait for /readyz (now: ${r.body.split("\n")[0] || "no answer"})` };
     },
     async apply(host, ctx) {
@@ -239,7 +264,7 @@ export function waitControlPlaneTask(opts: { hosts: (ctx: RunContext) => Host[];
       const baseline = new Map((await componentStatuses(host, ctx, 1)).map((s) => [s.component, s.attempts] as [string, number]));
       // Components this run changed: /readyz counts only once each runs a new container (static
       // pods; the kubelet replaces them asynchronously) — systemd units were restarted synchronously.
-      let pending = mode === "static-pods" ? changedComponents(ctx, host) : [];
+      let pending = mode === "static-pods" ? watched(changedComponents(ctx, host)) : [];
       let unhealthy: ComponentName[] = [];
       for (;;) {
         last = await readyz(host, ctx);
@@ -248,6 +273,7 @@ export function waitControlPlaneTask(opts: { hosts: (ctx: RunContext) => Host[];
           pending = pending.filter((c) => !st.some((s) => s.component === c && s.attempts > 0));
         }
         if (last.ok && !pending.length) {
+          if (!controllers) return { detail: `API server ready after ${((performance.now() - started) / 1000).toFixed(1)} s` };
           // The API is ready: the controller-manager and the scheduler must be healthy too.
           const h = await controllersHealthy(host);
           unhealthy = h.unhealthy;
@@ -258,7 +284,7 @@ export function waitControlPlaneTask(opts: { hosts: (ctx: RunContext) => Host[];
           lastStatusAt = elapsed;
           const st = await componentStatuses(host, ctx, 40);
           // While the API is down only etcd and kube-apiserver are judged: the others restart because of them.
-          const judge = last.ok ? [...ALL_COMPONENTS] : ["etcd", "kube-apiserver"];
+          const judge = last.ok && controllers ? [...ALL_COMPONENTS] : ["etcd", "kube-apiserver"];
           if (crashLooping(st, mode, { baseline, judge }).length || elapsed > limit) {
             const d = diagnosis(st, mode, last.body, { baseline, judge, unhealthy });
             throw new HostError(host.name, opts.name ?? WAIT_CONTROL_PLANE_TASK, `control plane not ready after ${(elapsed / 1000).toFixed(0)} s: ${d.summary}`, d.details);

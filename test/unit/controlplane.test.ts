@@ -93,7 +93,7 @@ test("flags agree with kubeadm's static pods for the same cluster (bundle's kube
   // Where kubeprov differs from kubeadm on purpose:
   const ours_only: Record<string, string[]> = {
     etcd: ["--initial-cluster-state=new"],
-    "kube-controller-manager": ["--node-cidr-mask-size=24"],
+    "kube-controller-manager": ["--node-cidr-mask-size=24", "--kube-api-qps=100", "--kube-api-burst=200"],
   };
   for (const c of ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] as ComponentName[]) {
     const ours = flagsToArgs(componentFlags(c, cluster, host)).filter((a) => !(ours_only[c] ?? []).includes(a)).sort();

@@ -82,7 +82,13 @@ test("kubeadm-config: a v1beta4 ClusterConfiguration with the cluster file's ver
   // Only flags a kubeadm-made control plane would otherwise get differently: the file's extraArgs
   // and a node CIDR size that is not kubeadm's 24.
   assert.deepEqual(cc.apiServer, { certSANs: ["api.example.internal"], extraArgs: [{ name: "audit-log-maxage", value: "7" }] });
-  assert.deepEqual(cc.controllerManager, { extraArgs: [{ name: "node-cidr-mask-size", value: "25" }] });
+  assert.deepEqual(cc.controllerManager, {
+    extraArgs: [
+      { name: "kube-api-burst", value: "200" },
+      { name: "kube-api-qps", value: "100" },
+      { name: "node-cidr-mask-size", value: "25" },
+    ],
+  });
   assert.deepEqual(cc.scheduler, {});
 });
 
@@ -97,7 +103,8 @@ test("kubeadm-config: external etcd names every etcd host and the API server's e
       keyFile: "/etc/kubernetes/pki/apiserver-etcd-client.key",
     },
   });
-  assert.deepEqual(cc.controllerManager, {});
+  // The controller manager's client rate limit (kubeprov's, not kubeadm's default) only.
+  assert.deepEqual(cc.controllerManager, { extraArgs: [{ name: "kube-api-burst", value: "200" }, { name: "kube-api-qps", value: "100" }] });
 });
 
 test("kubeadm-config renders the same text every time (a converged cluster is not rewritten)", () => {
