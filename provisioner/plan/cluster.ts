@@ -13,7 +13,7 @@
 //   external etcd (hosts with role etcd, before any control plane): preflight → binaries → etcd
 //                        certs (first etcd host first) → etcd units → every member healthy; the
 //                        control planes then run no etcd of their own (no data dir, no learners)
-//   last, in "all" only: cluster-ready (a CoreDNS replica ready, kube-proxy ready on every Ready node)
+//   last, in "all" only: cluster-ready (a CoreDNS replica ready, kube-proxy ready on every node)
 // Scopes: "init" is the first control plane's part (kubeadm init), "join" every other host's
 // (kubeadm join), "all" both (apply, up). Dependencies on tasks outside the scope are dropped: the
 // part they stand for already exists (the cluster is the source of truth).
