@@ -122,6 +122,8 @@ interface Group {
   waiters: Node[];
   /** Dry run: some node of this task (or upstream of it) would change. */
   change?: string;
+  /** Some node of this task (or upstream of it) applied a change in this run. */
+  applied?: boolean;
 }
 
 interface Node {
@@ -137,7 +139,14 @@ interface Node {
   state: "pending" | "queued" | "running" | "done";
   /** Dry run: an upstream node would change ("task on host"), so this node's check may see an old state. */
   upstreamChange?: string;
+  /** A node this one comes after (directly or not) applied a change in this run. */
+  upstreamApplied?: boolean;
+  /** The check run ahead of its turn (task.checkAhead); undefined inside when it threw or answered nothing. */
+  ahead?: Promise<CheckResult | undefined>;
 }
+
+/** Checks run ahead of their turn at once on one host (beside the regular work). */
+export const CHECKS_AHEAD_PER_HOST = 2;
 
 /** Builds the node graph. Host lists come from task.hosts(ctx), evaluated once, before any task runs. */
 function buildGraph(tasks: Task[], ctx: RunContext, prerequisites: string[]): Node[] {
@@ -212,11 +221,24 @@ export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions 
   await new Promise<void>((resolve) => {
     let remaining = nodes.length;
     let running = 0;
+    let anyApplied = false;
+    const prereqNames = new Set(prerequisites);
+    const prereqNodes = new Set(nodes.filter((n) => prereqNames.has(n.task.name)));
+    let prereqLeft = prereqNodes.size;
+    const aheadQueues = new Map<string, Node[]>();
+    for (const n of nodes) {
+      if (!n.task.checkAhead || !selected(n.task.phase)) continue;
+      const q = aheadQueues.get(n.host.name) ?? [];
+      q.push(n);
+      aheadQueues.set(n.host.name, q);
+    }
+    const aheadRunning = new Map<string, number>();
     const ready: Node[] = [];
     let head = 0; // ready[head..] are waiting for a slot
 
-    const release = (d: Node, change: string | undefined) => {
+    const release = (d: Node, change: string | undefined, applied: boolean | undefined) => {
       if (change && !d.upstreamChange) d.upstreamChange = change;
+      if (applied) d.upstreamApplied = true;
       if (d.state !== "pending") return;
       d.waiting--;
       if (d.waiting === 0) enqueue(d);
@@ -228,11 +250,39 @@ export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions 
       remaining--;
       const r = results.get(node);
       const change = node.upstreamChange ?? (r?.status === "changed" && r.dryRun ? `${node.task.name} on ${node.host.name}` : undefined);
+      const applied = node.upstreamApplied || (r?.status === "changed" && !r.dryRun);
+      if (r?.status === "changed" && !r.dryRun) anyApplied = true;
       const g = node.group;
       if (change && !g.change) g.change = change;
+      if (applied) g.applied = true;
       g.left--;
-      for (const d of node.dependents) release(d, change);
-      if (g.left === 0) for (const d of g.waiters) release(d, g.change);
+      for (const d of node.dependents) release(d, change, applied);
+      if (g.left === 0) for (const d of g.waiters) release(d, g.change, g.applied);
+      if (prereqNodes.has(node) && --prereqLeft === 0) pumpAhead();
+    };
+
+    // Checks ahead of their turn (task.checkAhead): once the prerequisites are done, in task order,
+    // a few per host at a time, and only while nothing in the run has changed anything (after a
+    // change they would mostly be asked again anyway).
+    const pumpAhead = () => {
+      if (prereqLeft > 0 || anyApplied || interrupted) return;
+      for (const [hostName, queue] of aheadQueues) {
+        while ((aheadRunning.get(hostName) ?? 0) < CHECKS_AHEAD_PER_HOST && queue.length) {
+          const n = queue.shift()!;
+          if (n.state !== "pending" || n.ahead) continue;
+          aheadRunning.set(hostName, (aheadRunning.get(hostName) ?? 0) + 1);
+          n.ahead = n.task
+            .check(n.host, ctx)
+            .then(
+              (c) => (c && typeof c.needed === "boolean" ? c : undefined),
+              () => undefined,
+            )
+            .finally(() => {
+              aheadRunning.set(hostName, aheadRunning.get(hostName)! - 1);
+              pumpAhead();
+            });
+        }
+      }
     };
 
     // Every node that (transitively) depends on a failed node is skipped, naming the failure. A
@@ -308,6 +358,7 @@ export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions 
 
     // Take the initial set first: enqueuing a phase-skipped node can make others ready.
     for (const n of nodes.filter((x) => x.waiting === 0)) if (n.state === "pending") enqueue(n);
+    pumpAhead();
     pump();
   }).finally(() => opts.signal?.removeEventListener("abort", onAbort));
 
@@ -354,9 +405,11 @@ async function runNode(
   const ms = () => Math.round(performance.now() - t0);
   ctx.reporter.emit({ type: "task-start", host: host.name, task: task.name, phase: task.phase });
 
+  // A check run ahead holds while nothing this node comes after changed anything since.
+  const ahead = node.ahead && !node.upstreamApplied && !node.upstreamChange ? await node.ahead : undefined;
   let check: CheckResult;
   try {
-    check = await task.check(host, ctx);
+    check = ahead ?? (await task.check(host, ctx));
     if (!check || typeof check.needed !== "boolean") throw new TaskGraphError(`task "${task.name}": check returned no {needed}`);
   } catch (e) {
     if (ctx.dryRun && node.upstreamChange) {

@@ -97,6 +97,14 @@ export interface Task {
    * `--timings` lists these tasks as waits.
    */
   waitsFor?: string;
+  /**
+   * The check reads only the host, the cluster file and the cluster through the API, never what
+   * other tasks of the run hand on (ctx.shared values they set): the runner may then run it ahead
+   * of its turn, once the prerequisites (facts) are done and while nothing in the run has changed
+   * anything, and keeps that answer when none of the tasks it comes after changed anything (a
+   * converged cluster's checks then run side by side instead of one dependency after another).
+   */
+  checkAhead?: boolean;
   /** Cheap, read-only: is apply needed on this host? Must change nothing. */
   check(host: Host, ctx: RunContext): Promise<CheckResult>;
   apply(host: Host, ctx: RunContext): Promise<ApplyResult | void>;

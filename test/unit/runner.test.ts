@@ -541,3 +541,59 @@ test("a task's waitsFor is in its event when apply ran, not when the check found
     await env.cleanup();
   }
 });
+
+/** A task whose check sleeps `checkMs` and counts its calls; apply touches its marker. */
+function slowCheckTask(name: string, after: string[], checkMs: number, calls: Map<string, number>, ahead: boolean): Task {
+  return {
+    name,
+    phase: "test",
+    description: name,
+    hosts: (ctx) => ctx.hosts,
+    ...(after.length ? { after } : {}),
+    ...(ahead ? { checkAhead: true } : {}),
+    async check(h) {
+      calls.set(name, (calls.get(name) ?? 0) + 1);
+      const r = await h.transport.exec(`sleep ${checkMs / 1000}; test -e ${shq(marker(name))} && test ! -e ${shq(`stale-${name}`)}`, { check: false });
+      return r.code === 0 ? { needed: false, reason: "marker present" } : { needed: true, reason: `run ${name}` };
+    },
+    async apply(h) {
+      await h.transport.exec(`touch ${shq(marker(name))}; rm -f ${shq(`stale-${name}`)}`);
+    },
+  };
+}
+
+test("checks ahead: a converged chain's checks run side by side; after a change upstream they are asked again", async () => {
+  const env = await setup(1);
+  try {
+    const chain = (calls: Map<string, number>, ahead: boolean) => [
+      slowCheckTask("c1", [], 200, calls, ahead),
+      slowCheckTask("c2", ["c1"], 200, calls, ahead),
+      slowCheckTask("c3", ["c2"], 200, calls, ahead),
+    ];
+    // First run: everything applies (the checks ahead saw no markers; they are asked again in turn).
+    const first = new Map<string, number>();
+    const s1 = await runTasks(chain(first, true), env.ctx);
+    assert.equal(s1.changed, 3);
+    // Converged: with checks ahead the three 200 ms checks overlap (two at a time per host).
+    const calls = new Map<string, number>();
+    const s2 = await runTasks(chain(calls, true), env.ctx);
+    assert.equal(s2.changed, 0);
+    assert.deepEqual([...calls.values()], [1, 1, 1], "each check asked once");
+    const plain = await runTasks(chain(new Map(), false), env.ctx);
+    assert.ok(s2.durationMs < plain.durationMs - 100, `ahead ${s2.durationMs} ms, in turn ${plain.durationMs} ms`);
+    // c1 must apply again: c2 and c3, which come after it, are asked again after it, whatever they answered ahead.
+    const h = env.ctx.hosts[0];
+    await h.transport.exec(`touch ${shq("stale-c1")}`);
+    const again = new Map<string, number>();
+    const s3 = await runTasks(chain(again, true), env.ctx);
+    assert.equal(s3.changed, 1);
+    assert.equal(again.get("c1"), 1);
+    // c2's check ahead (started with c1's) is not trusted: asked again in its turn.
+    assert.equal(again.get("c2"), 2);
+    assert.ok((again.get("c3") ?? 0) >= 1);
+    const c2 = s3.results.find((r) => r.task === "c2")!;
+    assert.equal(c2.status, "ok");
+  } finally {
+    await env.cleanup();
+  }
+});
