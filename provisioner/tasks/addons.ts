@@ -147,6 +147,7 @@ export function cniTask(opts: { hosts?: (ctx: RunContext) => Host[]; after?: str
     hosts: (ctx) => (ctx.cluster.spec.networking.cni === "none" || ctx.cluster.spec.networking.cni === "manifest" ? [] : (opts.hosts ?? ((c: RunContext) => c.hosts))(ctx)),
     ...(opts.after?.length ? { after: opts.after } : {}),
     perHost: true,
+    checkAhead: true,
     async check(host, ctx) {
       const { registered, cidr } = await readCidr(host, ctx);
       if (!cidr) return { needed: true, reason: registered ? `Node ${host.name} has no pod CIDR yet` : `Node ${host.name} not registered yet` };
@@ -171,6 +172,7 @@ export function addonsTasks(opts: AddonsOptions = {}): Task[] {
     objectsTask({
       name: KUBE_PROXY_TASK,
       phase: "addons",
+      checkAhead: true,
       description: "kube-proxy DaemonSet (iptables mode) with its ServiceAccount, RBAC and ConfigMap",
       after,
       objects: (ctx) =>
@@ -182,6 +184,7 @@ export function addonsTasks(opts: AddonsOptions = {}): Task[] {
     objectsTask({
       name: FLANNEL_TASK,
       phase: "addons",
+      checkAhead: true,
       description: "flannel DaemonSet (routes between the nodes' pod CIDRs) with its RBAC and net-conf.json",
       after,
       hosts: (ctx) => (ctx.cluster.spec.networking.cni === "flannel" ? [firstControlPlane(ctx)] : []),
@@ -194,6 +197,7 @@ export function addonsTasks(opts: AddonsOptions = {}): Task[] {
     objectsTask({
       name: COREDNS_TASK,
       phase: "addons",
+      checkAhead: true,
       description: "CoreDNS Deployment and the kube-dns Service",
       after,
       objects: async (ctx) =>

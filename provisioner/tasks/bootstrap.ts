@@ -74,6 +74,8 @@ export interface ObjectsTaskSpec {
   client?: "admin" | "super-admin";
   objects(ctx: RunContext): Promise<KubeObject[]> | KubeObject[];
   hosts?: (ctx: RunContext) => Host[];
+  /** `objects` needs only the cluster file and the hosts (no token or other value of the run): see Task.checkAhead. */
+  checkAhead?: boolean;
 }
 
 /** A task keeping `objects` in the cluster: check GETs each one, apply server-side-applies the ones missing or different. */
@@ -93,6 +95,7 @@ export function objectsTask(spec: ObjectsTaskSpec): Task {
     description: spec.description,
     hosts: spec.hosts ?? onFirstControlPlane,
     ...(spec.after?.length ? { after: spec.after } : {}),
+    ...(spec.checkAhead ? { checkAhead: true } : {}),
     async check(_host, ctx): Promise<CheckResult> {
       const todo = await plan(ctx, true);
       if (!todo.length) return { needed: false, reason: "all objects up to date" };

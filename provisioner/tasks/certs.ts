@@ -61,6 +61,7 @@ export function pkiTask(spec: { name: string; phase: string; description: string
     after: spec.after,
     perHost: spec.perHost,
     serial: spec.serial,
+    checkAhead: true,
     async check(host: Host, ctx: RunContext): Promise<CheckResult> {
       const pctx = hostPkiContext(host, ctx);
       const shared = await readSharedCaSet(host, ctx);

@@ -47,6 +47,7 @@ export function clusterReadyTask(opts: { hosts: (ctx: RunContext) => Host[]; aft
     waitsFor: "CoreDNS and kube-proxy (the controller manager creating their pods)",
     hosts: opts.hosts,
     after: opts.after,
+    checkAhead: true,
     async check(_host, ctx): Promise<CheckResult> {
       const missing = await whatIsMissing(await apiClient(ctx), ctx);
       return missing.length ? { needed: true, reason: `wait: ${missing.join("; ")}` } : { needed: false, reason: "CoreDNS ready, kube-proxy ready on every node" };

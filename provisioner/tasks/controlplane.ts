@@ -123,15 +123,19 @@ export function componentTask(component: ComponentName, phase: string, name: str
     files: (host, ctx) => [{ path: unitPath(component), content: renderUnit(ctx.cluster, host, component), mode: 0o644 }],
     beforeStart: component === "etcd" ? async (host) => void (await host.transport.exec(`mkdir -p ${ETCD_DATA_DIR} && chmod 0700 ${ETCD_DATA_DIR}`, { sudo: true })) : undefined,
   });
-  return byMode(
-    component,
-    name,
-    phase,
-    `${component}: static pod ${manifestPath(component)} or systemd unit ${unitPath(component)}, by spec.controlPlane.mode`,
-    hosts,
-    after,
-    { "static-pods": staticPod, systemd: unit },
-    { "static-pods": unitPath(component), systemd: manifestPath(component) },
+  // The check compares files rendered from the cluster file and the host alone.
+  return Object.assign(
+    byMode(
+      component,
+      name,
+      phase,
+      `${component}: static pod ${manifestPath(component)} or systemd unit ${unitPath(component)}, by spec.controlPlane.mode`,
+      hosts,
+      after,
+      { "static-pods": staticPod, systemd: unit },
+      { "static-pods": unitPath(component), systemd: manifestPath(component) },
+    ),
+    { checkAhead: true },
   );
 }
 
@@ -143,6 +147,7 @@ function etcdDataDirTask(hosts: (ctx: RunContext) => Host[], after: string[]): T
     description: `${ETCD_DATA_DIR} exists with mode 0700`,
     hosts,
     after,
+    checkAhead: true,
     async check(host) {
       const r = await host.transport.exec(`stat -c %a ${ETCD_DATA_DIR} 2>/dev/null || echo absent`, { sudo: true });
       const mode = r.stdout.trim();

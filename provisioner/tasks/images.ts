@@ -132,6 +132,7 @@ export function imagesTask(opts: { after?: string[]; set?: ImageSet; name?: stri
     description: `import the ${set === "all" ? "cluster's" : set === "control-plane" ? "kubelet's and API server's" : set} images into containerd (k8s.io namespace)`,
     hosts: (ctx) => ctx.hosts,
     ...(opts.after ? { after: opts.after } : {}),
+    checkAhead: true,
     async check(host, ctx): Promise<CheckResult> {
       const index = readImagesIndex(bundlePath(ctx.cluster));
       // Before prepare ran (a dry run on a fresh host), containerd may not answer yet: all are to import.

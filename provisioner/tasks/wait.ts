@@ -247,6 +247,7 @@ export function waitControlPlaneTask(opts: { hosts: (ctx: RunContext) => Host[];
     waitsFor: controllers ? "the API server's /readyz and the controllers' health (the kubelet starting the control plane)" : "the API server's /readyz (the kubelet starting etcd and the API server)",
     hosts: opts.hosts,
     after: opts.after,
+    checkAhead: true,
     async check(host, ctx): Promise<CheckResult> {
       const changed = watched(changedComponents(ctx, host));
       if (changed.length) return { needed: true, reason: `wait for the new ${changed.join(", ")} and /readyz` };
