@@ -6,6 +6,7 @@
 # Usage: scripts/build-bundle.sh [vX.Y.Z]   (default: the version in provisioner/constants.ts)
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
+source "$here/scripts/k8s-module.sh"
 default_version=$(sed -n 's/^export const DEFAULT_KUBERNETES_VERSION = "\(v[0-9.]*\)".*/\1/p' "$here/provisioner/constants.ts")
 K8S_VERSION="${1:-$default_version}"
 ETCD_VERSION="${ETCD_VERSION:-$(sed -n 's/^export const ETCD_VERSION = "\(v[0-9.]*\)".*/\1/p' "$here/provisioner/constants.ts")}"
@@ -22,8 +23,6 @@ export GOCACHE="$CACHE/go-build-cache" GOMODCACHE="${GOMODCACHE:-$CACHE/go-mod}"
 mkdir -p "$BIN" "$WORK"
 log() { printf '[bundle %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-minor=$(echo "$K8S_VERSION" | cut -d. -f2)
-patch=$(echo "$K8S_VERSION" | cut -d. -f3)
 
 # --- Kubernetes -------------------------------------------------------------------------
 k8s_bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kubeadm)
@@ -37,32 +36,9 @@ if [ ${#need_k8s[@]} -gt 0 ]; then
   cd "$mod"
   if [ ! -f go.sum ]; then
     log "resolving k8s.io/kubernetes $K8S_VERSION"
-    rm -f go.mod
-    go mod init kubeprov.local/k8s-bundle >/dev/null 2>&1
-    gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-    {
-      echo "require k8s.io/kubernetes $K8S_VERSION"
-      # every staging module that k8s.io/kubernetes replaces with ./staging/... gets its published v0.Y.Z
-      grep -E '^\s*k8s.io/[a-z0-9-]+ => \./staging/' "$gomod" | awk -v v="v0.$minor.$patch" '{print "replace " $1 " => " $1 " " v}'
-    } >> go.mod
-    cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubelet"
-	_ "k8s.io/kubernetes/cmd/kube-proxy"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-	_ "k8s.io/kubernetes/cmd/kubeadm"
-)
-GO
-    go mod tidy >/dev/null 2>&1 || go mod tidy
+    k8s_wrapper_module kubeprov.local/k8s-bundle "$K8S_VERSION" $(printf 'k8s.io/kubernetes/cmd/%s ' kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kubeadm)
   fi
-  ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+  ldflags=$(k8s_ldflags "$K8S_VERSION")
   for b in "${need_k8s[@]}"; do
     log "building $b $K8S_VERSION"
     go build -trimpath -ldflags "$ldflags" -o "$BIN/$b.tmp" "k8s.io/kubernetes/cmd/$b"

@@ -12,6 +12,7 @@
 # Usage: scripts/build-conformance.sh [--slim] [--ci] [--no-images] [vX.Y.Z]
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
+source "$here/scripts/k8s-module.sh"
 slim=0 full=1 images=1
 args=()
 for a in "$@"; do
@@ -35,8 +36,6 @@ export PATH="/usr/local/go/bin:$PATH"
 export GOCACHE="$CACHE/go-build-cache" GOMODCACHE="${GOMODCACHE:-$CACHE/go-mod}" GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local
 mkdir -p "$OUT" "$MOD"
 log() { printf '[conformance %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-minor=$(echo "$K8S_VERSION" | cut -d. -f2)
-patch=$(echo "$K8S_VERSION" | cut -d. -f3)
 
 # The wrapper module: requires k8s.io/kubernetes, maps every staging module it replaces with
 # ./staging/... to the published v0.Y.Z, and names the three programs so `go mod tidy` records all
@@ -44,30 +43,10 @@ patch=$(echo "$K8S_VERSION" | cut -d. -f3)
 cd "$MOD"
 if [ ! -f go.sum ]; then
   log "resolving k8s.io/kubernetes $K8S_VERSION (test dependencies included)"
-  rm -f go.mod
-  go mod init kubeprov.local/conformance >/dev/null 2>&1
-  gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  {
-    echo "require k8s.io/kubernetes $K8S_VERSION"
-    grep -E '^\s*k8s.io/[a-z0-9-]+ => \./staging/' "$gomod" | awk -v v="v0.$minor.$patch" '{print "replace " $1 " => " $1 " " v}'
-  } >> go.mod
-  cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "github.com/onsi/ginkgo/v2/ginkgo"
-	_ "k8s.io/kubernetes/test/e2e"
-	_ "k8s.io/kubernetes/test/images/agnhost"
-	_ "k8s.io/kubernetes/test/images/nonewprivs"
-	_ "k8s.io/sample-apiserver"
-)
-GO
-  go mod tidy >/dev/null 2>&1 || go mod tidy
+  k8s_wrapper_module kubeprov.local/conformance "$K8S_VERSION" github.com/onsi/ginkgo/v2/ginkgo k8s.io/kubernetes/test/e2e k8s.io/kubernetes/test/images/agnhost k8s.io/kubernetes/test/images/nonewprivs k8s.io/sample-apiserver
 fi
 
-ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+ldflags=$(k8s_ldflags "$K8S_VERSION")
 
 # timed BINARY COMMAND...: runs a build into $OUT/BINARY.tmp, then moves it in place and logs the time.
 timed() {
