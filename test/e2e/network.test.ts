@@ -25,6 +25,7 @@ const CI_SUBSET = [
   "[sig-network] DNS should provide DNS for the cluster",
   "[sig-network] DNS should provide DNS for services",
   "[sig-network] Networking Granular Checks: Pods should function for intra-pod communication: http",
+  "[sig-network] HostPort validates that there is no conflict between pods with same hostPort but different hostIP and protocol",
   "[sig-node] ConfigMap should be consumable via the environment",
   "[sig-node] Container Lifecycle Hook when create a pod with lifecycle hook should execute poststart http hook properly",
   "[sig-node] Pods should get a host IP",
