@@ -275,7 +275,11 @@ export async function runSuite(s: SuiteRun): Promise<{ exitCode: number; log: st
   if (s.echo) log(`ginkgo ${args.join(" ")}`);
   const logFile = join(s.out, "e2e.log");
   const out = createWriteStream(logFile, { mode: 0o644 });
-  const g = execa(s.ginkgo, args, { reject: false, all: true, buffer: false, stdin: "ignore", cwd: s.out });
+  // The suite's kubectl specs leave temporary files (test-kuberc*, kubectl-proxy-unix*) in TMPDIR:
+  // keep them in the run's own directory instead of /tmp.
+  const tmp = join(s.out, "tmp");
+  mkdirSync(tmp, { recursive: true });
+  const g = execa(s.ginkgo, args, { reject: false, all: true, buffer: false, stdin: "ignore", cwd: s.out, env: { TMPDIR: tmp } });
   g.all!.on("data", (d: Buffer) => {
     out.write(d);
     if (s.echo) process.stderr.write(d);
