@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { DockerDriver } from "../../provisioner/drivers/docker/driver.js";
 import { planNodes } from "../../provisioner/drivers/docker/plan.js";
+import { removeNodeCgroups } from "../../provisioner/drivers/docker/cgroups.js";
 import { cacheDir } from "../../provisioner/paths.js";
 import { dockerCleanup, KUBECTL, onNode, ROOT, summaryOf, waitFor, type Run } from "../helpers/cluster-e2e.js";
 import { newPodResolvesDns } from "../helpers/dns-probe.js";
@@ -56,6 +57,9 @@ before(async () => {
 
 after(async () => {
   await dockerCleanup(HOST_CLUSTER);
+  // The kubelet inside the host container put its pods' cgroups under this machine's
+  // /sys/fs/cgroup/*/kubeprov/<the inner cluster's name>: gone with the container's processes, so removable now.
+  removeNodeCgroups(NAME);
   rmSync(home, { recursive: true, force: true });
 });
 
