@@ -108,13 +108,12 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
   const needsControllerImages = (t: Task) => (/kube-(controller-manager|scheduler)$/.test(t.name) ? [controllerImages.name] : []);
   // The controller manager and the scheduler start once the API server is ready: their first leader
   // election then finds its RBAC in place instead of failing and retrying 2 to 4.4 s later.
-  const [apiServer, ...controllers] = controlPlaneTasks({ hosts: first, after: [] }).map((t) =>
+  const [apiServer, ...firstControllers] = controlPlaneTasks({ hosts: first, after: [] }).map((t) =>
     place(t, first, [...names(prepare), ...names(certs), ...names(kubeconfigs), ETCD_EXTERNAL_HEALTH_TASK, ...needsControllerImages(t)]),
   );
   const apiWait = waitControlPlaneTask({ hosts: first, after: [kubelet.name, etcd.name, apiServer.name], name: WAIT_API_SERVER_TASK, controllers: false });
-  const controlPlane = [apiServer, ...controllers.map((t) => place(t, first, [apiWait.name]))];
-  const [, ...controllersAfterApi] = controlPlane;
-  const wait = waitControlPlaneTask({ hosts: first, after: [kubelet.name, etcd.name, apiWait.name, ...names(controlPlane)] });
+  const controllers = firstControllers.map((t) => place(t, first, [apiWait.name]));
+  const wait = waitControlPlaneTask({ hosts: first, after: [kubelet.name, etcd.name, apiWait.name, ...names(controllers)] });
   const ha = haTasks({ hosts: cps, after: names(prepareRuntime), endpoint: { hosts: first, after: [wait.name] } });
   const apiReady = [wait.name, HA_ENDPOINT_TASK];
   // join alone still needs a bootstrap token for its workers: the first control plane makes or reuses it.
@@ -163,7 +162,7 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
     etcd,
     apiServer,
     apiWait,
-    ...controllersAfterApi,
+    ...controllers,
     wait,
     ...ha,
     ...bootstrap,

@@ -18,9 +18,11 @@ const POLL_MS = 250;
 type Condition = { type: string; status: string };
 type PodObject = KubeObject & { spec?: { nodeName?: string }; status?: { conditions?: Condition[] } };
 
-const ready = (o: { status?: { conditions?: Condition[] } }) => (o.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+/** The object's Ready condition is True (a Node, a Pod). */
+export const ready = (o: { status?: { conditions?: Condition[] } }) => (o.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
 
-function podsPath(selector: string): string {
+/** The API path listing kube-system's pods with a label selector (e.g. "k8s-app=kube-dns"). */
+export function kubeSystemPodsPath(selector: string): string {
   return `${objectPath("v1", "Pod", "", "kube-system")}?labelSelector=${encodeURIComponent(selector)}`;
 }
 
@@ -35,7 +37,7 @@ export function dnsNotReady(nodes: string[], proxies: PodObject[], dns: PodObjec
 }
 
 async function whatIsMissing(api: KubeApi, ctx: RunContext): Promise<string[]> {
-  const [proxies, dns] = await Promise.all([api.list<PodObject>(podsPath("k8s-app=kube-proxy")), api.list<PodObject>(podsPath("k8s-app=kube-dns"))]);
+  const [proxies, dns] = await Promise.all([api.list<PodObject>(kubeSystemPodsPath("k8s-app=kube-proxy")), api.list<PodObject>(kubeSystemPodsPath("k8s-app=kube-dns"))]);
   return dnsNotReady(kubernetesNodes(ctx).map((h) => h.name), proxies, dns);
 }
 

@@ -14,6 +14,7 @@ import type { Cluster } from "../../spec/schema.js";
 import { stopLeaders } from "../../lifecycle/graceful-stop.js";
 import { isEtcdHost } from "../../plan/topology.js";
 import { DNS1123_LABEL } from "../../constants.js";
+import { kubeSystemPodsPath, ready as isReady } from "../../tasks/cluster-ready.js";
 
 /** How long `start` waits for the cluster to be back (a node's kubelet needs the most of it). */
 export const START_WAIT_S = 300;
@@ -47,10 +48,8 @@ export async function clusterNotBack(cluster: Cluster, source: string, since?: D
     );
     // etcd hosts (role etcd) are no Kubernetes nodes: they have no Node to be Ready.
     const missing = cluster.spec.hosts.filter((h) => !isEtcdHost(h) && !ready.has(h.name)).map((h) => `node ${h.name} not Ready`);
-    const pods = await api.list<PodObject>(`${objectPath("v1", "Pod", "", "kube-system")}?labelSelector=${encodeURIComponent("k8s-app=kube-dns")}`);
-    const dnsReady = pods.some(
-      (p) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") && (p.status?.containerStatuses ?? []).some((c) => fresh(c.state?.running?.startedAt)),
-    );
+    const pods = await api.list<PodObject>(kubeSystemPodsPath("k8s-app=kube-dns"));
+    const dnsReady = pods.some((p) => isReady(p) && (p.status?.containerStatuses ?? []).some((c) => fresh(c.state?.running?.startedAt)));
     if (!dnsReady) missing.push("CoreDNS not ready");
     return missing;
   } catch (e) {
