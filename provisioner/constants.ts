@@ -28,6 +28,8 @@ export const PKI_DIR = "/etc/kubernetes/pki";
 export const MANIFESTS_DIR = "/etc/kubernetes/manifests";
 export const KUBELET_DIR = "/var/lib/kubelet";
 export const KUBELET_CONFIG = "/var/lib/kubelet/config.yaml";
+/** The kubelet's kubeconfig (after TLS bootstrap its client certificate is a file the kubelet rotates). */
+export const KUBELET_KUBECONFIG = `${KUBERNETES_DIR}/kubelet.conf`;
 export const ETCD_DATA_DIR = "/var/lib/etcd";
 /** Root-only (0700) directory on a control plane for etcd snapshots in transit (save and restore). */
 export const ETCD_SNAPSHOT_DIR = "/var/lib/kubeprov/etcd-snapshots";

@@ -8,7 +8,7 @@ import { Agent, request as httpsRequest } from "node:https";
 import { parse as parseYaml } from "yaml";
 import { HostError } from "../errors.js";
 import type { Host, RunContext } from "../engine/task.js";
-import { KUBERNETES_DIR } from "../constants.js";
+import { KUBELET_KUBECONFIG, KUBERNETES_DIR } from "../constants.js";
 import { KubectlApi } from "./kubectl.js";
 
 export const FIELD_MANAGER = "kubeprov";
@@ -310,6 +310,33 @@ export function apiTransportChoice(ctx: RunContext): "direct" | "kubectl" | "aut
 /** How long the reachability probe of the direct way may take before kubectl on the node is used. */
 export const DIRECT_PROBE_TIMEOUT_MS = 3_000;
 
+/**
+ * A kubeconfig's text with the files its first cluster and user name (certificate-authority,
+ * client-certificate, client-key: the kubelet's kubelet.conf points at its rotated certificate)
+ * read through `read` and embedded as *-data. Unchanged when it names none.
+ */
+export async function inlineKubeconfigFiles(text: string, read: (path: string) => Promise<Buffer | undefined>): Promise<string> {
+  const kc = parseYaml(text) as { clusters?: { cluster?: Record<string, string> }[]; users?: { user?: Record<string, string> }[] };
+  const cluster = kc?.clusters?.[0]?.cluster;
+  const user = kc?.users?.[0]?.user;
+  const pairs: [Record<string, string> | undefined, string][] = [
+    [cluster, "certificate-authority"],
+    [user, "client-certificate"],
+    [user, "client-key"],
+  ];
+  let changed = false;
+  for (const [obj, field] of pairs) {
+    const path = obj?.[field];
+    if (!obj || !path || obj[`${field}-data`]) continue;
+    const data = await read(path);
+    if (!data) throw new Error(`${field} ${path} is missing`);
+    obj[`${field}-data`] = data.toString("base64");
+    delete obj[field];
+    changed = true;
+  }
+  return changed ? JSON.stringify(kc) : text;
+}
+
 async function loadClient(ctx: RunContext, host: Host, file: string): Promise<KubeApi | undefined> {
   const data = await host.transport.readFile(file);
   if (!data) return undefined;
@@ -317,7 +344,8 @@ async function loadClient(ctx: RunContext, host: Host, file: string): Promise<Ku
   if (choice === "kubectl") return new KubectlApi(host, file);
   let direct: ApiClient;
   try {
-    direct = new ApiClient(host.name, credentialsFromKubeconfig(data.toString("utf8")));
+    const text = await inlineKubeconfigFiles(data.toString("utf8"), (p) => host.transport.readFile(p));
+    direct = new ApiClient(host.name, credentialsFromKubeconfig(text));
   } catch (e) {
     throw new HostError(host.name, undefined, `${file}: ${(e as Error).message}`);
   }
@@ -343,19 +371,40 @@ export async function apiClient(ctx: RunContext, kind: "admin" | "super-admin" =
   const key = `bootstrap.api.${kind}`;
   let p = ctx.shared.get(key) as Promise<KubeApi> | undefined;
   if (!p) {
-    const host = firstControlPlane(ctx);
-    p = (async () => {
-      const files = kind === "super-admin" ? [SUPER_ADMIN_CONF, ADMIN_CONF] : [ADMIN_CONF];
-      for (const f of files) {
-        const c = await loadClient(ctx, host, f);
-        if (c) return c;
-      }
-      throw new HostError(host.name, undefined, `${files.join(" or ")} not found: the kubeconfig phase has not run on this host`);
-    })();
+    p = ctx.joinTo ? joiningNodeClient(ctx) : firstControlPlaneClient(ctx, kind);
     ctx.shared.set(key, p);
     p.catch(() => ctx.shared.delete(key));
   }
   return p;
+}
+
+/** How long a node joining through the API alone waits for credentials of its own (its kubelet's TLS bootstrap takes seconds). */
+export const JOINING_CREDENTIALS_TIMEOUT_MS = 120_000;
+
+/**
+ * The client of a run that joins a cluster through the API alone (ctx.joinTo): the joining node's
+ * own credentials, admin.conf on a control plane (written by its kubeconfig phase), else the
+ * kubelet's kubelet.conf once its TLS bootstrap gave it a certificate (a worker: the Node
+ * authorizer lets it read and update its own Node).
+ */
+async function joiningNodeClient(ctx: RunContext): Promise<KubeApi> {
+  const host = ctx.hosts[0];
+  if (!host) throw new HostError("-", undefined, "no host in this run to read credentials on");
+  const client = await waitFor(async () => (await loadClient(ctx, host, ADMIN_CONF)) ?? (await loadClient(ctx, host, KUBELET_KUBECONFIG)), JOINING_CREDENTIALS_TIMEOUT_MS, 500);
+  if (!client) throw new HostError(host.name, undefined, `neither ${ADMIN_CONF} nor ${KUBELET_KUBECONFIG} appeared within ${JOINING_CREDENTIALS_TIMEOUT_MS / 1000} s: the node has no credentials for the API yet`);
+  return client;
+}
+
+function firstControlPlaneClient(ctx: RunContext, kind: "admin" | "super-admin"): Promise<KubeApi> {
+  const host = firstControlPlane(ctx);
+  return (async () => {
+    const files = kind === "super-admin" ? [SUPER_ADMIN_CONF, ADMIN_CONF] : [ADMIN_CONF];
+    for (const f of files) {
+      const c = await loadClient(ctx, host, f);
+      if (c) return c;
+    }
+    throw new HostError(host.name, undefined, `${files.join(" or ")} not found: the kubeconfig phase has not run on this host`);
+  })();
 }
 
 /** Closes the clients a run opened (their idle connections do not keep Node alive anyway). */

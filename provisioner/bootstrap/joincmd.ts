@@ -31,6 +31,8 @@ export interface JoinLineInput {
    * controlPlane.mode systemd there are no etcd pods (it fails at its phase check-etcd).
    */
   kubeadmControlPlane?: boolean;
+  /** Etcd on hosts of its own: a control plane cannot join from its own machine (it must reach them). */
+  externalEtcd?: boolean;
 }
 
 /** Whether the real `kubeadm join --control-plane` can join: not with stacked etcd run as systemd units. */
@@ -41,6 +43,12 @@ export function kubeadmCanJoinControlPlane(cluster: Cluster): boolean {
 export function kubeadmJoinLine(i: JoinLineInput, controlPlane = false): string {
   const cp = controlPlane ? ` --control-plane${i.certificateKey ? ` --certificate-key ${i.certificateKey}` : ""}` : "";
   return `kubeadm join ${i.endpoint} --token ${i.token} --discovery-token-ca-cert-hash ${i.caHash}${cp}`;
+}
+
+/** `kubeprov join ENDPOINT …` run on the joining machine; a control plane's with the certificate key in the environment, not in argv. */
+export function kubeprovJoinHereLine(i: JoinLineInput, controlPlane = false): string {
+  const line = `kubeprov join ${i.endpoint} --token ${i.token} --discovery-token-ca-cert-hash ${i.caHash}`;
+  return controlPlane ? `KUBEPROV_CERTIFICATE_KEY=${i.certificateKey} ${line} --control-plane` : line;
 }
 
 /** The join lines for workers and control planes. */
@@ -59,6 +67,11 @@ export function joinLines(i: JoinLineInput): string[] {
           "",
         ]
       : []),
+    "Or, on a machine the cluster file does not list, run there (as root, with kubeprov and its bundle):",
+    "",
+    `  ${kubeprovJoinHereLine(i)}`,
+    ...(i.certificateKey && i.externalEtcd !== true ? ["", "and for a control plane:", "", `  ${kubeprovJoinHereLine(i, true)}`] : []),
+    "",
     "Or join a worker by hand with kubeadm:",
     "",
     `  ${kubeadmJoinLine(i)}`,
@@ -108,7 +121,7 @@ export async function joinCommands(ctx: RunContext, opts: { token?: string; kube
   if (!token || !ca) {
     lines.push(`Create a join token and print the join commands with: kubeprov token create ${target} --print-join-command`);
   } else {
-    lines.push(...joinLines({ endpoint: joinEndpoint(ctx.cluster, cp.nodeIP), token, caHash: caCertHash(ca), target, certificateKey: opts.certificateKey, kubeadmControlPlane: kubeadmCanJoinControlPlane(ctx.cluster) }));
+    lines.push(...joinLines({ endpoint: joinEndpoint(ctx.cluster, cp.nodeIP), token, caHash: caCertHash(ca), target, certificateKey: opts.certificateKey, kubeadmControlPlane: kubeadmCanJoinControlPlane(ctx.cluster), externalEtcd: clusterHasExternalEtcd(ctx.cluster) }));
   }
   return lines.join("\n") + "\n";
 }

@@ -2,7 +2,7 @@
 // command-line options, and a map for values tasks hand each other (e.g. a bootstrap token).
 import type { Reporter } from "../events.js";
 import type { Cluster } from "../spec/schema.js";
-import type { Host, RunContext } from "./task.js";
+import type { Host, JoinTarget, RunContext } from "./task.js";
 
 export interface RunContextInit {
   cluster: Cluster;
@@ -13,6 +13,8 @@ export interface RunContextInit {
   dryRun?: boolean;
   /** Command-line options tasks read (ignorePreflightErrors, fix, …). */
   options?: Record<string, unknown>;
+  /** The cluster the hosts join when none of its own hosts is in the run. */
+  joinTo?: JoinTarget;
 }
 
 export function createRunContext(init: RunContextInit): RunContext {
@@ -25,6 +27,7 @@ export function createRunContext(init: RunContextInit): RunContext {
     dryRun: init.dryRun ?? false,
     shared: new Map<string, unknown>(),
     options: { ...(init.options ?? {}) },
+    ...(init.joinTo ? { joinTo: init.joinTo } : {}),
     log(level, message, host, task) {
       reporter.emit({ type: "log", level, message, ...(host ? { host: host.name } : {}), ...(task ? { task } : {}) });
     },

@@ -11,7 +11,7 @@ import { closeHosts, connectHosts } from "./hosts.js";
 import { createRunContext } from "./context.js";
 import { acquireLock, describeHolder, type Lock, type LockOptions } from "./lock.js";
 import { runTasks, validatePhases, validateTaskGraph, type RunSummary } from "./runner.js";
-import type { Host, RunContext, Task } from "./task.js";
+import type { Host, JoinTarget, RunContext, Task } from "./task.js";
 
 export interface PipelineOptions {
   cluster: Cluster;
@@ -33,6 +33,8 @@ export interface PipelineOptions {
   onlyPhases?: string[];
   /** Command-line options the tasks read. */
   options?: Record<string, unknown>;
+  /** The cluster the hosts join when none of its own hosts is in the run (RunContext.joinTo). */
+  joinTo?: JoinTarget;
   acceptNewHostKeys?: boolean;
   /** Take the cluster lock on the hosts (default true; never in a dry run, which writes nothing). */
   lock?: boolean;
@@ -122,7 +124,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<RunSummary> {
         reporter.emit({ type: "log", level: "warn", message: `took over a stale lock held by ${describeHolder(t.previous)}`, host: t.host });
       }
     }
-    const ctx = createRunContext({ cluster: opts.cluster, source: opts.source, hosts, reporter, dryRun, options: opts.options });
+    const ctx = createRunContext({ cluster: opts.cluster, source: opts.source, hosts, reporter, dryRun, options: opts.options, joinTo: opts.joinTo });
     summary = await runTasks(tasks, ctx, {
       concurrency: opts.concurrency,
       skipPhases: opts.skipPhases,

@@ -59,8 +59,24 @@ export interface RunContext {
   shared: Map<string, unknown>;
   /** Options from the command line that tasks read (e.g. ignorePreflightErrors, fix). */
   options: Record<string, unknown>;
+  /**
+   * Set when the run joins its hosts to a cluster it reaches only through the API (`kubeprov join
+   * ENDPOINT` on the joining machine): none of the cluster's own hosts is in `hosts`, so nothing is
+   * read from the first control plane; the CA, the API server and the token come from here.
+   */
+  joinTo?: JoinTarget;
   /** Emit a log event. Never pass secrets. */
   log(level: "debug" | "info" | "warn" | "error", message: string, host?: Host, task?: string): void;
+}
+
+/** An existing cluster as token discovery found it: its API server, its CA certificate (checked against the CA hash) and the bootstrap token. */
+export interface JoinTarget {
+  /** https://host:port of the API server (the controlPlaneEndpoint cluster-info names). */
+  server: string;
+  /** The cluster CA certificate (PEM). */
+  ca: Buffer;
+  /** The bootstrap token ("id.secret"): a secret, never logged. */
+  token: string;
 }
 
 export interface Task {

@@ -31,6 +31,7 @@ import { addonsTasks, cniTask } from "../tasks/addons.js";
 import { haTasks, HA_ENDPOINT_TASK } from "../tasks/ha.js";
 import { etcdMemberAddTask, etcdPromoteTask } from "../tasks/etcdmember.js";
 import { joinKubeconfigTask } from "../tasks/join.js";
+import { clusterCa } from "../tasks/certs.js";
 import { cniImagesTask, cniManifestTask } from "../tasks/cnimanifest.js";
 import { downloadCertsTask, uploadCertsTask } from "../tasks/uploadcerts.js";
 import { clusterReadyTask } from "../tasks/cluster-ready.js";
@@ -49,7 +50,10 @@ function place(task: Task, hosts: Select, after: string[], opts: { perHost?: boo
   const own = new Set(task.after ?? []);
   copy.after = [...own, ...after.filter((n) => n !== task.name && !own.has(n))];
   copy.hosts = (ctx) => {
-    const allowed = new Set(hosts(ctx).map((h) => h.name));
+    const chosen = hosts(ctx);
+    // Nothing chosen: the task's own selection is not asked (it may name a host this run lacks).
+    if (!chosen.length) return [];
+    const allowed = new Set(chosen.map((h) => h.name));
     return task.hosts(ctx).filter((h) => allowed.has(h.name));
   };
   if (opts.perHost) copy.perHost = true;
@@ -117,7 +121,9 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
   const ha = haTasks({ hosts: cps, after: names(prepareRuntime), endpoint: { hosts: first, after: [wait.name] } });
   const apiReady = [wait.name, HA_ENDPOINT_TASK];
   // join alone still needs a bootstrap token for its workers: the first control plane makes or reuses it.
-  const bootstrap = inInit ? bootstrapTasks().map((t) => place(t, first, apiReady)) : [place(bootstrapTokenTask(), (ctx) => [firstControlPlane(ctx)], apiReady)];
+  // A join through the API alone (ctx.joinTo) brings its own token.
+  const tokenMaker: Select = (ctx) => (ctx.joinTo ? [] : [firstControlPlane(ctx)]);
+  const bootstrap = inInit ? bootstrapTasks().map((t) => place(t, first, apiReady)) : [place(bootstrapTokenTask(), tokenMaker, apiReady)];
   const cniImages = cniImagesTask({ hosts: everyone, after: names(prepareRuntime) });
   const uploadCerts = inInit ? [place(uploadCertsTask(), first, [...apiReady, CLUSTER_ADMINS_TASK])] : [];
   const addons = inInit
@@ -127,7 +133,8 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
   // ---- the other control planes (join --control-plane), one etcd member at a time ----
   // With external etcd a joining control plane has no member of its own: these run on no host.
   const memberAdd = etcdMemberAddTask({ hosts: stacked(joining), after: [kubelet.name, dataDir.name, ...apiReady] });
-  const joinEtcd = place(componentTask("etcd", CP_JOIN, `${CP_JOIN}/etcd`, joining, []), stacked(joining), [memberAdd.name], { perHost: true });
+  // Not checked ahead: joining through the API alone, its flags name the members etcd holds once memberAdd ran.
+  const joinEtcd = Object.assign(place(componentTask("etcd", CP_JOIN, `${CP_JOIN}/etcd`, joining, []), stacked(joining), [memberAdd.name], { perHost: true }), { checkAhead: false });
   const promote = etcdPromoteTask({ hosts: stacked(joining), after: [joinEtcd.name] });
   const joinControlPlane = controlPlaneTasks({ hosts: joining, after: [], prefix: CP_JOIN, phase: CP_JOIN }).map((t) =>
     place(t, joining, [promote.name, ...names(kubeconfigs), ...apiReady, ...needsControllerImages(t)], { perHost: true }),
@@ -141,8 +148,8 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
   const workerKubeconfig = joinKubeconfigTask({
     hosts: joiningWorkers,
     after: [...names(prepare), token.name],
-    server: (ctx) => `https://${joinEndpoint(ctx.cluster, firstControlPlane(ctx).nodeIP)}`,
-    first: firstControlPlane,
+    server: (ctx) => ctx.joinTo?.server ?? `https://${joinEndpoint(ctx.cluster, firstControlPlane(ctx).nodeIP)}`,
+    ca: clusterCa,
   });
   const workerKubelet = kubeletStartTask({ hosts: joiningWorkers, bootstrap: true, name: "kubelet-start/kubelet-bootstrap", after: [workerKubeconfig.name], perHost: true });
   const workerCni = cniTask({ hosts: joiningWorkers, after: [workerKubelet.name], name: "join/cni", phase: "join" });

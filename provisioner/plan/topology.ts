@@ -2,11 +2,13 @@
 // runs), which control planes join it (in file order), which hosts are workers only, and where
 // etcd runs: stacked on the control planes (kubeadm's default), or on hosts of their own (role
 // etcd: kubeadm's "external etcd" topology) when the file has any. Every task and command asks
-// these functions instead of reading roles itself.
+// these functions instead of reading roles itself. A run that joins a cluster it reaches only
+// through its API (ctx.joinTo: `kubeprov join ENDPOINT` on the joining machine) has no first
+// control plane among its hosts: every control plane of it joins.
 import { RuntimeFailure } from "../errors.js";
 import type { Host, RunContext } from "../engine/task.js";
 
-type HostsOf = Pick<RunContext, "hosts" | "cluster">;
+type HostsOf = Pick<RunContext, "hosts" | "cluster" | "joinTo">;
 
 export const isControlPlane = (h: Pick<Host, "roles">): boolean => h.roles.includes("control-plane");
 /** A host of the external etcd cluster (role etcd): it runs etcd only, no kubelet, and is no Kubernetes node. */
@@ -34,18 +36,30 @@ export function controlPlanes(ctx: HostsOf): Host[] {
 
 /** The first control plane in file order: init runs there, the shared CAs come from there. */
 export function firstControlPlane(ctx: HostsOf): Host {
+  if (ctx.joinTo) throw new RuntimeFailure(`this run joins the cluster at ${ctx.joinTo.server}: its first control plane is not one of this run's hosts`);
   const h = ctx.hosts.find(isControlPlane);
   if (!h) throw new RuntimeFailure(`cluster ${ctx.cluster.metadata.name} has no host with role control-plane`);
   return h;
 }
 
 export function isFirstControlPlane(ctx: HostsOf, host: Pick<Host, "name">): boolean {
-  return firstControlPlane(ctx).name === host.name;
+  return !ctx.joinTo && firstControlPlane(ctx).name === host.name;
 }
 
-/** Control planes after the first, in file order (they join one at a time). */
+/**
+ * Every control plane's name and node address, in file order: the run's control planes, or, in a
+ * run that joins through the API alone, the cluster file's (as the cluster stores it) with the
+ * run's own hosts as they were found. What haproxy's backends and keepalived's peers list.
+ */
+export function controlPlaneAddresses(ctx: HostsOf): Array<Pick<Host, "name" | "nodeIP">> {
+  if (!ctx.joinTo) return controlPlanes(ctx);
+  const own = new Map(ctx.hosts.map((h) => [h.name, h]));
+  return ctx.cluster.spec.hosts.filter(isControlPlane).map((h) => own.get(h.name) ?? { name: h.name, nodeIP: h.internalAddress ?? h.address });
+}
+
+/** Control planes after the first, in file order (they join one at a time); all of them when the run joins a cluster through its API. */
 export function joiningControlPlanes(ctx: HostsOf): Host[] {
-  return controlPlanes(ctx).slice(1);
+  return ctx.joinTo ? controlPlanes(ctx) : controlPlanes(ctx).slice(1);
 }
 
 /** Hosts that are workers and not control planes (they join by TLS bootstrap); etcd hosts are no nodes. */

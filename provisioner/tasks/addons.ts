@@ -10,6 +10,7 @@ import { KUBELET_CONFIG } from "../constants.js";
 import { parse as parseYaml } from "yaml";
 import { nthAddress, parseCIDR, splitList } from "../spec/cidr.js";
 import { apiClient, firstControlPlane, objectPath, waitFor, type KubeObject } from "../bootstrap/api.js";
+import { isFirstControlPlane } from "../plan/topology.js";
 import {
   apiServerURL,
   CNI_CONFIG_FILE,
@@ -52,8 +53,7 @@ export function firstNodeCIDR(podSubnet: string, maskSize: number): string | und
  */
 export async function nodePodCIDR(host: Host, ctx: RunContext): Promise<string> {
   const api = await apiClient(ctx);
-  const first = firstControlPlane(ctx);
-  const node = await waitForNode(api, host, host === first ? undefined : 30_000);
+  const node = await waitForNode(api, host, isFirstControlPlane(ctx, host) ? undefined : 30_000);
   const path = objectPath("v1", "Node", host.name);
   type NodeWithCidr = KubeObject & { spec?: { podCIDR?: string } };
   if ((node as NodeWithCidr).spec?.podCIDR) return (node as NodeWithCidr).spec!.podCIDR!;

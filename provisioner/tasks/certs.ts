@@ -10,7 +10,8 @@ import { changes, type Decision, type PlanOptions, type SharedCaSet } from "../p
 import { TransportStore } from "./certs-store.js";
 import { certificateKeyOf, downloadedCaSet, readCaSetFrom } from "./uploadcerts.js";
 
-import { controlPlanes, firstControlPlane } from "../plan/topology.js";
+import { controlPlanes, firstControlPlane, isFirstControlPlane } from "../plan/topology.js";
+import { CERTIFICATE_KEY_ENV } from "../bootstrap/copycerts.js";
 import { HostError } from "../errors.js";
 import { controlPlaneEtcdPki } from "./externaletcd.js";
 
@@ -30,10 +31,19 @@ export function hostPkiContext(host: Host, ctx: RunContext): PkiContext {
  * plane's files, read through its transport.
  */
 export async function readSharedCaSet(host: Host, ctx: RunContext): Promise<SharedCaSet | undefined> {
-  const first = firstControlPlane(ctx);
-  if (first.name === host.name) return undefined;
+  if (isFirstControlPlane(ctx, host)) return undefined;
   if (certificateKeyOf(ctx)) return downloadedCaSet(ctx, host);
-  return readCaSetFrom(first, ctx);
+  if (ctx.joinTo) throw new HostError(host.name, undefined, `a control plane joining through the API alone needs the certificate key of Secret kube-system/kubeadm-certs (--certificate-key or ${CERTIFICATE_KEY_ENV})`);
+  return readCaSetFrom(firstControlPlane(ctx), ctx);
+}
+
+/** The cluster CA certificate (public): the one token discovery found, else the first control plane's. */
+export async function clusterCa(ctx: RunContext): Promise<Buffer> {
+  if (ctx.joinTo) return ctx.joinTo.ca;
+  const first = firstControlPlane(ctx);
+  const ca = await first.transport.readFile(`${hostPkiContext(first, ctx).certDir}/ca.crt`);
+  if (!ca) throw new HostError(first.name, undefined, `${hostPkiContext(first, ctx).certDir}/ca.crt is missing: run \`kubeprov init\` first`);
+  return ca;
 }
 
 export function summary(ds: Decision[], ctx: RunContext): string {
@@ -66,7 +76,7 @@ export function pkiTask(spec: { name: string; phase: string; description: string
       const pctx = hostPkiContext(host, ctx);
       const shared = await readSharedCaSet(host, ctx);
       if (shared && !shared.has("ca.crt")) {
-        return { needed: true, reason: `the CAs come from ${firstControlPlane(ctx).name}, which has none yet` };
+        return { needed: true, reason: `the CAs come from ${ctx.joinTo ? ctx.joinTo.server : firstControlPlane(ctx).name}, which has none yet` };
       }
       const etcd = await controlPlaneEtcdPki(ctx, shared);
       if (etcd && "waitingFor" in etcd) return { needed: true, reason: etcd.waitingFor };

@@ -184,6 +184,13 @@ export function componentFlags(component: ComponentName, cluster: Cluster, host:
   return base;
 }
 
+/** `--initial-cluster` and `--initial-cluster-state` of an etcd unit or static pod manifest already on a host, if any. Pure. */
+export function initialClusterOf(text: string): { cluster: string; state: string } | undefined {
+  const cluster = /--initial-cluster=(\S+)/.exec(text)?.[1];
+  const state = /--initial-cluster-state=(\S+)/.exec(text)?.[1];
+  return cluster && state ? { cluster, state } : undefined;
+}
+
 /** ["--a=b", ...] in table order. */
 export function flagsToArgs(flags: Flags): string[] {
   return [...flags].map(([k, v]) => `--${k}=${v}`);

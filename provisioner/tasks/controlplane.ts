@@ -10,7 +10,8 @@ import { renderTemplate } from "../render.js";
 import { shq } from "../transport/transport.js";
 import type { Cluster } from "../spec/schema.js";
 import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
-import { componentFlags, flagsToArgs, ETCD_METRICS_PORT, urlHost, type ComponentName } from "./controlplane-flags.js";
+import { componentFlags, flagsToArgs, ETCD_METRICS_PORT, urlHost, type ComponentName, type Flags } from "./controlplane-flags.js";
+import { joiningEtcdFlags } from "./etcdmember.js";
 import { PORT_APISERVER, PORT_CONTROLLER_MANAGER, PORT_ETCD_CLIENT, PORT_SCHEDULER } from "../constants.js";
 import { execStartLine } from "./kubelet.js";
 import { serviceTask } from "./service.js";
@@ -33,8 +34,9 @@ function yamlItem(s: string): string {
 }
 
 /** The static pod manifest of a component. Pure but for the image tag read from the bundle's manifest. */
-export function renderStaticPod(cluster: Cluster, host: Host, component: ComponentName, image: string): string {
+export function renderStaticPod(cluster: Cluster, host: Host, component: ComponentName, image: string, overrides?: Flags): string {
   const flags = componentFlags(component, cluster, host);
+  for (const [k, v] of overrides ?? []) flags.set(k, v);
   const command = [component, ...flagsToArgs(flags)].map((a) => `    - ${yamlItem(a)}`).join("\n");
   const values: Record<string, string | number> = { image, command };
   if (component === "etcd") {
@@ -52,9 +54,11 @@ export function renderStaticPod(cluster: Cluster, host: Host, component: Compone
 }
 
 /** The systemd unit of a component (mode systemd). Pure. */
-export function renderUnit(cluster: Cluster, host: Host, component: ComponentName): string {
+export function renderUnit(cluster: Cluster, host: Host, component: ComponentName, overrides?: Flags): string {
+  const flags = componentFlags(component, cluster, host);
+  for (const [k, v] of overrides ?? []) flags.set(k, v);
   return renderTemplate(`systemd/${component}.service`, {
-    execStart: execStartLine(`${BIN_DIR}/${component}`, flagsToArgs(componentFlags(component, cluster, host))),
+    execStart: execStartLine(`${BIN_DIR}/${component}`, flagsToArgs(flags)),
   });
 }
 
@@ -106,13 +110,15 @@ function markChanged(ctx: RunContext, host: Host, component: ComponentName): voi
 export const controlPlaneTaskName = (c: ComponentName) => `control-plane/${c}`;
 
 export function componentTask(component: ComponentName, phase: string, name: string, hosts: (ctx: RunContext) => Host[], after: string[]): Task {
+  // etcd joining through the API alone names the members etcd holds, not the stored file's.
+  const overridesOf = (host: Host, ctx: RunContext) => (component === "etcd" ? joiningEtcdFlags(host, ctx) : Promise.resolve(undefined));
   const staticPod = fileTask({
     name,
     phase,
     path: manifestPath(component),
     mode: 0o600,
     hosts,
-    content: (host, ctx) => renderStaticPod(ctx.cluster, host, component, componentImage(ctx.cluster, component)),
+    content: async (host, ctx) => renderStaticPod(ctx.cluster, host, component, componentImage(ctx.cluster, component), await overridesOf(host, ctx)),
   });
   const unit = serviceTask({
     name,
@@ -120,7 +126,7 @@ export function componentTask(component: ComponentName, phase: string, name: str
     description: `${component} as a systemd unit`,
     unit: component,
     hosts,
-    files: (host, ctx) => [{ path: unitPath(component), content: renderUnit(ctx.cluster, host, component), mode: 0o644 }],
+    files: async (host, ctx) => [{ path: unitPath(component), content: renderUnit(ctx.cluster, host, component, await overridesOf(host, ctx)), mode: 0o644 }],
     beforeStart: component === "etcd" ? async (host) => void (await host.transport.exec(`mkdir -p ${ETCD_DATA_DIR} && chmod 0700 ${ETCD_DATA_DIR}`, { sudo: true })) : undefined,
   });
   // The check compares files rendered from the cluster file and the host alone.

@@ -7,8 +7,8 @@
 import { BIN_DIR, ETCD_DATA_DIR, PKI_DIR, PORT_ETCD_CLIENT, PORT_ETCD_PEER } from "../constants.js";
 import { HostError } from "../errors.js";
 import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
-import { urlHost } from "./controlplane-flags.js";
-import { etcdMembers } from "../plan/topology.js";
+import { initialClusterOf, urlHost, type Flags } from "./controlplane-flags.js";
+import { controlPlaneAddresses, etcdMembers } from "../plan/topology.js";
 import { shq } from "../transport/transport.js";
 import { manifestPath, unitPath } from "./controlplane.js";
 
@@ -74,6 +74,7 @@ export function memberOf(members: EtcdMember[], host: Host): EtcdMember | undefi
  * the source of truth, and any healthy member can change membership.
  */
 export async function onEtcdMember(ctx: RunContext, args: string, exclude?: Host): Promise<{ host: Host; stdout: string }> {
+  if (ctx.joinTo) return fromJoiningHost(ctx, args, exclude ?? ctx.hosts[0]!);
   const errors: string[] = [];
   for (const h of etcdMembers(ctx)) {
     if (exclude && h.name === exclude.name) continue;
@@ -82,6 +83,43 @@ export async function onEtcdMember(ctx: RunContext, args: string, exclude?: Host
     errors.push(`${h.name}: ${(r.stderr || r.stdout).trim().split("\n").pop()}`);
   }
   throw new HostError(exclude?.name ?? ctx.hosts[0].name, undefined, `no etcd member answered \`etcdctl ${args.split(" ")[0]} ${args.split(" ")[1] ?? ""}\``, errors.join("\n"));
+}
+
+/**
+ * A run that joins through the API alone reaches no member's host: etcdctl runs on the joining
+ * host itself (its health-check client certificate is signed by the etcd CA it downloaded),
+ * against the client URLs of the cluster file's other control planes; etcdctl uses the first
+ * that answers.
+ */
+async function fromJoiningHost(ctx: RunContext, args: string, self: Host): Promise<{ host: Host; stdout: string }> {
+  const others = controlPlaneAddresses(ctx).filter((h) => !ctx.hosts.some((o) => o.name === h.name));
+  if (!others.length) throw new HostError(self.name, undefined, "the cluster file stored in the cluster names no other control plane to reach etcd through");
+  const endpoints = others.map((h) => `https://${urlHost(h.nodeIP)}:${PORT_ETCD_CLIENT}`).join(",");
+  const r = await self.transport.exec(etcdctlCommand(args, endpoints), { sudo: true, check: false, timeoutMs: 20_000 });
+  if (r.code === 0) return { host: self, stdout: r.stdout };
+  throw new HostError(self.name, undefined, `no etcd member answered \`etcdctl ${args.split(" ").slice(0, 2).join(" ")}\` at ${endpoints}`, (r.stderr || r.stdout).trim().split("\n").pop());
+}
+
+/**
+ * In a run that joins through the API alone, the --initial-cluster of this host's etcd: the one
+ * its manifest or unit already names (the member started with it), else the members etcd holds
+ * now, this host's learner among them (the cluster file the cluster stores need not list members
+ * that joined from their own machines). undefined in other runs, or before the member is added.
+ */
+export async function joiningEtcdFlags(host: Host, ctx: RunContext): Promise<Flags | undefined> {
+  if (!ctx.joinTo) return undefined;
+  const file = ctx.cluster.spec.controlPlane.mode === "systemd" ? unitPath("etcd") : manifestPath("etcd");
+  const text = (await host.transport.readFile(file))?.toString("utf8");
+  let initial = text ? initialClusterOf(text)?.cluster : undefined;
+  if (!initial) {
+    const members = await listMembers(ctx, host);
+    if (!memberOf(members, host)) return undefined;
+    initial = members.map((m) => `${m.name || host.name}=${m.peerURLs[0]}`).join(",");
+  }
+  return new Map([
+    ["initial-cluster", initial],
+    ["initial-cluster-state", "existing"],
+  ]);
 }
 
 /** etcd refuses a membership change for a few seconds after a member (re)joined: these pass. */

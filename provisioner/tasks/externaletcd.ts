@@ -13,7 +13,8 @@ import type { ApplyResult, CheckResult, Host, RunContext, Task } from "../engine
 import { ensurePki, planOn } from "../pki/ensure.js";
 import { changes, type PkiPart, type PlanOptions, type SharedCaSet } from "../pki/plan.js";
 import { TransportStore } from "./certs-store.js";
-import { componentFlags, flagsToArgs, urlHost } from "./controlplane-flags.js";
+import { componentFlags, flagsToArgs, initialClusterOf, urlHost } from "./controlplane-flags.js";
+export { initialClusterOf };
 import { externalEtcdHosts } from "../plan/topology.js";
 import { renderTemplate } from "../render.js";
 import type { Cluster } from "../spec/schema.js";
@@ -102,12 +103,6 @@ async function joinsRunningEtcd(host: Host, ctx: RunContext): Promise<boolean> {
   return (await joining).has(host.name);
 }
 
-/** `--initial-cluster` and `--initial-cluster-state` of the unit already on the host, if any. */
-export function initialClusterOf(unit: string): { cluster: string; state: string } | undefined {
-  const cluster = /--initial-cluster=(\S+)/.exec(unit)?.[1];
-  const state = /--initial-cluster-state=(\S+)/.exec(unit)?.[1];
-  return cluster && state ? { cluster, state } : undefined;
-}
 
 /** The etcd hosts' certificates, one host at a time, the first etcd host (the CA's owner) first. */
 function etcdCertsTask(hosts: (ctx: RunContext) => Host[], after: string[]): Task {

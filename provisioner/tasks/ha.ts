@@ -10,7 +10,7 @@ import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
 import { renderTemplate } from "../render.js";
 import type { Cluster } from "../spec/schema.js";
 import { readVrrpPassword } from "../spec/vrrp-password.js";
-import { controlPlanes } from "../plan/topology.js";
+import { controlPlaneAddresses } from "../plan/topology.js";
 import { shq } from "../transport/transport.js";
 import { installCommands } from "./prepare.js";
 import { serviceTask, type ServiceFile } from "./service.js";
@@ -87,7 +87,7 @@ export function keepalivedFiles(host: Host, ctx: RunContext): ServiceFile[] {
   return [
     { path: KEEPALIVED_CHECK_SCRIPT, content: renderCheckScript(ctx.cluster), mode: 0o755 },
     // With authentication the file holds the password: root only. Without, 0644 as before.
-    { path: KEEPALIVED_CONFIG, content: renderKeepalivedConfig(ctx.cluster, host, controlPlanes(ctx), vrrpPassword(ctx)), mode: ctx.cluster.spec.ha.authentication ? 0o600 : 0o644 },
+    { path: KEEPALIVED_CONFIG, content: renderKeepalivedConfig(ctx.cluster, host, controlPlaneAddresses(ctx), vrrpPassword(ctx)), mode: ctx.cluster.spec.ha.authentication ? 0o600 : 0o644 },
   ];
 }
 
@@ -168,7 +168,7 @@ export function haTasks(opts: HaTaskOptions): Task[] {
       hosts,
       after: [packages.name],
       reload: true,
-      files: (_host, ctx) => [{ path: HAPROXY_CONFIG, content: renderHaproxyConfig(ctx.cluster, controlPlanes(ctx)), mode: 0o644 }],
+      files: (_host, ctx) => [{ path: HAPROXY_CONFIG, content: renderHaproxyConfig(ctx.cluster, controlPlaneAddresses(ctx)), mode: 0o644 }],
     }),
     serviceTask({
       name: KEEPALIVED_TASK,

@@ -23,7 +23,12 @@ export function bootstrapKubeconfig(server: string, caPem: Buffer, token: string
   });
 }
 
-export function joinKubeconfigTask(opts: { hosts: (ctx: RunContext) => Host[]; after: string[]; server: (ctx: RunContext) => string; first: (ctx: RunContext) => Host }): Task {
+/**
+ * `server`: the API server joining kubelets talk to; `ca`: the cluster CA certificate (read from
+ * the first control plane, or found by token discovery); the token is the discovered one, else
+ * the one this run's bootstrap-token task made or picked.
+ */
+export function joinKubeconfigTask(opts: { hosts: (ctx: RunContext) => Host[]; after: string[]; server: (ctx: RunContext) => string; ca: (ctx: RunContext) => Promise<Buffer> }): Task {
   return {
     name: JOIN_KUBECONFIG_TASK,
     phase: "join",
@@ -36,10 +41,9 @@ export function joinKubeconfigTask(opts: { hosts: (ctx: RunContext) => Host[]; a
       return { needed: true, reason: `write ${PKI_DIR}/ca.crt and ${BOOTSTRAP_KUBELET_KUBECONFIG}` };
     },
     async apply(host, ctx) {
-      const token = ctx.shared.get(SHARED_TOKEN_KEY) as string | undefined;
+      const token = ctx.joinTo?.token ?? (ctx.shared.get(SHARED_TOKEN_KEY) as string | undefined);
       if (!token) throw new HostError(host.name, JOIN_KUBECONFIG_TASK, "no bootstrap token from the bootstrap-token task of this run");
-      const ca = await opts.first(ctx).transport.readFile(`${PKI_DIR}/ca.crt`);
-      if (!ca) throw new HostError(opts.first(ctx).name, JOIN_KUBECONFIG_TASK, `${PKI_DIR}/ca.crt is missing: run \`kubeprov init\` first`);
+      const ca = await opts.ca(ctx);
       await host.transport.exec(`mkdir -p ${shq(PKI_DIR)} && chmod 0755 ${shq(KUBERNETES_DIR)}`, { sudo: true });
       await host.transport.writeFile(`${PKI_DIR}/ca.crt`, ca, { mode: 0o644 });
       await host.transport.writeFile(BOOTSTRAP_KUBELET_KUBECONFIG, bootstrapKubeconfig(opts.server(ctx), ca, token, ctx.cluster.metadata.name), { mode: 0o600 });

@@ -1,6 +1,6 @@
 // Phase "kubelet-start": the kubelet's configuration (/var/lib/kubelet/config.yaml), its unit and
 // flags drop-in, and the service enabled and running; restarted only when one of them changed.
-import { KUBELET_CGROUP_PARENT, KUBELET_CONFIG, KUBERNETES_DIR, MANIFESTS_DIR } from "../constants.js";
+import { KUBELET_CGROUP_PARENT, KUBELET_CONFIG, KUBELET_KUBECONFIG, KUBERNETES_DIR, MANIFESTS_DIR } from "../constants.js";
 import { renderTemplate } from "../render.js";
 import { nthAddress } from "../spec/cidr.js";
 import type { Cluster } from "../spec/schema.js";
@@ -11,7 +11,7 @@ export const KUBELET_UNIT = "/etc/systemd/system/kubelet.service";
 export const KUBELET_DROPIN = "/etc/systemd/system/kubelet.service.d/10-kubeprov.conf";
 export const KUBELET_RESOLV_CONF = "/var/lib/kubelet/resolv.conf";
 export const KUBELET_CGROUP_SCRIPT = "/usr/local/lib/kubeprov/kubelet-cgroup-root.sh";
-export const KUBELET_KUBECONFIG = `${KUBERNETES_DIR}/kubelet.conf`;
+export { KUBELET_KUBECONFIG };
 export const BOOTSTRAP_KUBELET_KUBECONFIG = `${KUBERNETES_DIR}/bootstrap-kubelet.conf`;
 export const DEFAULT_CRI_ENDPOINT = "unix:///run/containerd/containerd.sock";
 export const KUBELET_START_TASK = "kubelet-start/kubelet";

@@ -19,7 +19,7 @@ import { joinEndpoint } from "../bootstrap/joincmd.js";
 import { BOOTSTRAP_TOKEN_SECRET_PREFIX, formatToken, generateToken, requireToken } from "../bootstrap/token.js";
 import { sharedRelPaths, type SharedCaSet } from "../pki/plan.js";
 import { firstControlPlane, joiningControlPlanes } from "../plan/topology.js";
-import { hostPkiContext } from "./certs.js";
+import { clusterCa, hostPkiContext } from "./certs.js";
 import { listTokens, pickJoinToken } from "./bootstrap.js";
 
 export const UPLOAD_CERTS_TASK = "upload-certs/secret";
@@ -98,6 +98,7 @@ export function uploadCertsTask(opts: { after?: string[] } = {}): Task {
 
 /** The bootstrap token a joining control plane reads kubeadm-certs with: --token, else a usable one of the cluster. */
 async function joinToken(ctx: RunContext, host: Host): Promise<string> {
+  if (ctx.joinTo) return ctx.joinTo.token;
   if (typeof ctx.options.token === "string" && ctx.options.token) return formatToken(requireToken(ctx.options.token));
   const t = pickJoinToken(await listTokens(await apiClient(ctx)), new Date(), 0);
   if (!t) throw new HostError(host.name, DOWNLOAD_CERTS_TASK, "no usable bootstrap token in the cluster to read the certificates with", "give one with --token (kubeprov token create)");
@@ -114,11 +115,10 @@ export function downloadedCaSet(ctx: RunContext, host: Host): Promise<SharedCaSe
   if (!p) {
     p = (async () => {
       const key = certificateKeyOf(ctx)!;
-      const first = firstControlPlane(ctx);
       // The CA certificate is public: it only tells this client which API server to trust.
-      const ca = await first.transport.readFile(`${hostPkiContext(first, ctx).certDir}/ca.crt`);
-      if (!ca) throw new HostError(first.name, DOWNLOAD_CERTS_TASK, "no ca.crt: init has not run on the first control plane");
-      const client = new ApiClient(host.name, { server: `https://${joinEndpoint(ctx.cluster, first.nodeIP)}`, ca, token: await joinToken(ctx, host) });
+      const ca = await clusterCa(ctx);
+      const server = ctx.joinTo?.server ?? `https://${joinEndpoint(ctx.cluster, firstControlPlane(ctx).nodeIP)}`;
+      const client = new ApiClient(host.name, { server, ca, token: await joinToken(ctx, host) });
       try {
         const secret = await client.get<SecretObject>(SECRET_PATH);
         if (!secret)
