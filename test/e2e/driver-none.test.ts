@@ -7,15 +7,13 @@
 // refused naming the flag, and `delete` leaving no Kubernetes state and no kube containers.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { DockerDriver } from "../../provisioner/drivers/docker/driver.js";
-import { planNodes } from "../../provisioner/drivers/docker/plan.js";
 import { removeNodeCgroups } from "../../provisioner/drivers/docker/cgroups.js";
-import { cacheDir } from "../../provisioner/paths.js";
-import { dockerCleanup, KUBECTL, onNode, ROOT, summaryOf, waitFor, type Run } from "../helpers/cluster-e2e.js";
+import { kubeprovInside, provisionMachinesWithKubeprov } from "../helpers/machines-with-kubeprov.js";
+import { dockerCleanup, KUBECTL, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
 import { newPodResolvesDns } from "../helpers/dns-probe.js";
 
 /** The docker-driver cluster whose one node container plays the host. */
@@ -23,36 +21,16 @@ const HOST_CLUSTER = `kpt-nonehost${process.pid % 10000}`;
 const HOST = `${HOST_CLUSTER}-control-plane`;
 /** The cluster made inside it with --driver none. */
 const NAME = "kpt-none";
-const KP = "/opt/kubeprov";
 const home = mkdtempSync(join(tmpdir(), "kpt-none-"));
 const kubeconfig = join(home, "admin.conf");
 
 /** kubeprov inside the host container, as root there, with its own state directory and kubeconfig. */
-async function inside(args: string[], timeoutMs = 5 * 60_000): Promise<Run> {
-  const t0 = Date.now();
-  const r = await execa("docker", ["exec", "-e", "CI=1", "-e", "KUBEPROV_HOME=/root/kubeprov", HOST, "node", `${KP}/bin/kubeprov.js`, ...args], { reject: false, timeout: timeoutMs });
-  return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), ms: Date.now() - t0 };
-}
+const inside = (args: string[], timeoutMs = 5 * 60_000) => kubeprovInside(HOST, args, {}, timeoutMs);
 
 before(async () => {
   await dockerCleanup(HOST_CLUSTER);
   process.env.KUBEPROV_HOME = join(home, "outer");
-  const ro = (hostPath: string, machinePath: string) => ({ hostPath, machinePath, readOnly: true });
-  await new DockerDriver().provision({
-    cluster: HOST_CLUSTER,
-    machines: planNodes(HOST_CLUSTER, 1, 1),
-    reserveVirtualIP: false,
-    sharedDirectories: [
-      // The node image has node's libraries (libstdc++, libgcc_s, glibc of the same Debian release).
-      ro(process.execPath, "/usr/local/bin/node"),
-      ro(join(ROOT, "bin"), `${KP}/bin`),
-      ro(join(ROOT, "dist"), `${KP}/dist`),
-      ro(realpathSync(join(ROOT, "node_modules")), `${KP}/node_modules`),
-      ro(join(ROOT, "templates"), `${KP}/templates`),
-      ro(join(ROOT, "package.json"), `${KP}/package.json`),
-      ro(join(cacheDir(), "bundle"), "/root/.cache/kubeprov/bundle"),
-    ],
-  });
+  await provisionMachinesWithKubeprov(HOST_CLUSTER, 1, 1);
 });
 
 after(async () => {

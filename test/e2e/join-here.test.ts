@@ -8,35 +8,26 @@
 // etcd must take its member list from etcd, not from that file.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { DockerDriver } from "../../provisioner/drivers/docker/driver.js";
-import { planNodes } from "../../provisioner/drivers/docker/plan.js";
 import { removeNodeCgroups } from "../../provisioner/drivers/docker/cgroups.js";
-import { cacheDir } from "../../provisioner/paths.js";
-import { assertVotingMembers, dockerCleanup, KUBECTL, onNode, ROOT, summaryOf, waitFor, type Run } from "../helpers/cluster-e2e.js";
+import { kubeprovInside, provisionMachinesWithKubeprov } from "../helpers/machines-with-kubeprov.js";
+import { assertVotingMembers, dockerCleanup, KUBECTL, onNode, summaryOf, waitFor } from "../helpers/cluster-e2e.js";
 
 /** The docker-driver machines (no Kubernetes from the driver: kubeprov runs inside them). */
 const MACHINES = `kpt-jh${process.pid % 10000}`;
 const [M1, M2, M3, M4] = [`${MACHINES}-control-plane`, `${MACHINES}-control-plane2`, `${MACHINES}-control-plane3`, `${MACHINES}-worker`];
 /** The cluster made inside the first machine. */
 const NAME = "kpt-joinhere";
-const KP = "/opt/kubeprov";
 const home = mkdtempSync(join(tmpdir(), "kpt-joinhere-"));
 const kubeconfig = join(home, "admin.conf");
 let workerLine = "";
 let controlPlaneLine = "";
 let key = "";
 
-/** kubeprov on `machine`, as root there, with its own state directory; `env` for the certificate key (never argv). */
-async function inside(machine: string, args: string[], env: Record<string, string> = {}, timeoutMs = 6 * 60_000): Promise<Run> {
-  const t0 = Date.now();
-  const envArgs = Object.entries({ CI: "1", KUBEPROV_HOME: "/root/kubeprov", ...env }).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
-  const r = await execa("docker", ["exec", ...envArgs, machine, "node", `${KP}/bin/kubeprov.js`, ...args], { reject: false, timeout: timeoutMs });
-  return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), ms: Date.now() - t0 };
-}
+const inside = kubeprovInside;
 
 /** The words of a printed join line after `kubeprov join` (the line as a user pastes it). */
 function joinArgs(line: string): string[] {
@@ -58,21 +49,7 @@ async function nodeReady(node: string, limitMs: number): Promise<boolean> {
 before(async () => {
   await dockerCleanup(MACHINES);
   process.env.KUBEPROV_HOME = join(home, "outer");
-  const ro = (hostPath: string, machinePath: string) => ({ hostPath, machinePath, readOnly: true });
-  await new DockerDriver().provision({
-    cluster: MACHINES,
-    machines: planNodes(MACHINES, 4, 3),
-    reserveVirtualIP: false,
-    sharedDirectories: [
-      ro(process.execPath, "/usr/local/bin/node"),
-      ro(join(ROOT, "bin"), `${KP}/bin`),
-      ro(join(ROOT, "dist"), `${KP}/dist`),
-      ro(realpathSync(join(ROOT, "node_modules")), `${KP}/node_modules`),
-      ro(join(ROOT, "templates"), `${KP}/templates`),
-      ro(join(ROOT, "package.json"), `${KP}/package.json`),
-      ro(join(cacheDir(), "bundle"), "/root/.cache/kubeprov/bundle"),
-    ],
-  });
+  await provisionMachinesWithKubeprov(MACHINES, 4, 3);
   const up = await inside(M1, ["up", "--driver", "none", "--name", NAME]);
   assert.equal(up.code, 0, `${up.stderr.slice(-3000)}\n${up.stdout.slice(-3000)}`);
   const kc = await onNode(M1, `cat /root/kubeprov/clusters/${NAME}/admin.conf`);
