@@ -349,6 +349,9 @@ async function run(o: Options): Promise<number> {
 
     log(`loading ${images.length} test images into every node of ${name}`);
     for (const img of images) await kubeprov(["image", "load", "--name", name, img]);
+    // The sample API server's pod (Aggregator spec) runs etcd from the cluster's own etcd image:
+    // control planes have it, workers do not, and nothing may be pulled.
+    await kubeprov(["image", "load", "--name", name, join(bundleDir(version), "images", "etcd.tar")]);
 
     const started = Date.now();
     const r = await runSuite({
