@@ -47,12 +47,12 @@ export function defaultRouteInterface(procNetRoute: string): string | undefined 
   return undefined;
 }
 
-/** The node's address: the first IPv4 address of the default route's interface; a usage error saying what to pass otherwise. */
-export function defaultRouteAddress(procNetRoute: string, interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>): string {
+/** The node's address: the first IPv4 address of the default route's interface; a usage error saying which flag (`flag`) to pass otherwise. */
+export function defaultRouteAddress(procNetRoute: string, interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>, flag = "--address"): string {
   const iface = defaultRouteInterface(procNetRoute);
-  if (!iface) throw new UsageError("this machine has no IPv4 default route, so the none driver cannot tell the node's address: pass --address ADDRESS (the IP this machine is reached at)");
+  if (!iface) throw new UsageError(`this machine has no IPv4 default route, so the node's address is unknown: pass ${flag} ADDRESS (the IP this machine is reached at)`);
   const v4 = (interfaces[iface] ?? []).find((a) => a.family === "IPv4" && !a.internal);
-  if (!v4) throw new UsageError(`the default route's interface ${iface} has no IPv4 address: pass --address ADDRESS (the IP this machine is reached at)`);
+  if (!v4) throw new UsageError(`the default route's interface ${iface} has no IPv4 address: pass ${flag} ADDRESS (the IP this machine is reached at)`);
   return v4.address;
 }
 

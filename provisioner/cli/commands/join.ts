@@ -14,14 +14,14 @@ import { validateTokenOptions } from "../../tasks/bootstrap.js";
 import { collectIds, validateIgnorePreflightErrors } from "../../tasks/preflight.js";
 import { joinPhases } from "../../plan/init.js";
 import { existsSync, readFileSync } from "node:fs";
-import { networkInterfaces } from "node:os";
+import { hostname, networkInterfaces } from "node:os";
 import { UsageError } from "../../errors.js";
 import { DNS1123_LABEL } from "../../constants.js";
 import { canonicalIP } from "../../pki/names.js";
 import { clusterWithJoiningHost, discoverCluster, parseCaHashes, parseEndpoint } from "../../bootstrap/discovery.js";
 import { formatToken, requireToken } from "../../bootstrap/token.js";
 import { parseClusterText } from "../../spec/load.js";
-import { defaultRouteAddress, thisNodeName } from "../../drivers/none.js";
+import { defaultRouteAddress } from "../../drivers/none.js";
 
 type JoinOptions = CommonOptions & {
   token?: string;
@@ -67,15 +67,20 @@ async function runJoin(o: JoinOptions, onlyPhases?: string[], endpoint?: string)
 
 /** This machine's node name and address: --node-name / --apiserver-advertise-address, else its hostname and the default route's address. */
 function thisMachine(o: JoinOptions): { name: string; address: string } {
-  const name = o.nodeName !== undefined ? o.nodeName.toLowerCase() : thisNodeName();
-  if (!DNS1123_LABEL.test(name)) throw new UsageError(`--node-name ${JSON.stringify(o.nodeName)}: a node name is a DNS-1123 label (lowercase letters, digits and '-')`);
+  const name = (o.nodeName ?? hostname()).toLowerCase();
+  if (!DNS1123_LABEL.test(name))
+    throw new UsageError(
+      o.nodeName !== undefined
+        ? `--node-name ${JSON.stringify(o.nodeName)}: a node name is a DNS-1123 label (lowercase letters, digits and '-')`
+        : `this machine's hostname ${JSON.stringify(hostname())} is not a DNS-1123 label, and the node is named after it: pass --node-name NAME`,
+    );
   if (o.apiserverAdvertiseAddress !== undefined) {
     const ip = canonicalIP(o.apiserverAdvertiseAddress);
     if (!ip) throw new UsageError(`--apiserver-advertise-address ${JSON.stringify(o.apiserverAdvertiseAddress)}: not an IP address`);
     return { name, address: ip };
   }
   const route = existsSync("/proc/net/route") ? readFileSync("/proc/net/route", "utf8") : "";
-  return { name, address: defaultRouteAddress(route, networkInterfaces()) };
+  return { name, address: defaultRouteAddress(route, networkInterfaces(), "--apiserver-advertise-address") };
 }
 
 /** `kubeprov join ENDPOINT …` on the joining machine: discovery, then the join plan on this machine alone. */
@@ -120,8 +125,8 @@ async function runJoinHere(endpoint: string, o: JoinOptions, onlyPhases?: string
   if (!o.dryRun && o.output !== "json" && !onlyPhases) {
     process.stdout.write(
       `\nThis machine joined the cluster at ${found.server} as ${o.controlPlane ? "a control plane" : "a worker"}, node ${self.name}.\n` +
-        "Run `kubectl get nodes` against the cluster to see it. It is not in your cluster file: add it there\n" +
-        `(name ${self.name}, address ${self.address}) to manage it with kubeprov apply/reset from that machine.\n`,
+        "Run `kubectl get nodes` against the cluster to see it. To manage it with `kubeprov apply` from your\n" +
+        `workstation, list it in your cluster file (name ${self.name}, address ${self.address}).\n`,
     );
   }
 }
