@@ -30,12 +30,11 @@ import { bootstrapTasks, bootstrapTokenTask, CLUSTER_ADMINS_TASK, markControlPla
 import { addonsTasks, cniTask } from "../tasks/addons.js";
 import { haTasks, HA_ENDPOINT_TASK } from "../tasks/ha.js";
 import { etcdMemberAddTask, etcdPromoteTask } from "../tasks/etcdmember.js";
-import { joinKubeconfigTask } from "../tasks/join.js";
+import { joinKubeconfigTask, joinServer } from "../tasks/join.js";
 import { clusterCa } from "../tasks/certs.js";
 import { cniImagesTask, cniManifestTask } from "../tasks/cnimanifest.js";
 import { downloadCertsTask, uploadCertsTask } from "../tasks/uploadcerts.js";
 import { clusterReadyTask } from "../tasks/cluster-ready.js";
-import { joinEndpoint } from "../bootstrap/joincmd.js";
 import { externalEtcdHosts, firstControlPlane, hasExternalEtcd, joiningControlPlanes, workers } from "./topology.js";
 import { ETCD_EXTERNAL_CERTS_TASK, ETCD_EXTERNAL_HEALTH_TASK, externalEtcdTasks } from "../tasks/externaletcd.js";
 import { PREPARE_BINARIES_TASK, PREPARE_MARKER_TASK } from "../tasks/prepare.js";
@@ -148,7 +147,7 @@ export function clusterTasks(scope: PlanScope = "all"): Task[] {
   const workerKubeconfig = joinKubeconfigTask({
     hosts: joiningWorkers,
     after: [...names(prepare), token.name],
-    server: (ctx) => ctx.joinTo?.server ?? `https://${joinEndpoint(ctx.cluster, firstControlPlane(ctx).nodeIP)}`,
+    server: joinServer,
     ca: clusterCa,
   });
   const workerKubelet = kubeletStartTask({ hosts: joiningWorkers, bootstrap: true, name: "kubelet-start/kubelet-bootstrap", after: [workerKubeconfig.name], perHost: true });

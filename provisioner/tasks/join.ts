@@ -7,8 +7,15 @@ import { HostError } from "../errors.js";
 import type { CheckResult, Host, RunContext, Task } from "../engine/task.js";
 import { BOOTSTRAP_KUBELET_KUBECONFIG, KUBELET_KUBECONFIG } from "./kubelet.js";
 import { shq } from "../transport/transport.js";
+import { joinEndpoint } from "../bootstrap/joincmd.js";
+import { firstControlPlane } from "../plan/topology.js";
 
 export const JOIN_KUBECONFIG_TASK = "join/bootstrap-kubeconfig";
+
+/** The API server joining nodes talk to: the one token discovery found, else the controlPlaneEndpoint or the first control plane. */
+export function joinServer(ctx: RunContext): string {
+  return ctx.joinTo?.server ?? `https://${joinEndpoint(ctx.cluster, firstControlPlane(ctx).nodeIP)}`;
+}
 export const SHARED_TOKEN_KEY = "bootstrap.token";
 
 /** A kubeconfig that authenticates with a bootstrap token. Pure. */

@@ -15,12 +15,12 @@ import {
   openCertsSecret,
   requireCertificateKey,
 } from "../bootstrap/copycerts.js";
-import { joinEndpoint } from "../bootstrap/joincmd.js";
 import { BOOTSTRAP_TOKEN_SECRET_PREFIX, formatToken, generateToken, requireToken } from "../bootstrap/token.js";
 import { sharedRelPaths, type SharedCaSet } from "../pki/plan.js";
 import { firstControlPlane, joiningControlPlanes } from "../plan/topology.js";
 import { clusterCa, hostPkiContext } from "./certs.js";
 import { listTokens, pickJoinToken } from "./bootstrap.js";
+import { joinServer } from "./join.js";
 
 export const UPLOAD_CERTS_TASK = "upload-certs/secret";
 export const DOWNLOAD_CERTS_TASK = "download-certs/secret";
@@ -117,8 +117,7 @@ export function downloadedCaSet(ctx: RunContext, host: Host): Promise<SharedCaSe
       const key = certificateKeyOf(ctx)!;
       // The CA certificate is public: it only tells this client which API server to trust.
       const ca = await clusterCa(ctx);
-      const server = ctx.joinTo?.server ?? `https://${joinEndpoint(ctx.cluster, firstControlPlane(ctx).nodeIP)}`;
-      const client = new ApiClient(host.name, { server, ca, token: await joinToken(ctx, host) });
+      const client = new ApiClient(host.name, { server: joinServer(ctx), ca, token: await joinToken(ctx, host) });
       try {
         const secret = await client.get<SecretObject>(SECRET_PATH);
         if (!secret)
