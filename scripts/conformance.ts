@@ -325,8 +325,10 @@ export function parseJunit(xml: string): SpecResult[] {
 }
 
 function failureMessage(body: string): string {
-  const m = body.match(/<(?:failure|error)\b[^>]*\bmessage="([^"]*)"/);
-  return unescapeXml(m?.[1] ?? "").split("\n").slice(0, 3).join(" ").slice(0, 400);
+  const m = body.match(/<(?:failure|error)\b[^>]*\bmessage="([^"]*)"[^>]*>([^<]*)/);
+  // ginkgo leaves the attribute empty for some failures; the element's text holds the same words.
+  const text = m?.[1] || m?.[2] || "";
+  return unescapeXml(text).replace(/^\[FAILED\] /, "").split("\n").slice(0, 3).join(" ").slice(0, 400);
 }
 
 /**

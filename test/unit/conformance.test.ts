@@ -110,6 +110,12 @@ test("JUnit: passed, failed and skipped specs; the suite's own set-up nodes are 
   assert.equal(specs.find((x) => x.name.startsWith("[sig-network]"))?.seconds, 12.5);
 });
 
+test("JUnit: a failure whose message attribute ginkgo left empty is told by the element's text", () => {
+  const xml = `<testsuites><testsuite><testcase name="[It] [sig-node] ImageVolume should succeed" status="failed" time="300.0"><failure message="" type="failed">[FAILED] Failed to await for the pod to be running: (ns/test-pod): Timed out after 300.000s.&#xA;Expected Pod to be in &lt;v1.PodPhase&gt;: Running&#xA;Got instead:&#xA;    &lt;*v1.Pod&gt;</failure></testcase></testsuite></testsuites>`;
+  const [f] = summarize(parseJunit(xml)).failures;
+  assert.equal(f.message, "Failed to await for the pod to be running: (ns/test-pod): Timed out after 300.000s. Expected Pod to be in <v1.PodPhase>: Running Got instead:");
+});
+
 test("report: the counts line, each failed spec, the JUnit file, and exit 1 on a failure", () => {
   const dir = mkdtempSync(join(tmpdir(), "kpt-conformance-"));
   const written: string[] = [];
