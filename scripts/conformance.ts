@@ -272,15 +272,20 @@ async function startRegistry(cluster: string): Promise<string> {
   throw new Error(`registry ${name} did not answer on ${local} within 10 s: ${String(logs.stdout)}${String(logs.stderr)}`);
 }
 
-/** Pushes each image into the registry at `local` under its path (a temporary tag, removed after). */
-async function pushImages(local: string, pushes: RegistryPlan["pushes"]): Promise<void> {
+/**
+ * Pushes each image into the registry at `local` under its path, through a temporary tag kept in
+ * `tags` until it is removed (so that a run interrupted in between can remove it).
+ */
+async function pushImages(local: string, pushes: RegistryPlan["pushes"], tags: Set<string>): Promise<void> {
   for (const p of pushes) {
     const tag = `${local}/${p.path}`;
+    tags.add(tag);
     await docker(["tag", p.image, tag]);
     try {
       await docker(["push", "-q", tag]);
     } finally {
       await execa("docker", ["rmi", tag], { reject: false });
+      tags.delete(tag);
     }
   }
 }
@@ -423,12 +428,20 @@ async function run(o: Options): Promise<number> {
   const name = o.cluster ?? o.name ?? `conformance-${randomBytes(3).toString("hex")}`;
   const t0 = Date.now();
   let registry = false;
-  const release = async () => {
+  const tempTags = new Set<string>();
+  let stopping = false;
+  /** Between steps: after a signal, the run makes nothing more. */
+  const going = () => {
+    if (stopping) throw new Error("interrupted");
+  };
+  const cleanUp = async () => {
+    stopping = true;
     // Before the cluster: its network cannot go while the registry is attached to it.
     if (registry) {
       await removeRegistry(name);
       log(`removed the local registry ${registryContainerName(name)}`);
     }
+    for (const t of tempTags) await execa("docker", ["rmi", t], { reject: false });
     if (fresh && !o.keep) {
       log(`deleting cluster ${name}`);
       await kubeprov(["delete", "--name", name], 5 * 60_000).catch((e) => log(`delete ${name}: ${(e as Error).message}`));
@@ -438,12 +451,18 @@ async function run(o: Options): Promise<number> {
       log(`DOCKER-USER: removed the ${added.length} rule(s) this run added`);
     }
   };
+  // Once, whoever asks first (a signal, or the run ending): the run's own steps fail while the
+  // registry goes, and the process must not exit before the clean-up is done.
+  let released: Promise<void> | undefined;
+  const release = () => (released ??= cleanUp());
   const onSignal = (sig: NodeJS.Signals) => {
     log(`${sig}: cleaning up`);
     void release().finally(() => process.exit(1));
   };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  // on, not once: execa's child clean-up (signal-exit) re-raises a signal that no other listener
+  // is left to take, and `once` removes ours before it runs, so the process died mid-clean-up.
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
     if (!iface) log("no default route: nothing can leave this machine, no egress block needed");
     else {
@@ -459,16 +478,18 @@ async function run(o: Options): Promise<number> {
       // that every node reaches it.
       log(`making the machines of cluster ${name}: ${o.nodes} node(s), ${o.controlPlanes} control plane(s)`);
       await kubeprov(["up", "--name", name, ...shape, "--no-kubernetes", "--no-kubeconfig"]);
+      going();
       const t = Date.now();
       registry = true;
       const local = await startRegistry(name);
-      await pushImages(local, plan.pushes);
+      await pushImages(local, plan.pushes, tempTags);
+      going();
       const host = `${registryContainerName(name)}:${REGISTRY_PORT}`;
       log(`local registry ${host} (${REGISTRY_IMAGE}): ${plan.pushes.length} images pushed in ${((Date.now() - t) / 1000).toFixed(1)} s; the mirror of ${plan.registries.join(", ")}`);
       log(`making cluster ${name}`);
       await kubeprov(["up", "--name", name, ...shape, ...mirrorFlags(plan.registries, host), "--no-kubeconfig"]);
     } else {
-      log(`cluster ${name} exists: no local registry is made for it, so specs whose pods force a pull (imagePullPolicy: Always, e.g. "ImageVolume ... pull policy of Always", "Projected PodCertificate ... mTLS") fail unless its nodes have a mirror serving ${plan.registries.join(", ")} with the test images`);
+      log(`--cluster ${name}: no local registry is made for an existing cluster, so specs whose pods force a pull (imagePullPolicy: Always, e.g. "ImageVolume ... pull policy of Always", "Projected PodCertificate ... mTLS") fail unless its nodes have a mirror serving ${plan.registries.join(", ")} with the test images`);
     }
     if (iface) {
       const nets = await clusterNetworks(name);
@@ -480,7 +501,11 @@ async function run(o: Options): Promise<number> {
     writeFileSync(kubeconfig, await kubeprov(["kubeconfig", "--name", name]), { mode: 0o600 });
 
     log(`loading ${images.length} test images into every node of ${name}`);
-    for (const img of images) await kubeprov(["image", "load", "--name", name, img]);
+    for (const img of images) {
+      going();
+      await kubeprov(["image", "load", "--name", name, img]);
+    }
+    going();
 
     const started = Date.now();
     const r = await runSuite({
