@@ -66,6 +66,7 @@ timed() {
 # recorded in the label io.kubeprov.conformance.input. Written to $OUT/images.txt, one name a line.
 SRC="$GOMODCACHE/k8s.io/kubernetes@$K8S_VERSION"
 DEBIAN_BASE=$(sed -n 's/^export const DEBIAN_BASE_IMAGE = "\(.*\)";/\1/p' "$here/provisioner/images/build.ts")
+REGISTRY_IMAGE=$(sed -n 's/^export const REGISTRY_IMAGE = "\(.*\)";/\1/p' "$here/scripts/conformance.ts")
 # image_ref ID: the registry/name:tag the suite uses for imageutils.ID (promoter registry only).
 image_ref() {
   local line
@@ -73,9 +74,9 @@ image_ref() {
     { echo "build-conformance: no image $1 in $SRC/test/utils/image/manifest.go" >&2; exit 1; }
   echo "$line" | sed -E 's/.*"([^"]+)", "([^"]+)".*/registry.k8s.io\/e2e-test-images\/\1:\2/'
 }
-# stand_in RECIPE BASE TAG... [-- FILE...]: builds templates/conformance/Dockerfile.RECIPE with the
-# files after -- in its context, tagged with every TAG.
-stand_in() {
+# build_recipe RECIPE BASE TAG... [-- FILE...]: builds templates/conformance/Dockerfile.RECIPE with
+# the files after -- in its context, tagged with every TAG.
+build_recipe() {
   local recipe=$1 base=$2
   shift 2
   local tags=() files=()
@@ -100,7 +101,13 @@ stand_in() {
     log "image $recipe built in $((SECONDS - t0))s"
   fi
   rm -rf "$ctx"
-  printf '%s\n' "${tags[@]}" >> "$OUT/images.txt.tmp"
+}
+# stand_in RECIPE BASE TAG... [-- FILE...]: build_recipe, and the tags listed in images.txt (the
+# images loaded into every node and pushed into the run's registry).
+stand_in() {
+  build_recipe "$@"
+  shift 2
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do printf '%s\n' "$1" >> "$OUT/images.txt.tmp"; shift; done
 }
 build_images() {
   docker image inspect "$DEBIAN_BASE" >/dev/null 2>&1 ||
@@ -123,6 +130,8 @@ build_images() {
   stand_in nonroot "$DEBIAN_BASE" "$(image_ref NonRoot)"
   stand_in nonewprivs "$DEBIAN_BASE" "$(image_ref Nonewprivs)" -- "$OUT/nnp"
   stand_in sample-apiserver "$DEBIAN_BASE" "$(image_ref APIServer)" -- "$OUT/sample-apiserver"
+  # Not a test image: the run's local registry that serves them (scripts/conformance.ts).
+  build_recipe registry "$DEBIAN_BASE" "$REGISTRY_IMAGE" -- "$here/templates/conformance/registry.yml"
   mv "$OUT/images.txt.tmp" "$OUT/images.txt"
 }
 

@@ -6,8 +6,11 @@
 // Before any test traffic, packets from the clusters' networks leaving through the default-route
 // interface are rejected in Docker's DOCKER-USER chain (a Service address kube-proxy has not yet
 // translated, or an image pull, would otherwise leave this machine); the rules it added are removed
-// at the end. The suite's test images (images.txt) are loaded into every node first, so nothing is
-// pulled. Prints `N passed, M failed, K skipped`, the failed specs, and the JUnit file.
+// at the end. The suite's test images (images.txt) are loaded into every node first; a fresh
+// cluster also gets a local registry (Debian's docker-registry in a container on the cluster's
+// Docker network, REGISTRY_IMAGE) holding the same images and named as the mirror of the registries
+// they come from, for the specs whose pods force a pull (imagePullPolicy: Always); it is removed
+// at the end. Prints `N passed, M failed, K skipped`, the failed specs, and the JUnit file.
 // Exit: 0 all ran specs passed, 1 a spec failed or the run broke, 2 bad arguments.
 import { execa } from "execa";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync, readdirSync } from "node:fs";
@@ -15,6 +18,7 @@ import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import { parse } from "yaml";
 import { DEFAULT_KUBERNETES_VERSION } from "../provisioner/constants.js";
+import { networkName } from "../provisioner/drivers/docker/plan.js";
 import { bundleDir, cacheDir, clusterDir, packageRoot } from "../provisioner/paths.js";
 
 class Usage extends Error {}
@@ -181,6 +185,116 @@ async function clusterNetworks(name: string): Promise<{ nodes: string[]; pods: s
   return { nodes, pods };
 }
 
+// --- the local registry --------------------------------------------------------------------
+
+/** The registry's image, built by scripts/build-conformance.sh from templates/conformance/Dockerfile.registry. */
+export const REGISTRY_IMAGE = "kubeprov/conformance-registry:2.8";
+/** The port it serves plain HTTP on, inside its container. */
+export const REGISTRY_PORT = 5000;
+/** Label on the registry's container (its value the cluster's name), so leftovers can be found. */
+export const REGISTRY_LABEL = "io.kubeprov.conformance-registry";
+
+/** The registry container's name, also its host name on the cluster's network. */
+export function registryContainerName(cluster: string): string {
+  return `${cluster}-registry`;
+}
+
+/**
+ * Where an image name pulls from, by the docker reference rules containerd follows: the first
+ * component is a registry when it has a dot or a port or is localhost; otherwise the image is
+ * docker.io's, with library/ before one-component names. `path` is the repository and tag inside
+ * that registry, the name a mirror serves it under.
+ */
+export function imageSource(image: string): { registry: string; path: string } {
+  const slash = image.indexOf("/");
+  const first = slash < 0 ? "" : image.slice(0, slash);
+  if (first && (first.includes(".") || first.includes(":") || first === "localhost")) return { registry: first, path: image.slice(slash + 1) };
+  return { registry: "docker.io", path: slash < 0 ? `library/${image}` : image };
+}
+
+export interface RegistryPlan {
+  /** The registries the images name, each to be mirrored by the local registry. */
+  registries: string[];
+  /** Each image and the name it is pushed under (path:tag, without a registry). */
+  pushes: Array<{ image: string; path: string }>;
+}
+
+/**
+ * What the local registry must hold for `images`: one mirror serves every registry they name, so two
+ * images that share a path but come from different registries cannot both be served (an error).
+ */
+export function registryPlan(images: readonly string[]): RegistryPlan {
+  const registries: string[] = [];
+  const pushes: RegistryPlan["pushes"] = [];
+  const from = new Map<string, string>();
+  for (const image of images) {
+    const { registry, path } = imageSource(image);
+    const had = from.get(path);
+    if (had !== undefined && had !== registry) throw new Error(`images ${had}/${path} and ${registry}/${path} would share one name in the local registry`);
+    if (had !== undefined) continue;
+    from.set(path, registry);
+    if (!registries.includes(registry)) registries.push(registry);
+    pushes.push({ image, path });
+  }
+  return { registries, pushes };
+}
+
+/** `kubeprov up` flags naming the local registry (reached as `host`) the mirror of each registry. */
+export function mirrorFlags(registries: readonly string[], host: string): string[] {
+  return registries.flatMap((r) => ["--registry-mirror", `${r}=http://${host}`]);
+}
+
+async function docker(args: string[], timeoutMs = 10 * 60_000): Promise<string> {
+  const r = await execa("docker", args, { reject: false, timeout: timeoutMs, stdin: "ignore" });
+  if (r.exitCode !== 0) throw new Error(`docker ${args.join(" ")} failed (exit ${r.exitCode}): ${String(r.stderr).slice(-2000)}`);
+  return String(r.stdout);
+}
+
+/**
+ * Starts the registry on the cluster's network (its host name there: registryContainerName) with its
+ * port published on loopback only, for the pushes from this machine's Docker, and waits until it
+ * answers. Returns the loopback address (127.0.0.1:PORT); Docker pushes to loopback over plain HTTP.
+ */
+async function startRegistry(cluster: string): Promise<string> {
+  const name = registryContainerName(cluster);
+  // One a killed run of the same cluster left behind (found by its label only).
+  const stale = (await docker(["ps", "-aq", "--filter", `label=${REGISTRY_LABEL}=${cluster}`])).split("\n").filter(Boolean);
+  if (stale.length) await docker(["rm", "-f", "-v", ...stale]);
+  await docker(["run", "-d", "--name", name, "--hostname", name, "--network", networkName(cluster), "--label", `${REGISTRY_LABEL}=${cluster}`, "-p", `127.0.0.1::${REGISTRY_PORT}`, REGISTRY_IMAGE]);
+  const local = (await docker(["port", name, `${REGISTRY_PORT}/tcp`])).split("\n").find((l) => l.startsWith("127.0.0.1:"));
+  if (!local) throw new Error(`registry ${name}: no loopback port published`);
+  for (let i = 0; i < 100; i++) {
+    const ok = await fetch(`http://${local}/v2/`).then((r) => r.ok, () => false);
+    if (ok) return local;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const logs = await execa("docker", ["logs", "--tail", "20", name], { reject: false });
+  throw new Error(`registry ${name} did not answer on ${local} within 10 s: ${String(logs.stdout)}${String(logs.stderr)}`);
+}
+
+/**
+ * Pushes each image into the registry at `local` under its path, through a temporary tag kept in
+ * `tags` until it is removed (so that a run interrupted in between can remove it).
+ */
+async function pushImages(local: string, pushes: RegistryPlan["pushes"], tags: Set<string>): Promise<void> {
+  for (const p of pushes) {
+    const tag = `${local}/${p.path}`;
+    tags.add(tag);
+    await docker(["tag", p.image, tag]);
+    try {
+      await docker(["push", "-q", tag]);
+    } finally {
+      await execa("docker", ["rmi", tag], { reject: false });
+      tags.delete(tag);
+    }
+  }
+}
+
+/** Removes the registry's container (and its storage): nothing else of it exists. */
+async function removeRegistry(cluster: string): Promise<void> {
+  await execa("docker", ["rm", "-f", "-v", registryContainerName(cluster)], { reject: false });
+}
+
 // --- the JUnit report ----------------------------------------------------------------------
 
 export interface SpecResult {
@@ -216,8 +330,10 @@ export function parseJunit(xml: string): SpecResult[] {
 }
 
 function failureMessage(body: string): string {
-  const m = body.match(/<(?:failure|error)\b[^>]*\bmessage="([^"]*)"/);
-  return unescapeXml(m?.[1] ?? "").split("\n").slice(0, 3).join(" ").slice(0, 400);
+  const m = body.match(/<(?:failure|error)\b[^>]*\bmessage="([^"]*)"[^>]*>([^<]*)/);
+  // ginkgo leaves the attribute empty for some failures; the element's text holds the same words.
+  const text = m?.[1] || m?.[2] || "";
+  return unescapeXml(text).replace(/^\[FAILED\] /, "").split("\n").slice(0, 3).join(" ").slice(0, 400);
 }
 
 /**
@@ -311,7 +427,21 @@ async function run(o: Options): Promise<number> {
   const fresh = !o.cluster;
   const name = o.cluster ?? o.name ?? `conformance-${randomBytes(3).toString("hex")}`;
   const t0 = Date.now();
-  const release = async () => {
+  let registry = false;
+  const tempTags = new Set<string>();
+  let stopping = false;
+  /** Between steps: after a signal, the run makes nothing more. */
+  const going = () => {
+    if (stopping) throw new Error("interrupted");
+  };
+  const cleanUp = async () => {
+    stopping = true;
+    // Before the cluster: its network cannot go while the registry is attached to it.
+    if (registry) {
+      await removeRegistry(name);
+      log(`removed the local registry ${registryContainerName(name)}`);
+    }
+    for (const t of tempTags) await execa("docker", ["rmi", t], { reject: false });
     if (fresh && !o.keep) {
       log(`deleting cluster ${name}`);
       await kubeprov(["delete", "--name", name], 5 * 60_000).catch((e) => log(`delete ${name}: ${(e as Error).message}`));
@@ -321,12 +451,18 @@ async function run(o: Options): Promise<number> {
       log(`DOCKER-USER: removed the ${added.length} rule(s) this run added`);
     }
   };
+  // Once, whoever asks first (a signal, or the run ending): the run's own steps fail while the
+  // registry goes, and the process must not exit before the clean-up is done.
+  let released: Promise<void> | undefined;
+  const release = () => (released ??= cleanUp());
   const onSignal = (sig: NodeJS.Signals) => {
     log(`${sig}: cleaning up`);
     void release().finally(() => process.exit(1));
   };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  // on, not once: execa's child clean-up (signal-exit) re-raises a signal that no other listener
+  // is left to take, and `once` removes ours before it runs, so the process died mid-clean-up.
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
     if (!iface) log("no default route: nothing can leave this machine, no egress block needed");
     else {
@@ -334,9 +470,26 @@ async function run(o: Options): Promise<number> {
       added = await blockEgress(iface, base);
       log(`DOCKER-USER: ${added.length} rule(s) added for the node and pod networks out of ${iface}`);
     }
+    const plan = registryPlan(images);
     if (fresh) {
-      log(`making cluster ${name}: ${o.nodes} node(s), ${o.controlPlanes} control plane(s)`);
-      await kubeprov(["up", "--name", name, "--nodes", String(o.nodes), "--control-planes", String(o.controlPlanes), "--no-kubeconfig"]);
+      const shape = ["--nodes", String(o.nodes), "--control-planes", String(o.controlPlanes)];
+      // The machines first (and with them the cluster's network), then the registry on that
+      // network, filled, then Kubernetes with the registry as the mirror: up's preflight checks
+      // that every node reaches it.
+      log(`making the machines of cluster ${name}: ${o.nodes} node(s), ${o.controlPlanes} control plane(s)`);
+      await kubeprov(["up", "--name", name, ...shape, "--no-kubernetes", "--no-kubeconfig"]);
+      going();
+      const t = Date.now();
+      registry = true;
+      const local = await startRegistry(name);
+      await pushImages(local, plan.pushes, tempTags);
+      going();
+      const host = `${registryContainerName(name)}:${REGISTRY_PORT}`;
+      log(`local registry ${host} (${REGISTRY_IMAGE}): ${plan.pushes.length} images pushed in ${((Date.now() - t) / 1000).toFixed(1)} s; the mirror of ${plan.registries.join(", ")}`);
+      log(`making cluster ${name}`);
+      await kubeprov(["up", "--name", name, ...shape, ...mirrorFlags(plan.registries, host), "--no-kubeconfig"]);
+    } else {
+      log(`--cluster ${name}: no local registry is made for an existing cluster, so specs whose pods force a pull (imagePullPolicy: Always, e.g. "ImageVolume ... pull policy of Always", "Projected PodCertificate ... mTLS") fail unless its nodes have a mirror serving ${plan.registries.join(", ")} with the test images`);
     }
     if (iface) {
       const nets = await clusterNetworks(name);
@@ -348,10 +501,15 @@ async function run(o: Options): Promise<number> {
     writeFileSync(kubeconfig, await kubeprov(["kubeconfig", "--name", name]), { mode: 0o600 });
 
     log(`loading ${images.length} test images into every node of ${name}`);
-    for (const img of images) await kubeprov(["image", "load", "--name", name, img]);
+    for (const img of images) {
+      going();
+      await kubeprov(["image", "load", "--name", name, img]);
+    }
     // The sample API server's pod (Aggregator spec) runs etcd from the cluster's own etcd image:
     // control planes have it, workers do not, and nothing may be pulled.
+    going();
     await kubeprov(["image", "load", "--name", name, join(bundleDir(version), "images", "etcd.tar")]);
+    going();
 
     const started = Date.now();
     const r = await runSuite({

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEFAULT_SKIP, cidrContains, egressRules, parseArgs, parseJunit, report, summarize } from "../../scripts/conformance.js";
+import { DEFAULT_SKIP, cidrContains, egressRules, imageSource, mirrorFlags, parseArgs, parseJunit, registryContainerName, registryPlan, report, summarize } from "../../scripts/conformance.js";
 
 describe("conformance arguments", () => {
   test("defaults: a fresh one-node cluster, 4 processes, Serial and Disruptive specs skipped", () => {
@@ -53,6 +53,34 @@ test("egress rules: nodes' networks rejected, pod subnets dropped, each once; no
   assert.ok(!cidrContains("fd00::/8", "fd00::/64"));
 });
 
+describe("the local registry", () => {
+  test("an image's registry and its path there, by the docker reference rules", () => {
+    assert.deepEqual(imageSource("registry.k8s.io/e2e-test-images/agnhost:2.66.1"), { registry: "registry.k8s.io", path: "e2e-test-images/agnhost:2.66.1" });
+    assert.deepEqual(imageSource("registry.k8s.io/pause:3.10.2"), { registry: "registry.k8s.io", path: "pause:3.10.2" });
+    assert.deepEqual(imageSource("reg.local:5000/x/y:1"), { registry: "reg.local:5000", path: "x/y:1" });
+    assert.deepEqual(imageSource("localhost/a:1"), { registry: "localhost", path: "a:1" });
+    assert.deepEqual(imageSource("busybox:1.36"), { registry: "docker.io", path: "library/busybox:1.36" });
+    assert.deepEqual(imageSource("rancher/local-path-provisioner:v0.0.30"), { registry: "docker.io", path: "rancher/local-path-provisioner:v0.0.30" });
+  });
+  test("the plan: each image pushed once, each registry mirrored once, the up flags naming the registry's host", () => {
+    const p = registryPlan([
+      "registry.k8s.io/e2e-test-images/agnhost:2.66.1",
+      "registry.k8s.io/e2e-test-images/agnhost:2.55",
+      "registry.k8s.io/e2e-test-images/agnhost:2.66.1",
+      "docker.io/library/nginx:1",
+      "quay.io/x/y:2",
+    ]);
+    assert.deepEqual(p.registries, ["registry.k8s.io", "docker.io", "quay.io"]);
+    assert.deepEqual(p.pushes.map((x) => x.path), ["e2e-test-images/agnhost:2.66.1", "e2e-test-images/agnhost:2.55", "library/nginx:1", "x/y:2"]);
+    const host = `${registryContainerName("confreg")}:5000`;
+    assert.equal(host, "confreg-registry:5000");
+    assert.deepEqual(mirrorFlags(["registry.k8s.io"], host), ["--registry-mirror", "registry.k8s.io=http://confreg-registry:5000"]);
+  });
+  test("two registries' images with the same path cannot share the one mirror", () => {
+    assert.throws(() => registryPlan(["registry.k8s.io/a/b:1", "quay.io/a/b:1"]), /registry\.k8s\.io\/a\/b:1 and quay\.io\/a\/b:1 would share one name/);
+  });
+});
+
 const JUNIT = `<?xml version="1.0" encoding="UTF-8"?>
 <testsuites tests="5" disabled="0" errors="0" failures="1" time="100">
   <testsuite name="Kubernetes e2e suite" package="/tmp" tests="5" disabled="0" skipped="1" errors="0" failures="1" time="100">
@@ -80,6 +108,12 @@ test("JUnit: passed, failed and skipped specs; the suite's own set-up nodes are 
   assert.equal(s.failures[0].name, "[sig-node] Probing container should *not* be restarted with a GRPC liveness probe [NodeConformance] [Conformance]");
   assert.equal(s.failures[0].message, "Timed out after 240.000s. Expected <int>: 1");
   assert.equal(specs.find((x) => x.name.startsWith("[sig-network]"))?.seconds, 12.5);
+});
+
+test("JUnit: a failure whose message attribute ginkgo left empty is told by the element's text", () => {
+  const xml = `<testsuites><testsuite><testcase name="[It] [sig-node] ImageVolume should succeed" status="failed" time="300.0"><failure message="" type="failed">[FAILED] Failed to await for the pod to be running: (ns/test-pod): Timed out after 300.000s.&#xA;Expected Pod to be in &lt;v1.PodPhase&gt;: Running&#xA;Got instead:&#xA;    &lt;*v1.Pod&gt;</failure></testcase></testsuite></testsuites>`;
+  const [f] = summarize(parseJunit(xml)).failures;
+  assert.equal(f.message, "Failed to await for the pod to be running: (ns/test-pod): Timed out after 300.000s. Expected Pod to be in <v1.PodPhase>: Running Got instead:");
 });
 
 test("report: the counts line, each failed spec, the JUnit file, and exit 1 on a failure", () => {
