@@ -28,7 +28,8 @@ export function hostPkiContext(host: Host, ctx: RunContext): PkiContext {
  * The CA set (CA certificates and keys, sa.key, sa.pub) another control plane must share:
  * undefined on the first control plane itself; with a certificate key (join --certificate-key),
  * what the Secret kube-system/kubeadm-certs holds, opened with it; otherwise the first control
- * plane's files, read through its transport.
+ * plane's files, read through its transport (a run joining through the API alone has no first
+ * control plane to read: it needs the key).
  */
 export async function readSharedCaSet(host: Host, ctx: RunContext): Promise<SharedCaSet | undefined> {
   if (isFirstControlPlane(ctx, host)) return undefined;
