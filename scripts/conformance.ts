@@ -19,6 +19,8 @@ import { join, resolve } from "node:path";
 import { parse } from "yaml";
 import { DEFAULT_KUBERNETES_VERSION } from "../provisioner/constants.js";
 import { networkName } from "../provisioner/drivers/docker/plan.js";
+import { imageSource } from "../provisioner/images/registries.js";
+export { imageSource };
 import { bundleDir, cacheDir, clusterDir, packageRoot } from "../provisioner/paths.js";
 
 class Usage extends Error {}
@@ -197,19 +199,6 @@ export const REGISTRY_LABEL = "io.kubeprov.conformance-registry";
 /** The registry container's name, also its host name on the cluster's network. */
 export function registryContainerName(cluster: string): string {
   return `${cluster}-registry`;
-}
-
-/**
- * Where an image name pulls from, by the docker reference rules containerd follows: the first
- * component is a registry when it has a dot or a port or is localhost; otherwise the image is
- * docker.io's, with library/ before one-component names. `path` is the repository and tag inside
- * that registry, the name a mirror serves it under.
- */
-export function imageSource(image: string): { registry: string; path: string } {
-  const slash = image.indexOf("/");
-  const first = slash < 0 ? "" : image.slice(0, slash);
-  if (first && (first.includes(".") || first.includes(":") || first === "localhost")) return { registry: first, path: image.slice(slash + 1) };
-  return { registry: "docker.io", path: slash < 0 ? `library/${image}` : image };
 }
 
 export interface RegistryPlan {

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { HostError, UsageError } from "../errors.js";
 import type { Host } from "../engine/task.js";
 import { shq } from "../transport/transport.js";
+import { imageSource } from "./registries.js";
 
 export interface ImageArchive {
   /** Config digest ("sha256:…"): the image id in Docker and in crictl. */
@@ -76,9 +77,8 @@ export async function imageArchive(source: string): Promise<ImageArchive> {
 
 /** containerd's name for a Docker tag: "kpt-echo:1" → "docker.io/library/kpt-echo:1". */
 export function containerdRef(tag: string): string {
-  const [first] = tag.split("/");
-  const hasRegistry = tag.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
-  const full = hasRegistry ? tag : tag.includes("/") ? `docker.io/${tag}` : `docker.io/library/${tag}`;
+  const { registry, path } = imageSource(tag);
+  const full = `${registry}/${path}`;
   return full.includes(":") && !full.endsWith(":") && full.lastIndexOf(":") > full.lastIndexOf("/") ? full : `${full}:latest`;
 }
 

@@ -8,6 +8,19 @@ import { isDNSName, parseIP } from "../spec/cidr.js";
 
 /** The registry `--registry-mirror URL` (without REGISTRY=) mirrors, as docker's --registry-mirror. */
 export const DEFAULT_MIRRORED_REGISTRY = "docker.io";
+
+/**
+ * Where an image name pulls from, by the reference rules Docker and containerd follow: the first
+ * component is a registry when it has a dot or a port or is localhost; otherwise the image is
+ * docker.io's, with library/ before one-component names. `path` is the repository (and tag) inside
+ * that registry, the name a mirror serves it under. Pure.
+ */
+export function imageSource(image: string): { registry: string; path: string } {
+  const slash = image.indexOf("/");
+  const first = slash < 0 ? "" : image.slice(0, slash);
+  if (first && (first.includes(".") || first.includes(":") || first === "localhost")) return { registry: first, path: image.slice(slash + 1) };
+  return { registry: DEFAULT_MIRRORED_REGISTRY, path: slash < 0 ? `library/${image}` : image };
+}
 /** containerd's host namespace used when no other matches. */
 export const DEFAULT_HOST_NAMESPACE = "_default";
 
