@@ -56,6 +56,12 @@ export function defaultRouteAddress(procNetRoute: string, interfaces: NodeJS.Dic
   return v4.address;
 }
 
+/** This machine's address: its default route's interface's (defaultRouteAddress); `flag` is the option the error tells the user to pass instead. */
+export function thisMachineAddress(flag = "--address"): string {
+  const route = existsSync("/proc/net/route") ? readFileSync("/proc/net/route", "utf8") : "";
+  return defaultRouteAddress(route, networkInterfaces(), flag);
+}
+
 /** Whether this machine is a container (the same signs as the facts script: docker's marker file, systemd's, PID 1's environment). */
 function inContainer(): boolean {
   if (existsSync("/.dockerenv") || existsSync("/run/systemd/container")) return true;
@@ -95,8 +101,7 @@ export class NoneDriver implements Driver {
 
   private address(): string {
     if (this.opts.address !== undefined) return this.opts.address;
-    const route = existsSync("/proc/net/route") ? readFileSync("/proc/net/route", "utf8") : "";
-    return defaultRouteAddress(route, networkInterfaces());
+    return thisMachineAddress();
   }
 
   async provision(plan: ClusterMachinesPlan): Promise<ProvisionResult> {

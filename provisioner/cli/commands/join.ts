@@ -13,15 +13,14 @@ import { CERTIFICATE_KEY_ENV } from "../../bootstrap/copycerts.js";
 import { validateTokenOptions } from "../../tasks/bootstrap.js";
 import { collectIds, validateIgnorePreflightErrors } from "../../tasks/preflight.js";
 import { joinPhases } from "../../plan/init.js";
-import { existsSync, readFileSync } from "node:fs";
-import { hostname, networkInterfaces } from "node:os";
+import { hostname } from "node:os";
 import { UsageError } from "../../errors.js";
 import { DNS1123_LABEL } from "../../constants.js";
 import { canonicalIP } from "../../pki/names.js";
 import { clusterWithJoiningHost, discoverCluster, parseCaHashes, parseEndpoint } from "../../bootstrap/discovery.js";
 import { formatToken, requireToken } from "../../bootstrap/token.js";
 import { parseClusterText } from "../../spec/load.js";
-import { defaultRouteAddress } from "../../drivers/none.js";
+import { thisMachineAddress } from "../../drivers/none.js";
 
 type JoinOptions = CommonOptions & {
   token?: string;
@@ -79,8 +78,7 @@ function thisMachine(o: JoinOptions): { name: string; address: string } {
     if (!ip) throw new UsageError(`--apiserver-advertise-address ${JSON.stringify(o.apiserverAdvertiseAddress)}: not an IP address`);
     return { name, address: ip };
   }
-  const route = existsSync("/proc/net/route") ? readFileSync("/proc/net/route", "utf8") : "";
-  return { name, address: defaultRouteAddress(route, networkInterfaces(), "--apiserver-advertise-address") };
+  return { name, address: thisMachineAddress("--apiserver-advertise-address") };
 }
 
 /** `kubeprov join ENDPOINT …` on the joining machine: discovery, then the join plan on this machine alone. */
