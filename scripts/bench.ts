@@ -21,6 +21,7 @@
 // Every cluster it makes carries a `kpt-bench-` name and is deleted at the end, also on failure.
 // BENCH_SKIP=pki,up,cluster,kubeadm,ha,lifecycle,dataplane,fleet leaves parts out; BENCH_UP_NODES=1,10 sets the machine counts.
 import { $ } from "zx";
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { loadavg, tmpdir } from "node:os";
@@ -182,6 +183,43 @@ interface InitFigures {
   initMs: number;
   kubeadmReturnedMs: number;
   kubeadmMs: number;
+  /** Inside each init: from the start of its certificates phase to the end of its kubeconfig phase. */
+  pkiMs: number;
+  kubeadmPkiMs: number;
+}
+
+/** From `--timings`' phase table: the certs phase's start to the kubeconfig phase's end, ms. */
+function pkiSpanOfTimings(stderr: string): number {
+  const row = (phase: string) => {
+    const m = new RegExp(`^\\s+${phase}\\s+([\\d.]+)\\s+([\\d.]+)`, "m").exec(stderr);
+    if (!m) throw new Error(`no ${phase} row in --timings:\n${stderr.slice(-2000)}`);
+    return { start: Number(m[1]), end: Number(m[2]) };
+  };
+  return (row("kubeconfig").end - row("certs").start) * 1000;
+}
+
+/**
+ * kubeadm init inside the node, each line of its output stamped on arrival (kubeadm writes a line
+ * at a time): its certs phase begins at "[certs] Using certificateDir folder" and its kubeconfig
+ * phase ends at the first line of the phase after it.
+ */
+async function kubeadmInitStamped(machine: string): Promise<{ code: number | null; stderr: string; pkiMs: number }> {
+  const child = spawn("docker", ["exec", machine, "kubeadm", "init", "--config", "/root/kubeadm.yaml", "--ignore-preflight-errors=all"], { stdio: ["ignore", "pipe", "pipe"] });
+  const lines: Array<{ t: number; line: string }> = [];
+  let partial = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => {
+    const t = performance.now();
+    const parts = (partial + d.toString("utf8")).split("\n");
+    partial = parts.pop()!;
+    for (const line of parts) lines.push({ t, line });
+  });
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  const start = lines.find((l) => l.line.startsWith("[certs] Using certificateDir"));
+  const lastKubeconfig = lines.map((l) => l.line.startsWith("[kubeconfig]")).lastIndexOf(true);
+  const next = lastKubeconfig >= 0 ? lines[lastKubeconfig + 1] : undefined;
+  return { code, stderr, pkiMs: start && next ? next.t - start.t : Number.NaN };
 }
 
 async function initVsKubeadmOnce(): Promise<InitFigures> {
@@ -196,7 +234,8 @@ async function initVsKubeadmOnce(): Promise<InitFigures> {
     await timed(["init", "phase", "prepare", "--name", b]);
     const nb = await nodeOf(b);
     const t0 = performance.now();
-    const returnedMs = await timed(["init", "--name", b]);
+    const pkiMs = pkiSpanOfTimings(await timedStderr(["init", "--name", b, "--timings"]));
+    const returnedMs = performance.now() - t0;
     await waitNodeAndDnsReady(nb.machine, nb.name);
     const initMs = performance.now() - t0;
     const conflist = (await $`docker exec ${nb.machine} sh -c ${"cat /etc/cni/net.d/*.conflist"}`).stdout;
@@ -214,9 +253,9 @@ async function initVsKubeadmOnce(): Promise<InitFigures> {
     await $({ input: KUBEADM_KUBELET_UNIT })`docker exec -i ${node.machine} sh -c ${"cat > /etc/systemd/system/kubelet.service && systemctl daemon-reload && systemctl enable kubelet"}`;
     await $({ input: kubeadmConfig(node.name, node.address) })`docker exec -i ${node.machine} sh -c ${"cat > /root/kubeadm.yaml && : > /etc/kubeadm-resolv.conf"}`;
     const t1 = performance.now();
-    const r = await $({ nothrow: true })`docker exec ${node.machine} kubeadm init --config /root/kubeadm.yaml --ignore-preflight-errors=all`;
+    const r = await kubeadmInitStamped(node.machine);
     const kubeadmReturnedMs = performance.now() - t1;
-    if (r.exitCode !== 0) throw new Error(`kubeadm init failed:\n${r.stderr.slice(-3000)}`);
+    if (r.code !== 0) throw new Error(`kubeadm init failed:\n${r.stderr.slice(-3000)}`);
     // What a kubeadm user does next: the same Corefile, and a network add-on (here the same bridge
     // configuration kubeprov wrote).
     const applyCorefile = "kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system create configmap coredns --from-file=Corefile=/dev/stdin --dry-run=client -o yaml | kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f -";
@@ -224,7 +263,7 @@ async function initVsKubeadmOnce(): Promise<InitFigures> {
     await $({ input: conflist })`docker exec -i ${node.machine} sh -c ${"mkdir -p /etc/cni/net.d && cat > /etc/cni/net.d/10-bridge.conflist"}`;
     await waitNodeAndDnsReady(node.machine, node.name);
     const kubeadmMs = performance.now() - t1;
-    return { returnedMs, initMs, kubeadmReturnedMs, kubeadmMs };
+    return { returnedMs, initMs, kubeadmReturnedMs, kubeadmMs, pkiMs, kubeadmPkiMs: r.pkiMs };
   } finally {
     await $({ env, nothrow: true })`node ${BIN} delete --name ${b}`;
     await $({ env, nothrow: true })`node ${BIN} delete --name ${c}`;
@@ -239,6 +278,8 @@ async function benchInitVsKubeadm(): Promise<void> {
   note("kubeprov init on a prepared node, until the node is Ready and CoreDNS ready (bridge CNI)", stats(runs.map((r) => r.initMs)));
   note("kubeadm init on a prepared node, until it returns", stats(runs.map((r) => r.kubeadmReturnedMs)));
   note("kubeadm init on a prepared node, until the node is Ready and CoreDNS ready (same bridge CNI)", stats(runs.map((r) => r.kubeadmMs)));
+  note("inside kubeprov init: its certificates and kubeconfigs (certs phase start to kubeconfig phase end, --timings)", stats(runs.map((r) => r.pkiMs)));
+  note("inside kubeadm init: its certificates and kubeconfigs ([certs] line to the first line after [kubeconfig])", stats(runs.map((r) => r.kubeadmPkiMs)));
   const ratios = runs.map((r) => r.initMs / r.kubeadmMs).sort((a, b) => a - b);
   note("ratio kubeprov / kubeadm of each pair, both to node Ready and CoreDNS ready", `min ${ratios[0].toFixed(2)} / median ${ratios[Math.floor(ratios.length / 2)].toFixed(2)} / max ${ratios[ratios.length - 1].toFixed(2)}`);
 }

@@ -218,6 +218,8 @@ export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions 
 
   let interrupted = false;
   let onAbort = () => {};
+  // Ends what task.prepare started once the run is over.
+  const prepared = new AbortController();
   await new Promise<void>((resolve) => {
     let remaining = nodes.length;
     let running = 0;
@@ -258,7 +260,18 @@ export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions 
       g.left--;
       for (const d of node.dependents) release(d, change, applied);
       if (g.left === 0) for (const d of g.waiters) release(d, g.change, g.applied);
-      if (prereqNodes.has(node) && --prereqLeft === 0) pumpAhead();
+      if (prereqNodes.has(node) && --prereqLeft === 0) {
+        startPrepare();
+        pumpAhead();
+      }
+    };
+
+    // task.prepare on every host of a selected task, once the prerequisites are done (not in a dry run).
+    const startPrepare = () => {
+      if (ctx.dryRun || interrupted) return;
+      for (const n of nodes) {
+        if (n.task.prepare && n.state === "pending" && selected(n.task.phase)) void n.task.prepare(n.host, ctx, prepared.signal).catch(() => {});
+      }
     };
 
     // Checks ahead of their turn (task.checkAhead): once the prerequisites are done, in task order,
@@ -358,9 +371,13 @@ export async function runTasks(tasks: Task[], ctx: RunContext, opts: RunOptions 
 
     // Take the initial set first: enqueuing a phase-skipped node can make others ready.
     for (const n of nodes.filter((x) => x.waiting === 0)) if (n.state === "pending") enqueue(n);
+    if (prereqLeft === 0) startPrepare();
     pumpAhead();
     pump();
-  }).finally(() => opts.signal?.removeEventListener("abort", onAbort));
+  }).finally(() => {
+    opts.signal?.removeEventListener("abort", onAbort);
+    prepared.abort();
+  });
 
   const ordered = [...nodes]
     .sort((a, b) => a.taskIndex - b.taskIndex || a.hostIndex - b.hostIndex)

@@ -121,6 +121,14 @@ export interface Task {
    * converged cluster's checks then run side by side instead of one dependency after another).
    */
   checkAhead?: boolean;
+  /**
+   * Read-only work that gets the apply's CPU-bound part under way early (the PKI generates the keys
+   * its plan will create): called once the prerequisites (facts) are done, on every host of the
+   * task, beside the regular work, and never in a dry run. Must change nothing on any host; what it
+   * starts is dropped when `signal` aborts (the run ended). A failure is ignored: apply then does
+   * the work itself.
+   */
+  prepare?(host: Host, ctx: RunContext, signal: AbortSignal): Promise<void>;
   /** Cheap, read-only: is apply needed on this host? Must change nothing. */
   check(host: Host, ctx: RunContext): Promise<CheckResult>;
   apply(host: Host, ctx: RunContext): Promise<ApplyResult | void>;

@@ -15,6 +15,7 @@
 //   OpenSSL uses on secret primes: a timing side channel on the machine that generates the keys,
 //   which is why it is not the default.
 import { checkPrime, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, sign, verify, type KeyObject } from "node:crypto";
+import { availableParallelism } from "node:os";
 import forge from "node-forge";
 
 export type KeyGenerator = "primes" | "openssl";
@@ -126,8 +127,88 @@ export interface RsaKey {
   forgePublic: forge.pki.rsa.PublicKey;
 }
 
+function generate(bits: number): Promise<KeyObject> {
+  counts.generated++;
+  return generator === "openssl" ? opensslKey(bits) : rsaFromPrimes(bits);
+}
+
+// Keys generated ahead of need. A run knows early (once it has read a host's PKI) how many keys it
+// will create, long before it gets to the task that creates them; generating them meanwhile takes
+// RSA key generation (about 0.1 s of CPU per 2048-bit key with OpenSSL) off the critical path. The
+// keys are held in this process's memory only and handed out once each, oldest first; newRsaKey
+// takes one when there is one and generates otherwise. At most one generation per CPU runs ahead, so
+// the work in front of it keeps going.
+interface Ahead {
+  /** Generations started ahead and not yet handed out (settled or not), oldest first. */
+  started: Array<Promise<KeyObject>>;
+  /** What each prepareKeys call still wants started; a request whose run ended (signal aborted) is dropped. */
+  requests: Array<{ left: number; signal?: AbortSignal }>;
+}
+const ahead = new Map<number, Ahead>();
+let aheadRunning = 0;
+/** Since the process started: generations started (ahead or not), and keys handed out that were started ahead. */
+const counts = { generated: 0, takenAhead: 0 };
+const AHEAD_PARALLEL = Math.max(1, availableParallelism());
+
+/** The oldest request that still wants a key started (dropping the spent and the aborted). */
+function nextRequest(a: Ahead): { left: number } | undefined {
+  while (a.requests.length && (a.requests[0]!.left <= 0 || a.requests[0]!.signal?.aborted)) a.requests.shift();
+  return a.requests[0];
+}
+
+function pumpAhead(): void {
+  for (const [bits, a] of ahead) {
+    for (let r = nextRequest(a); r && aheadRunning < AHEAD_PARALLEL; r = nextRequest(a)) {
+      r.left--;
+      aheadRunning++;
+      const key = generate(bits);
+      // A failure surfaces when the key is taken (newRsaKey awaits it), not as an unhandled rejection here.
+      key.catch(() => {}).finally(() => {
+        aheadRunning--;
+        pumpAhead();
+      });
+      a.started.push(key);
+    }
+  }
+}
+
+/**
+ * Starts generating `count` keys of `bits` bits ahead of need, a few at a time. When `signal` aborts
+ * (the run ended), generations not started yet are dropped; the ones started stay available.
+ */
+export function prepareKeys(bits: number, count: number, signal?: AbortSignal): void {
+  if (count <= 0 || signal?.aborted) return;
+  let a = ahead.get(bits);
+  if (!a) ahead.set(bits, (a = { started: [], requests: [] }));
+  a.requests.push({ left: count, signal });
+  pumpAhead();
+}
+
+/**
+ * For tests and the benchmark: keys of `bits` bits started ahead and not handed out, generations
+ * still wanted ahead, and the process's totals (generations started, keys handed out from ahead).
+ */
+export function preparedKeys(bits: number): { started: number; queued: number; generated: number; takenAhead: number } {
+  const a = ahead.get(bits);
+  const queued = a ? a.requests.filter((r) => !r.signal?.aborted).reduce((n, r) => n + Math.max(0, r.left), 0) : 0;
+  return { started: a?.started.length ?? 0, queued, ...counts };
+}
+
+/** A key started ahead, else a new one (a generation still wanted ahead is one fewer). */
+function takeKey(bits: number): Promise<KeyObject> {
+  const a = ahead.get(bits);
+  const started = a?.started.shift();
+  if (started) {
+    counts.takenAhead++;
+    return started;
+  }
+  const r = a && nextRequest(a);
+  if (r) r.left--;
+  return generate(bits);
+}
+
 export async function newRsaKey(bits: number): Promise<RsaKey> {
-  const privateKey = generator === "openssl" ? await opensslKey(bits) : await rsaFromPrimes(bits);
+  const privateKey = await takeKey(bits);
   const privatePem = privateKey.export({ type: "pkcs1", format: "pem" }).toString();
   const publicPem = createPublicKey(privateKey).export({ type: "spki", format: "pem" }).toString();
   return { privateKey, privatePem, publicPem, forgePublic: forge.pki.publicKeyFromPem(publicPem) as forge.pki.rsa.PublicKey };

@@ -5,7 +5,7 @@ import { CAS, KUBECONFIGS, LEAVES, certPath, kubeconfigPath, type CAName } from 
 import { forgeCertFromPem, issueCertificate, toPem, type Issuer } from "./issue.js";
 import { newRsaKey, rsaKeyFrom, type RsaKey } from "./keys.js";
 import { buildKubeconfig } from "./kubeconfig.js";
-import type { PkiPlan } from "./plan.js";
+import type { Decision, PkiPlan } from "./plan.js";
 
 export const MODE_KEY = 0o600;
 export const MODE_CERT = 0o644;
@@ -15,6 +15,11 @@ export interface FileWrite {
   path: string;
   data: Buffer;
   mode: number;
+}
+
+/** A decision that needs a new key: a created entry, or a re-issued certificate (a re-issued sa keypair keeps its key). */
+export function needsNewKey(d: Decision): boolean {
+  return d.action === "create" || (d.action === "reissue" && d.kind !== "keypair");
 }
 
 /** The files to write for a plan without errors, in a safe order (CAs first, a key before its certificate). */
@@ -29,7 +34,7 @@ export async function materialize(plan: PkiPlan): Promise<FileWrite[]> {
   // Start every key generation now; they run in parallel on the thread pool.
   const keys = new Map<string, Promise<RsaKey>>();
   for (const d of plan.decisions) {
-    if (d.action === "create" || (d.action === "reissue" && d.kind !== "keypair")) keys.set(d.name, newRsaKey(ctx.keySize));
+    if (needsNewKey(d)) keys.set(d.name, newRsaKey(ctx.keySize));
   }
   const changed = new Map(plan.decisions.filter((d) => d.action !== "keep" && d.action !== "copy").map((d) => [d.name, d]));
 

@@ -17,6 +17,10 @@ export interface PkiStore {
   /** Permission bits of the files that exist among paths. */
   modes(paths: string[]): Promise<Map<string, number>>;
   chmod(path: string, mode: number): Promise<void>;
+  /** Many reads at once (a store on a host: one command); a path's failure is an Error in the map. */
+  readMany?(paths: string[]): Promise<Map<string, Buffer | undefined | Error>>;
+  /** Many writes at once, each atomic, moved into place in the order given (a store on a host: one command). */
+  writeMany?(writes: FileWrite[]): Promise<void>;
 }
 
 export class FsStore implements PkiStore {
@@ -85,6 +89,7 @@ export class FsStore implements PkiStore {
 
 /** Reads every path (in parallel); unreadable files become Errors in the snapshot, not exceptions. */
 export async function readSnapshot(store: PkiStore, paths: string[]): Promise<Snapshot> {
+  if (store.readMany) return new Map(await store.readMany(paths));
   const snap: Snapshot = new Map();
   await Promise.all(
     paths.map(async (p) => {
@@ -105,6 +110,7 @@ function firstLine(s: string): string {
 
 /** Writes the CA files first (in order), then the rest in parallel. Each file is atomic. */
 export async function writeAll(store: PkiStore, writes: FileWrite[], isCAFile: (path: string) => boolean): Promise<void> {
+  if (store.writeMany) return store.writeMany([...writes.filter((w) => isCAFile(w.path)), ...writes.filter((w) => !isCAFile(w.path))]);
   for (const w of writes.filter((w) => isCAFile(w.path))) await store.write(w.path, w.data, w.mode);
   await Promise.all(writes.filter((w) => !isCAFile(w.path)).map((w) => store.write(w.path, w.data, w.mode)));
 }

@@ -2,7 +2,9 @@
 // atomic writes with explicit modes). The certs tasks, the `certs` commands and status read and
 // write a host's certificates through it.
 import { shq, type Transport } from "../transport/transport.js";
+import type { FileWrite } from "../pki/materialize.js";
 import type { PkiStore } from "../pki/store.js";
+import { parseReadFiles, readFilesScript, writeFilesInput, writeFilesScript, type ReadOutcome } from "../transport/scripts.js";
 
 export class TransportStore implements PkiStore {
   constructor(readonly transport: Transport) {}
@@ -14,6 +16,20 @@ export class TransportStore implements PkiStore {
   }
   write(path: string, data: Buffer, mode: number): Promise<void> {
     return this.transport.writeFile(path, data, { mode });
+  }
+  // A node's PKI is some thirty files: read and written in one command each way, so a run pays one
+  // round trip to the host for them, not one per file.
+  async readMany(paths: string[]): Promise<Map<string, ReadOutcome>> {
+    if (!paths.length) return new Map();
+    const r = await this.transport.exec(readFilesScript(paths), { sudo: true });
+    return parseReadFiles(paths, r.stdout);
+  }
+  async writeMany(writes: FileWrite[]): Promise<void> {
+    if (!writes.length) return;
+    await this.transport.exec(writeFilesScript(writes.map((w) => ({ path: w.path, size: w.data.length, mode: w.mode }))), {
+      sudo: true,
+      stdin: writeFilesInput(writes.map((w) => w.data)),
+    });
   }
   async checkDir(path: string): Promise<string | undefined> {
     const p = shq(path);

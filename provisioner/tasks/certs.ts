@@ -6,6 +6,8 @@ import { PKI_DIR, KUBERNETES_DIR } from "../constants.js";
 import type { ApplyResult, CheckResult, Host, RunContext, Task } from "../engine/task.js";
 import { pkiContext, type PkiContext } from "../pki/certlist.js";
 import { ensurePki, planOn } from "../pki/ensure.js";
+import { prepareKeys } from "../pki/keys.js";
+import { needsNewKey } from "../pki/materialize.js";
 import { changes, type Decision, type PlanOptions, type SharedCaSet } from "../pki/plan.js";
 import { TransportStore } from "./certs-store.js";
 import { certificateKeyOf, downloadedCaSet, readCaSetFrom } from "./uploadcerts.js";
@@ -73,6 +75,22 @@ export function pkiTask(spec: { name: string; phase: string; description: string
     perHost: spec.perHost,
     serial: spec.serial,
     checkAhead: true,
+    // The keys this host's plan will create, generated while the tasks before it run. A control
+    // plane that cannot read the shared CAs yet (the first one has not made them) counts its own
+    // entries only. A count that turns out too high costs only CPU: the keys never leave memory.
+    async prepare(host: Host, ctx: RunContext, signal: AbortSignal): Promise<void> {
+      const first = isFirstControlPlane(ctx, host);
+      let shared = await readSharedCaSet(host, ctx).catch(() => undefined);
+      if (shared && !shared.has("ca.crt")) shared = undefined;
+      const etcd = await controlPlaneEtcdPki(ctx, shared);
+      if (etcd && "waitingFor" in etcd) return;
+      const plan = await planOn(new TransportStore(host.transport), hostPkiContext(host, ctx), { ...spec.plan, shared, ...etcd?.options });
+      // This task's part of the table (a kubeconfig-only plan still lists the CAs it signs with),
+      // and the shared entries only where this host makes them.
+      const part = (d: Decision) => (d.kind === "kubeconfig" ? spec.plan.kubeconfigs !== false : spec.plan.certs !== false);
+      const own = (d: Decision) => part(d) && (first || shared !== undefined || (d.kind !== "ca" && d.kind !== "keypair"));
+      prepareKeys(plan.ctx.keySize, plan.decisions.filter((d) => needsNewKey(d) && own(d)).length, signal);
+    },
     async check(host: Host, ctx: RunContext): Promise<CheckResult> {
       const pctx = hostPkiContext(host, ctx);
       const shared = await readSharedCaSet(host, ctx);

@@ -17,6 +17,15 @@ export function readScript(path: string): string {
   return `test -e ${shq(path)} || exit ${READ_MISSING_CODE}; exec cat ${shq(path)}`;
 }
 
+/** A write target's directory, file name and octal mode; throws for a relative path or a bad owner. */
+function checkedTarget(path: string, mode: number, owner?: string): [string, string, string] {
+  if (!path.startsWith("/")) throw new Error(`writeFile needs an absolute path, got ${path}`);
+  if (owner !== undefined && !/^[A-Za-z0-9_.][A-Za-z0-9_.-]*(:[A-Za-z0-9_.][A-Za-z0-9_.-]*)?$/.test(owner)) {
+    throw new Error(`invalid owner ${JSON.stringify(owner)} (want "user" or "user:group")`);
+  }
+  return [dirname(path), basename(path), (mode & 0o7777).toString(8).padStart(4, "0")];
+}
+
 /**
  * Atomic write: stdin goes to a private temp file in the target directory; only when exactly
  * `size` bytes arrived (a connection killed mid-way gives cat an early end of file) is it
@@ -24,13 +33,7 @@ export function readScript(path: string): string {
  * is untouched. Parent directories are created 0755.
  */
 export function writeScript(path: string, size: number, mode: number, owner?: string): string {
-  if (!path.startsWith("/")) throw new Error(`writeFile needs an absolute path, got ${path}`);
-  if (owner !== undefined && !/^[A-Za-z0-9_.][A-Za-z0-9_.-]*(:[A-Za-z0-9_.][A-Za-z0-9_.-]*)?$/.test(owner)) {
-    throw new Error(`invalid owner ${JSON.stringify(owner)} (want "user" or "user:group")`);
-  }
-  const dir = dirname(path);
-  const name = basename(path);
-  const modeStr = (mode & 0o7777).toString(8).padStart(4, "0");
+  const [dir, name, modeStr] = checkedTarget(path, mode, owner);
   return [
     "set -eu",
     `d=${shq(dir)}`,
@@ -47,6 +50,74 @@ export function writeScript(path: string, size: number, mode: number, owner?: st
     `mv -f "$t" ${shq(path)}`,
     "trap - EXIT",
   ].join("\n");
+}
+
+/** What readFilesScript says of one path: its content, missing (undefined), or why it cannot be read. */
+export type ReadOutcome = Buffer | undefined | Error;
+
+/**
+ * Several files read in one command (one round trip instead of one per file): a line per path, in
+ * order: "F <base64 of the content>", "M" (missing), "D" (a directory) or "E" (unreadable).
+ */
+export function readFilesScript(paths: string[]): string {
+  return paths
+    .map((p) => `f=${shq(p)}; if [ -d "$f" ]; then echo D; elif [ ! -e "$f" ]; then echo M; elif [ -r "$f" ]; then printf 'F '; base64 < "$f" | tr -d '\\n'; echo; else echo E; fi`)
+    .join("\n");
+}
+
+/** The answer of readFilesScript, by path; throws when it is not one line per path. */
+export function parseReadFiles(paths: string[], stdout: string): Map<string, ReadOutcome> {
+  const lines = stdout.split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  if (lines.length !== paths.length) throw new Error(`reading ${paths.length} files gave ${lines.length} answers`);
+  const out = new Map<string, ReadOutcome>();
+  paths.forEach((p, i) => {
+    const l = lines[i]!;
+    if (l.startsWith("F ")) out.set(p, Buffer.from(l.slice(2), "base64"));
+    else if (l === "M") out.set(p, undefined);
+    else out.set(p, new Error(l === "D" ? "is a directory" : "cannot be read"));
+  });
+  return out;
+}
+
+/**
+ * Several files written in one command, each as writeScript writes one: every file goes first to a
+ * private temp file in its directory, checked against its size, chmod/chown-ed; only when all of
+ * them arrived are they renamed into place, in the order given. On any failure every temp file is
+ * removed and no target is touched. Stdin carries each file's content as one base64 line (see
+ * writeFilesInput).
+ */
+export function writeFilesScript(files: Array<{ path: string; size: number; mode: number; owner?: string }>): string {
+  const tmp = files.map((_, i) => `t${i}`);
+  const lines = [
+    "set -eu",
+    "umask 077",
+    tmp.map((t) => `${t}=`).join("; "),
+    `trap 'for t in ${tmp.map((t) => `"$${t}"`).join(" ")}; do [ -z "$t" ] || rm -f "$t"; done' EXIT`,
+    "trap 'exit 129' HUP INT TERM PIPE",
+  ];
+  files.forEach((f, i) => {
+    const [dir, name, modeStr] = checkedTarget(f.path, f.mode, f.owner);
+    lines.push(
+      `d=${shq(dir)}`,
+      '(umask 022; mkdir -p "$d")',
+      `t${i}=$(mktemp "$d"/${shq(`.${name}.kubeprov-tmp.`)}XXXXXX)`,
+      "IFS= read -r line",
+      `printf '%s' "$line" | base64 -d > "$t${i}"`,
+      `got=$(wc -c < "$t${i}")`,
+      `if [ "$((got))" -ne ${f.size} ]; then echo ${shq(`short write: ${f.path}: received`)} "$((got))" ${shq(`of ${f.size} bytes`)} >&2; exit 75; fi`,
+      `chmod ${modeStr} "$t${i}"`,
+      ...(f.owner ? [`chown ${shq(f.owner)} "$t${i}"`] : []),
+    );
+  });
+  files.forEach((f, i) => lines.push(`mv -f "$t${i}" ${shq(f.path)}`, `t${i}=`));
+  lines.push("trap - EXIT");
+  return lines.join("\n");
+}
+
+/** Stdin for writeFilesScript: each file's content as one base64 line. */
+export function writeFilesInput(data: Buffer[]): string {
+  return data.map((d) => `${d.toString("base64")}\n`).join("");
 }
 
 /** What a transport's exec turns its raw process result into: a result, or a CommandError (timeout, non-zero exit unless check is false). */

@@ -7,7 +7,8 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createRunContext } from "../../provisioner/engine/context.js";
 import { runTasks } from "../../provisioner/engine/runner.js";
-import type { Host } from "../../provisioner/engine/task.js";
+import type { Host, Task } from "../../provisioner/engine/task.js";
+import { preparedKeys } from "../../provisioner/pki/keys.js";
 import { MemoryReporter } from "../../provisioner/events.js";
 import { certsTasks } from "../../provisioner/tasks/certs.js";
 import { kubeconfigTasks } from "../../provisioner/tasks/kubeconfig.js";
@@ -118,4 +119,41 @@ test("a key made world-readable on cp1 is chmod-ed back by the certs task", asyn
   assert.match(changed[0]!.reason ?? "", /chmod 600 .*sa\.key \(was 644\)/);
   assert.equal(statSync(key).mode & 0o777, 0o600);
   assert.equal((await run()).summary.changed, 0);
+});
+
+test("keys generated ahead: a fresh PKI's run generates exactly the keys it writes, most of them ahead", async () => {
+  const fresh = tmp("tasks-ahead");
+  const reporter = new MemoryReporter();
+  const ctx = createRunContext({
+    cluster: c,
+    source: "test.yaml",
+    hosts: c.spec.hosts.map((h) => ({ name: h.name, address: h.address, nodeIP: h.address, roles: h.roles, spec: h, transport: new RootedTransport(h.name, join(fresh, h.name)) })),
+    reporter,
+    dryRun: false,
+  });
+  // A task in front of the PKI that takes a while, as preflight does in a real run: the keys are
+  // generated meanwhile (at most one per CPU at a time).
+  const slow: Task = {
+    name: "preflight/slow",
+    phase: "preflight",
+    description: "stands for the work before the PKI",
+    hosts: (x) => x.hosts,
+    async check() {
+      return { needed: true, reason: "always" };
+    },
+    async apply() {
+      await new Promise((r) => setTimeout(r, 1500));
+    },
+  };
+  const before = preparedKeys(2048);
+  const summary = await runTasks([slow, ...certsTasks().map((t) => ({ ...t, after: [...(t.after ?? []), "preflight/slow"] })), ...kubeconfigTasks()], ctx);
+  assert.equal(summary.failed, 0, JSON.stringify(summary.results.filter((x) => x.status === "failed")));
+  const after = preparedKeys(2048);
+  // cp1: 3 CAs, 7 leaves, sa, 5 kubeconfigs; cp2: 7 leaves, 4 kubeconfigs (the CAs and sa are copied).
+  assert.equal(after.generated - before.generated, 27, "one generation per key written, none wasted");
+  assert.deepEqual({ started: after.started, queued: after.queued }, { started: 0, queued: 0 });
+  assert.ok(after.takenAhead - before.takenAhead >= 4, `keys taken from ahead: ${after.takenAhead - before.takenAhead}`);
+  const keyFiles = Object.keys(fingerprint(fresh)).filter((p) => p.endsWith(".key") && !p.endsWith("sa.key")).length;
+  assert.equal(keyFiles, 20, "cp1 and cp2: 10 .key files each besides sa.key");
+  rmSync(fresh, { recursive: true, force: true });
 });

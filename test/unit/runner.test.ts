@@ -597,3 +597,41 @@ test("checks ahead: a converged chain's checks run side by side; after a change 
     await env.cleanup();
   }
 });
+
+test("prepare: called once per host after the prerequisites, beside the work; its signal ends with the run; never in a dry run; a failure is ignored", async () => {
+  for (const dryRun of [false, true]) {
+    const env = await setup(2, dryRun);
+    try {
+      const calls: Array<{ host: string; factsDone: boolean; signal: AbortSignal }> = [];
+      let factsDoneOn = 0;
+      const facts = cmdTask({ name: "facts/gather", log: env.log, cmd: () => "sleep 0.2" });
+      const work = cmdTask({ name: "w", log: env.log, cmd: () => "sleep 0.3", after: ["facts/gather"] });
+      const origFactsApply = facts.apply;
+      facts.apply = async (h, c) => {
+        await origFactsApply.call(facts, h, c);
+        factsDoneOn++;
+      };
+      const prepared: Task = {
+        ...cmdTask({ name: "p", log: env.log, cmd: () => "true", after: ["w"] }),
+        async prepare(h, _c, signal) {
+          calls.push({ host: h.name, factsDone: factsDoneOn === 2, signal });
+          if (h.name === "h0") throw new Error("a failing prepare is ignored");
+        },
+      };
+      const s = await runTasks([facts, work, prepared], env.ctx, { prerequisites: ["facts/gather"] });
+      assert.equal(s.failed, 0);
+      if (dryRun) {
+        assert.deepEqual(calls, [], "no prepare in a dry run");
+        continue;
+      }
+      assert.deepEqual(calls.map((c) => c.host).sort(), ["h0", "h1"]);
+      assert.ok(calls.every((c) => c.factsDone), "prepare waits for the prerequisites on every host");
+      assert.ok(calls.every((c) => c.signal.aborted), "the signal is aborted once the run is over");
+      const sp = spans(env.log);
+      const wStart = Math.min(...sp.filter((x) => x.task === "w").map((x) => x.start));
+      assert.ok(wStart > 0, "the work after the prerequisites ran");
+    } finally {
+      await env.cleanup();
+    }
+  }
+});

@@ -5,7 +5,8 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readScript, writeScript, READ_MISSING_CODE, sudoWrap } from "../../provisioner/transport/scripts.js";
+import { parseReadFiles, readFilesScript, readScript, writeFilesInput, writeFilesScript, writeScript, READ_MISSING_CODE, sudoWrap } from "../../provisioner/transport/scripts.js";
+import { randomBytes } from "node:crypto";
 import { parseBastion } from "../../provisioner/transport/ssh.js";
 import { hostSshSettings } from "../../provisioner/transport/pool.js";
 import { clusterSchema } from "../../provisioner/spec/schema.js";
@@ -138,4 +139,46 @@ test("binary stamp with copies: a source whose copy has the artifact's sha256 is
   const recorded = readFileSync(stamp, "utf8").trim().split("\n");
   assert.equal(recorded.length, 2);
   assert.match(recorded[0]!, new RegExp(`^${sum("new kubelet")} \\d+ [\\d.]+ \\d+ 755 ${join(bin, "kubelet")}$`));
+});
+
+test("writeFilesScript: several files in one command, each with its mode; a short one → none moved into place, no temp left", () => {
+  const d = join(dir, "many");
+  const files = [
+    { path: join(d, "ca.key"), data: randomBytes(1675) },
+    { path: join(d, "sub dir", "it's.crt"), data: Buffer.from("-----BEGIN X-----\nline\n-----END X-----\n") },
+    { path: join(d, "empty"), data: Buffer.alloc(0) },
+  ];
+  const modes = [0o600, 0o644, 0o640];
+  const script = writeFilesScript(files.map((f, i) => ({ path: f.path, size: f.data.length, mode: modes[i]! })));
+  const ok = sh(script, writeFilesInput(files.map((f) => f.data)));
+  assert.equal(ok.status, 0, ok.stderr);
+  files.forEach((f, i) => {
+    assert.deepEqual(readFileSync(f.path), f.data, f.path);
+    assert.equal(statSync(f.path).mode & 0o7777, modes[i], f.path);
+  });
+  // Fresh contents, but the last line is cut: nothing is replaced.
+  const fresh = files.map(() => randomBytes(100));
+  const input = writeFilesInput(fresh);
+  const cut = sh(writeFilesScript(files.map((f) => ({ path: f.path, size: 100, mode: 0o600 }))), input.slice(0, input.length - 30));
+  assert.notEqual(cut.status, 0);
+  files.forEach((f) => assert.deepEqual(readFileSync(f.path), f.data, `${f.path} untouched`));
+  assert.deepEqual(readdirSync(d).sort(), ["ca.key", "empty", "sub dir"]);
+  assert.deepEqual(readdirSync(join(d, "sub dir")), ["it's.crt"]);
+});
+
+test("readFilesScript: contents byte for byte, missing, directory; one line per path", () => {
+  const d = join(dir, "readmany");
+  mkdirSync(join(d, "adir"), { recursive: true });
+  const bin = randomBytes(3000);
+  writeFileSync(join(d, "bin"), bin);
+  writeFileSync(join(d, "empty"), "");
+  const paths = [join(d, "bin"), join(d, "missing"), join(d, "adir"), join(d, "empty")];
+  const r = sh(readFilesScript(paths), "");
+  assert.equal(r.status, 0, r.stderr);
+  const got = parseReadFiles(paths, r.stdout);
+  assert.deepEqual(got.get(paths[0]!), bin);
+  assert.equal(got.get(paths[1]!), undefined);
+  assert.match(String(got.get(paths[2]!)), /is a directory/);
+  assert.deepEqual(got.get(paths[3]!), Buffer.alloc(0));
+  assert.throws(() => parseReadFiles(paths, "M\n"), /4 files gave 1 answers/);
 });
