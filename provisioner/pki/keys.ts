@@ -14,6 +14,9 @@
 //   2-3x faster here because checkPrime's modular exponentiation is not the constant-time one
 //   OpenSSL uses on secret primes: a timing side channel on the machine that generates the keys,
 //   which is why it is not the default.
+//
+// Keys can be generated ahead of need (prepareKeys): a run asks for them once it has read a node's
+// PKI, and newRsaKey hands them out before generating new ones.
 import { checkPrime, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, sign, verify, type KeyObject } from "node:crypto";
 import { availableParallelism } from "node:os";
 import forge from "node-forge";
