@@ -20,6 +20,8 @@ export interface HostFacts {
   /** The init system is systemd (PID 1). */
   systemd: boolean;
   packageManager: "apt" | "dnf" | "yum" | "unknown";
+  /** kubeadm's /etc/kubernetes/pki/ca.crt exists: the host was already set up as a node. */
+  clusterCa?: boolean;
 }
 
 /** A host as the runner sees it: its spec, how to reach it, and the facts once gathered. */

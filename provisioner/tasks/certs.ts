@@ -79,6 +79,9 @@ export function pkiTask(spec: { name: string; phase: string; description: string
     // plane that cannot read the shared CAs yet (the first one has not made them) counts its own
     // entries only. A count that turns out too high costs only CPU: the keys never leave memory.
     async prepare(host: Host, ctx: RunContext, signal: AbortSignal): Promise<void> {
+      // A node that has its CA (the facts say so) needs new keys only to renew: nothing is read
+      // ahead, so a converged run pays nothing for this.
+      if (host.facts?.clusterCa && hostPkiContext(host, ctx).certDir === PKI_DIR) return;
       const first = isFirstControlPlane(ctx, host);
       let shared = await readSharedCaSet(host, ctx).catch(() => undefined);
       if (shared && !shared.has("ca.crt")) shared = undefined;

@@ -75,6 +75,7 @@ export function parseFacts(text: string): HostFacts {
     cgroupVersion: get("cgroupfs") === "cgroup2fs" ? 2 : 1,
     systemd: get("pid1") === "systemd",
     packageManager,
+    ...(get("pki.ca") === "1" ? { clusterCa: true } : {}),
   };
 }
 

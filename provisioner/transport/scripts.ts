@@ -56,26 +56,45 @@ export function writeScript(path: string, size: number, mode: number, owner?: st
 export type ReadOutcome = Buffer | undefined | Error;
 
 /**
- * Several files read in one command (one round trip instead of one per file): a line per path, in
- * order: "F <base64 of the content>", "M" (missing), "D" (a directory) or "E" (unreadable).
+ * Several files read in one command (one round trip instead of one per file), with a handful of
+ * processes whatever the number of files: a line per path, in order, "F" (a file, read), "M"
+ * (missing), "D" (a directory) or "E" (unreadable); then, when any was read, each read file's size
+ * (one `stat` for all), a line "@@" and their contents one after another, base64 (one `cat`).
  */
 export function readFilesScript(paths: string[]): string {
-  return paths
-    .map((p) => `f=${shq(p)}; if [ -d "$f" ]; then echo D; elif [ ! -e "$f" ]; then echo M; elif [ -r "$f" ]; then printf 'F '; base64 < "$f" | tr -d '\\n'; echo; else echo E; fi`)
-    .join("\n");
+  return [
+    "set --",
+    `for f in ${paths.map(shq).join(" ")}; do`,
+    '  if [ -d "$f" ]; then echo D; elif [ ! -e "$f" ]; then echo M; elif [ -r "$f" ]; then echo F; set -- "$@" "$f"; else echo E; fi',
+    "done",
+    `if [ $# -gt 0 ]; then stat -L -c %s -- "$@" && echo @@ && cat -- "$@" | base64 | tr -d '\\n' && echo; fi`,
+  ].join("\n");
 }
 
-/** The answer of readFilesScript, by path; throws when it is not one line per path. */
+/** The answer of readFilesScript, by path; throws when it does not fit the paths (or a file changed size while read). */
 export function parseReadFiles(paths: string[], stdout: string): Map<string, ReadOutcome> {
   const lines = stdout.split("\n");
-  if (lines.at(-1) === "") lines.pop();
-  if (lines.length !== paths.length) throw new Error(`reading ${paths.length} files gave ${lines.length} answers`);
+  const classes = lines.slice(0, paths.length);
+  if (classes.length !== paths.length || classes.some((c) => !["F", "M", "D", "E"].includes(c))) {
+    throw new Error(`reading ${paths.length} files gave an answer that does not fit them`);
+  }
+  const read = classes.filter((c) => c === "F").length;
+  const sizes = lines.slice(paths.length, paths.length + read).map(Number);
+  const data = read ? Buffer.from(lines[paths.length + read + 1] ?? "", "base64") : Buffer.alloc(0);
+  if (read && (lines[paths.length + read] !== "@@" || sizes.some((n) => !Number.isInteger(n) || n < 0) || sizes.reduce((a, n) => a + n, 0) !== data.length)) {
+    throw new Error(`reading ${paths.length} files: their sizes and contents do not match (a file changed while it was read?)`);
+  }
   const out = new Map<string, ReadOutcome>();
+  let at = 0;
+  let k = 0;
   paths.forEach((p, i) => {
-    const l = lines[i]!;
-    if (l.startsWith("F ")) out.set(p, Buffer.from(l.slice(2), "base64"));
-    else if (l === "M") out.set(p, undefined);
-    else out.set(p, new Error(l === "D" ? "is a directory" : "cannot be read"));
+    const c = classes[i]!;
+    if (c === "F") {
+      const n = sizes[k++]!;
+      out.set(p, data.subarray(at, at + n));
+      at += n;
+    } else if (c === "M") out.set(p, undefined);
+    else out.set(p, new Error(c === "D" ? "is a directory" : "cannot be read"));
   });
   return out;
 }

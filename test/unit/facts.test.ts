@@ -66,6 +66,8 @@ test("parseFacts: a RHEL-like arm64 VM (cgroup v2, dnf, quoted values, ID_LIKE l
   assert.equal(f.packageManager, "dnf");
   assert.equal(f.container, false);
   assert.equal(f.memoryMB, 7680);
+  assert.equal(f.clusterCa, undefined, "no cluster CA reported: a fresh host");
+  assert.equal(parseFacts(`${rocky}\npki.ca=1\n`).clusterCa, true);
 });
 
 test("parseFacts: container detected from systemd's marker or PID 1's environment; odd values", () => {

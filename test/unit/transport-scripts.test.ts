@@ -13,7 +13,7 @@ import { clusterSchema } from "../../provisioner/spec/schema.js";
 import { ConfigError } from "../../provisioner/errors.js";
 import { renderTemplate } from "../../provisioner/render.js";
 import { createHash } from "node:crypto";
-import { chmodSync } from "node:fs";
+import { chmodSync, symlinkSync } from "node:fs";
 
 let dir: string;
 before(() => {
@@ -180,5 +180,15 @@ test("readFilesScript: contents byte for byte, missing, directory; one line per 
   assert.equal(got.get(paths[1]!), undefined);
   assert.match(String(got.get(paths[2]!)), /is a directory/);
   assert.deepEqual(got.get(paths[3]!), Buffer.alloc(0));
-  assert.throws(() => parseReadFiles(paths, "M\n"), /4 files gave 1 answers/);
+  assert.throws(() => parseReadFiles(paths, "M\n"), /does not fit them/);
+  // A file that grew between its size and its contents being read is refused, not cut.
+  const grown = r.stdout.replace(/^3000$/m, "2999");
+  assert.throws(() => parseReadFiles(paths, grown), /sizes and contents do not match/);
+  // Nothing readable: no stat, no cat.
+  const none = sh(readFilesScript([join(d, "missing"), join(d, "adir")]), "");
+  assert.equal(none.stdout, "M\nD\n");
+  // A symlink is read through, with the size of what it points to.
+  symlinkSync(join(d, "bin"), join(d, "link"));
+  const viaLink = parseReadFiles([join(d, "link")], sh(readFilesScript([join(d, "link")]), "").stdout);
+  assert.deepEqual(viaLink.get(join(d, "link")), bin);
 });
