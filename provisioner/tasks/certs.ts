@@ -64,6 +64,16 @@ export function modeSummary(fixes: { path: string; from: number; to: number }[])
   return fixes.map((f) => `chmod ${f.to.toString(8)} ${f.path} (was ${f.from.toString(8)})`).join(", ");
 }
 
+/**
+ * The options a host's plan is made with: the shared CA set and, with external etcd, the etcd CA
+ * from the first etcd host (whose key stays there); or what the plan has to wait for.
+ */
+async function hostPlanOptions(ctx: RunContext, base: PlanOptions, shared: SharedCaSet | undefined): Promise<{ options: PlanOptions } | { waitingFor: string }> {
+  const etcd = await controlPlaneEtcdPki(ctx, shared);
+  if (etcd && "waitingFor" in etcd) return etcd;
+  return { options: { ...base, shared, ...etcd?.options } };
+}
+
 /** A task that makes part of the table right on each control plane. */
 export function pkiTask(spec: { name: string; phase: string; description: string; plan: PlanOptions; after?: string[]; perHost?: boolean; serial?: boolean | "first" }): Task {
   return {
@@ -85,9 +95,9 @@ export function pkiTask(spec: { name: string; phase: string; description: string
       const first = isFirstControlPlane(ctx, host);
       let shared = await readSharedCaSet(host, ctx).catch(() => undefined);
       if (shared && !shared.has("ca.crt")) shared = undefined;
-      const etcd = await controlPlaneEtcdPki(ctx, shared);
-      if (etcd && "waitingFor" in etcd) return;
-      const plan = await planOn(new TransportStore(host.transport), hostPkiContext(host, ctx), { ...spec.plan, shared, ...etcd?.options });
+      const opts = await hostPlanOptions(ctx, spec.plan, shared);
+      if ("waitingFor" in opts) return;
+      const plan = await planOn(new TransportStore(host.transport), hostPkiContext(host, ctx), opts.options);
       // This task's part of the table (a kubeconfig-only plan still lists the CAs it signs with),
       // and the shared entries only where this host makes them.
       const part = (d: Decision) => (d.kind === "kubeconfig" ? spec.plan.kubeconfigs !== false : spec.plan.certs !== false);
@@ -100,9 +110,9 @@ export function pkiTask(spec: { name: string; phase: string; description: string
       if (shared && !shared.has("ca.crt")) {
         return { needed: true, reason: `the CAs come from ${ctx.joinTo ? ctx.joinTo.server : firstControlPlane(ctx).name}, which has none yet` };
       }
-      const etcd = await controlPlaneEtcdPki(ctx, shared);
-      if (etcd && "waitingFor" in etcd) return { needed: true, reason: etcd.waitingFor };
-      const plan = await planOn(new TransportStore(host.transport), pctx, { ...spec.plan, shared, ...etcd?.options });
+      const opts = await hostPlanOptions(ctx, spec.plan, shared);
+      if ("waitingFor" in opts) return { needed: true, reason: opts.waitingFor };
+      const plan = await planOn(new TransportStore(host.transport), pctx, opts.options);
       const todo = changes(plan);
       for (const w of plan.warnings) ctx.log("warn", w, host, spec.name);
       const reason = [summary(todo, ctx), modeSummary(plan.modeFixes)].filter(Boolean).join("; ");
@@ -111,10 +121,9 @@ export function pkiTask(spec: { name: string; phase: string; description: string
     async apply(host: Host, ctx: RunContext): Promise<ApplyResult> {
       const pctx = hostPkiContext(host, ctx);
       const shared = await readSharedCaSet(host, ctx);
-      // External etcd: the etcd CA comes from the first etcd host, and its key stays there.
-      const etcd = await controlPlaneEtcdPki(ctx, shared);
-      if (etcd && "waitingFor" in etcd) throw new HostError(host.name, spec.name, etcd.waitingFor);
-      const r = await ensurePki(new TransportStore(host.transport), pctx, { ...spec.plan, shared, ...etcd?.options });
+      const opts = await hostPlanOptions(ctx, spec.plan, shared);
+      if ("waitingFor" in opts) throw new HostError(host.name, spec.name, opts.waitingFor);
+      const r = await ensurePki(new TransportStore(host.transport), pctx, opts.options);
       return { detail: [summary(changes(r.plan), ctx), modeSummary(r.plan.modeFixes)].filter(Boolean).join("; ") || "nothing to do" };
     },
   };

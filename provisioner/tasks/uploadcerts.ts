@@ -19,6 +19,7 @@ import { BOOTSTRAP_TOKEN_SECRET_PREFIX, formatToken, generateToken, requireToken
 import { sharedRelPaths, type SharedCaSet } from "../pki/plan.js";
 import { firstControlPlane, joiningControlPlanes } from "../plan/topology.js";
 import { clusterCa, hostPkiContext } from "./certs.js";
+import { TransportStore } from "./certs-store.js";
 import { listTokens, pickJoinToken } from "./bootstrap.js";
 import { joinServer } from "./join.js";
 
@@ -37,12 +38,13 @@ export function certificateKeyOf(ctx: RunContext): Buffer | undefined {
 export async function readCaSetFrom(host: Host, ctx: RunContext): Promise<SharedCaSet> {
   const certDir = hostPkiContext(host, ctx).certDir;
   const set: SharedCaSet = new Map();
-  await Promise.all(
-    sharedRelPaths().map(async (rel) => {
-      const data = await host.transport.readFile(`${certDir}/${rel}`);
-      if (data) set.set(rel, data);
-    }),
-  );
+  // One command for all of them (the certs tasks' batch read); a file that cannot be read fails the run.
+  const read = await new TransportStore(host.transport).readMany(sharedRelPaths().map((rel) => `${certDir}/${rel}`));
+  for (const rel of sharedRelPaths()) {
+    const data = read.get(`${certDir}/${rel}`);
+    if (data instanceof Error) throw new HostError(host.name, undefined, `${certDir}/${rel} ${data.message}`);
+    if (data) set.set(rel, data);
+  }
   return set;
 }
 
